@@ -89,13 +89,14 @@ inline std::uint64_t uniform_below(std::uint64_t& state, std::uint64_t bound) no
 /// test.csv-like file without labels included), malformed CSV or a label other than 0/1;
 /// with `lenient`, malformed rows are skipped and counted instead.
 inline QuoraData load_quora(const std::string& path, bool lenient = false) {
-  CsvReader reader(path, CsvOptions{',', lenient, 6});
+  // The field count comes from the header, so a 3-column test.csv reaches the header check.
+  CsvReader reader(path, CsvOptions{',', lenient, 0});
   return detail::load_quora(reader, lenient);
 }
 
 /// As load_quora(path), reading from a stream; `name` is used in error messages.
 inline QuoraData load_quora(std::istream& in, const std::string& name, bool lenient = false) {
-  CsvReader reader(in, name, CsvOptions{',', lenient, 6});
+  CsvReader reader(in, name, CsvOptions{',', lenient, 0});
   return detail::load_quora(reader, lenient);
 }
 
