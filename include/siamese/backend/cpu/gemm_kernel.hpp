@@ -1,0 +1,233 @@
+#pragma once
+// Building blocks of siamese::cpu::sgemm: register tile sizes, the xsimd
+// micro-kernel, the packing routines and the per-thread packing workspace.
+
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <new>
+#include <utility>
+
+namespace siamese::cpu {
+
+/// Elementwise function applied after the bias in sgemm_bias_act.
+enum class GemmAct { identity, relu };
+
+/// Fused epilogue of sgemm_bias_act: C = act(alpha*op(A)*op(B) + beta*C + bias).
+/// Represents optional biases (col_bias has n entries and is added to every
+/// row, row_bias has m entries and is added to every column) and an activation.
+/// Requires the bias arrays, when not null, to stay valid during the call.
+struct GemmEpilogue {
+  const float* col_bias = nullptr;
+  const float* row_bias = nullptr;
+  GemmAct act = GemmAct::identity;
+};
+
+}  // namespace siamese::cpu
+
+namespace siamese::cpu::detail {
+
+using FBatch = xsimd::batch<float>;
+/// Floats per SIMD register of the compiled instruction set (16 on AVX-512, 8 on AVX2).
+inline constexpr std::size_t simd_w = FBatch::size;
+/// Register tile: MR rows x NR columns of C held in 2*MR accumulators; 14x32 leaves
+/// 4 of AVX-512's 32 registers for B and the broadcast, 6x16 fits AVX2's 16.
+inline constexpr std::size_t gemm_nr = 2 * simd_w;
+inline constexpr std::size_t gemm_mr = simd_w >= 16 ? 14 : 6;
+/// Depth of one packed panel: a 14x256 A panel plus a 256x32 B panel fill most of a 48 KiB L1.
+inline constexpr std::size_t gemm_kc = 256;
+inline constexpr std::size_t gemm_align = 64;
+
+template <std::size_t... I, class F>
+inline void unroll(std::index_sequence<I...>, F&& f) {
+  (f(std::integral_constant<std::size_t, I>{}), ...);
+}
+
+/// How the micro-kernel finishes one tile: c = act(alpha*acc + beta*c + bias).
+struct TileOut {
+  float alpha;
+  float beta;
+  bool read_c;                     // false: beta == 0, C is never read
+  bool finish;                     // last K chunk: add biases, apply act
+  const float* col_bias;           // already offset to the tile's first column
+  const float* row_bias;           // already offset to the tile's first row
+  GemmAct act;
+};
+
+/// Computes an MR x NR tile over kc steps.
+/// DirectA: a points at row-major A (a[i*lda + k]); otherwise at a packed panel a[k*MR + i].
+/// b points at a packed panel b[k*NR + j] aligned to gemm_align.
+template <bool DirectA>
+inline void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const float* b,
+                         float* c, std::size_t ldc, const TileOut& out) {
+  constexpr std::size_t MR = gemm_mr, NR = gemm_nr, W = simd_w;
+  using Rows = std::make_index_sequence<MR>;
+  FBatch acc[MR][2];
+  unroll(Rows{}, [&](auto i) {
+    acc[i][0] = FBatch(0.f);
+    acc[i][1] = FBatch(0.f);
+    // The C tile is read or written at the end: start bringing it in now.
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + NR - 1, 1);
+  });
+  for (std::size_t k = 0; k < kc; ++k) {
+    const FBatch b0 = FBatch::load_aligned(b + k * NR);
+    const FBatch b1 = FBatch::load_aligned(b + k * NR + W);
+    unroll(Rows{}, [&](auto i) {
+      const FBatch ai(DirectA ? a[i * lda + k] : a[k * MR + i]);
+      acc[i][0] = xsimd::fma(ai, b0, acc[i][0]);
+      acc[i][1] = xsimd::fma(ai, b1, acc[i][1]);
+    });
+  }
+  const FBatch va(out.alpha), vb(out.beta), zero(0.f);
+  const bool col = out.finish && out.col_bias != nullptr;
+  const bool row = out.finish && out.row_bias != nullptr;
+  const bool relu = out.finish && out.act == GemmAct::relu;
+  FBatch cb0 = zero, cb1 = zero;
+  if (col) {
+    cb0 = FBatch::load_unaligned(out.col_bias);
+    cb1 = FBatch::load_unaligned(out.col_bias + W);
+  }
+  unroll(Rows{}, [&](auto i) {
+    float* ci = c + i * ldc;
+    FBatch v0 = va * acc[i][0], v1 = va * acc[i][1];
+    if (out.read_c) {
+      v0 = xsimd::fma(vb, FBatch::load_unaligned(ci), v0);
+      v1 = xsimd::fma(vb, FBatch::load_unaligned(ci + W), v1);
+    }
+    if (col) {
+      v0 += cb0;
+      v1 += cb1;
+    }
+    if (row) {
+      const FBatch r(out.row_bias[i]);
+      v0 += r;
+      v1 += r;
+    }
+    if (relu) {
+      v0 = xsimd::max(v0, zero);
+      v1 = xsimd::max(v1, zero);
+    }
+    v0.store_unaligned(ci);
+    v1.store_unaligned(ci + W);
+  });
+}
+
+/// Merges a full MR x NR tile computed into `tile` (alpha applied, C untouched)
+/// into the mr x nr valid corner of C: used on the ragged edges of C.
+inline void merge_edge_tile(const float* tile, std::size_t mr, std::size_t nr, float* c,
+                            std::size_t ldc, const TileOut& out) {
+  for (std::size_t i = 0; i < mr; ++i) {
+    for (std::size_t j = 0; j < nr; ++j) {
+      float v = tile[i * gemm_nr + j];
+      if (out.read_c) v += out.beta * c[i * ldc + j];
+      if (out.finish) {
+        if (out.col_bias != nullptr) v += out.col_bias[j];
+        if (out.row_bias != nullptr) v += out.row_bias[i];
+        if (out.act == GemmAct::relu) v = std::max(v, 0.f);
+      }
+      c[i * ldc + j] = v;
+    }
+  }
+}
+
+/// Packs the kc x nr block of op(B) starting at (p, j) into a zero-padded
+/// panel dst[k*NR + jj]. op(B)(k, j) is b[k*ldb + j], or b[j*ldb + k] when trans.
+inline void pack_b_panel(bool trans, const float* b, std::size_t ldb, std::size_t p,
+                         std::size_t j, std::size_t kc, std::size_t nr, float* dst) {
+  constexpr std::size_t NR = gemm_nr, W = simd_w;
+  if (!trans) {
+    if (nr == NR) {
+      for (std::size_t k = 0; k < kc; ++k) {
+        const float* src = b + (p + k) * ldb + j;
+        FBatch::load_unaligned(src).store_aligned(dst + k * NR);
+        FBatch::load_unaligned(src + W).store_aligned(dst + k * NR + W);
+      }
+      return;
+    }
+    for (std::size_t k = 0; k < kc; ++k) {
+      const float* src = b + (p + k) * ldb + j;
+      float* d = dst + k * NR;
+      std::size_t jj = 0;
+      for (; jj < nr; ++jj) d[jj] = src[jj];
+      for (; jj < NR; ++jj) d[jj] = 0.f;
+    }
+    return;
+  }
+  // Transposed: each of the nr source rows is contiguous in k; walk it in
+  // short chunks so the nr rows stay in L1 while the panel is written.
+  constexpr std::size_t chunk = 64;
+  for (std::size_t k0 = 0; k0 < kc; k0 += chunk) {
+    const std::size_t k1 = std::min(kc, k0 + chunk);
+    for (std::size_t jj = 0; jj < nr; ++jj) {
+      const float* src = b + (j + jj) * ldb + p;
+      for (std::size_t k = k0; k < k1; ++k) dst[k * NR + jj] = src[k];
+    }
+    for (std::size_t jj = nr; jj < NR; ++jj)
+      for (std::size_t k = k0; k < k1; ++k) dst[k * NR + jj] = 0.f;
+  }
+}
+
+/// Packs the mr x kc block of op(A) starting at (i, p) into a zero-padded
+/// panel dst[k*MR + ii]. op(A)(i, k) is a[i*lda + k], or a[k*lda + i] when trans.
+inline void pack_a_panel(bool trans, const float* a, std::size_t lda, std::size_t i,
+                         std::size_t p, std::size_t mr, std::size_t kc, float* dst) {
+  constexpr std::size_t MR = gemm_mr;
+  if (trans) {
+    for (std::size_t k = 0; k < kc; ++k) {
+      const float* src = a + (p + k) * lda + i;
+      float* d = dst + k * MR;
+      std::size_t ii = 0;
+      for (; ii < mr; ++ii) d[ii] = src[ii];
+      for (; ii < MR; ++ii) d[ii] = 0.f;
+    }
+    return;
+  }
+  for (std::size_t ii = 0; ii < mr; ++ii) {
+    const float* src = a + (i + ii) * lda + p;
+    for (std::size_t k = 0; k < kc; ++k) dst[k * MR + ii] = src[k];
+  }
+  for (std::size_t ii = mr; ii < MR; ++ii)
+    for (std::size_t k = 0; k < kc; ++k) dst[k * MR + ii] = 0.f;
+}
+
+/// Growable 64-byte aligned float buffer; it never shrinks, so repeated calls
+/// at one size allocate only the first time.
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { release(); }
+
+  float* reserve(std::size_t floats) {
+    if (floats > capacity_) {
+      release();
+      data_ = static_cast<float*>(
+          ::operator new(floats * sizeof(float), std::align_val_t{gemm_align}));
+      capacity_ = floats;
+    }
+    return data_;
+  }
+
+ private:
+  void release() {
+    if (data_ != nullptr) ::operator delete(data_, std::align_val_t{gemm_align});
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+  float* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
+/// The calling thread's packing workspace. It is owned by the thread that
+/// calls sgemm and handed to the tasks of that call only (the call runs in
+/// an isolated region, so no other sgemm can start on this thread meanwhile).
+inline AlignedBuffer& gemm_workspace() {
+  static thread_local AlignedBuffer buffer;
+  return buffer;
+}
+
+}  // namespace siamese::cpu::detail
