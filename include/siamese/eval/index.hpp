@@ -1,0 +1,310 @@
+#pragma once
+// Exact k-nearest-neighbour search over embeddings: SIMD distances (xsimd), parallel over queries (oneTBB).
+
+#include <siamese/backend/kinds.hpp>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <xsimd/xsimd.hpp>
+#include <zlib.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace siamese {
+
+// An index file that cannot be written or read back as written; the message names the file.
+struct IndexFileError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The k nearest database rows of each query, nearest first (ties by lower index): row q of `indices` and
+// `distances` holds entries [q * k, (q + 1) * k). k is min(requested k, database size).
+struct SearchResult {
+  std::size_t queries = 0;
+  std::size_t k = 0;
+  std::vector<std::size_t> indices;
+  std::vector<float> distances;
+
+  std::span<const std::size_t> neighbours(std::size_t q) const { return {indices.data() + q * k, k}; }
+  std::span<const float> neighbour_distances(std::size_t q) const { return {distances.data() + q * k, k}; }
+};
+
+namespace detail {
+
+using SimdF = xsimd::batch<float>;
+inline constexpr std::size_t simd_width = SimdF::size;
+// Rows padded with zeros to whole SIMD batches: zeros add nothing to a squared difference or a dot product.
+using AlignedFloats = std::vector<float, xsimd::aligned_allocator<float, 64>>;
+
+inline std::size_t padded_dim(std::size_t dim) { return (dim + simd_width - 1) / simd_width * simd_width; }
+
+inline constexpr char index_magic[8] = {'S', 'I', 'A', 'M', 'I', 'D', 'X', '\0'};
+inline constexpr std::uint32_t index_version = 1;
+inline constexpr std::size_t index_header_bytes = 8 + 4 + 4 + 8 + 8;
+
+inline std::uint32_t crc32_of(const unsigned char* p, std::size_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (n > 0) {  // crc32 takes a uInt length
+    const auto chunk = static_cast<uInt>(std::min<std::size_t>(n, std::size_t{1} << 30));
+    crc = crc32(crc, p, chunk);
+    p += chunk;
+    n -= chunk;
+  }
+  return static_cast<std::uint32_t>(crc);
+}
+
+template <class T>
+void put_le(std::vector<unsigned char>& out, T v) {
+  static_assert(std::endian::native == std::endian::little, "index files are little-endian");
+  unsigned char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  out.insert(out.end(), b, b + sizeof(T));
+}
+
+template <class T>
+T get_le(const unsigned char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+}  // namespace detail
+
+// An exact nearest-neighbour index: n embeddings of width dim with an int label each (-1 when unlabelled),
+// searched by squared L2, L2 or cosine distance (1 - cos). Requires finite values.
+class EmbeddingIndex {
+ public:
+  explicit EmbeddingIndex(std::size_t dim, Distance metric = Distance::SquaredEuclidean)
+      : dim_(dim), stride_(detail::padded_dim(dim)), metric_(metric) {
+    if (dim == 0) throw std::invalid_argument("siamese::EmbeddingIndex: dim must be >= 1");
+  }
+
+  // Appends rows.size() / dim embeddings; labels is empty (all -1) or holds one label per row.
+  void add(std::span<const float> rows, std::span<const int> labels = {}) {
+    if (rows.size() % dim_ != 0)
+      throw std::invalid_argument("siamese::EmbeddingIndex::add: " + std::to_string(rows.size()) +
+                                  " floats is not a whole number of rows of " + std::to_string(dim_));
+    const std::size_t m = rows.size() / dim_;
+    if (!labels.empty() && labels.size() != m)
+      throw std::invalid_argument("siamese::EmbeddingIndex::add: " + std::to_string(m) + " rows but " +
+                                  std::to_string(labels.size()) + " labels");
+    check_finite(rows, "add");
+    data_.resize((size_ + m) * stride_, 0.0f);
+    for (std::size_t i = 0; i < m; ++i) {
+      std::copy_n(rows.data() + i * dim_, dim_, data_.data() + (size_ + i) * stride_);
+      norms_.push_back(norm(rows.data() + i * dim_));
+      labels_.push_back(labels.empty() ? -1 : labels[i]);
+    }
+    size_ += m;
+  }
+
+  std::size_t size() const noexcept { return size_; }
+  std::size_t dim() const noexcept { return dim_; }
+  Distance metric() const noexcept { return metric_; }
+  std::span<const int> labels() const noexcept { return labels_; }
+  std::span<const float> embedding(std::size_t i) const {
+    if (i >= size_) throw std::out_of_range("siamese::EmbeddingIndex::embedding: index " + std::to_string(i) +
+                                            " out of range (size " + std::to_string(size_) + ")");
+    return {data_.data() + i * stride_, dim_};
+  }
+
+  // The k nearest rows of each of queries.size() / dim queries.
+  SearchResult search(std::span<const float> queries, std::size_t k) const {
+    if (queries.size() % dim_ != 0)
+      throw std::invalid_argument("siamese::EmbeddingIndex::search: " + std::to_string(queries.size()) +
+                                  " floats is not a whole number of queries of " + std::to_string(dim_));
+    check_finite(queries, "search");
+    SearchResult res;
+    res.queries = queries.size() / dim_;
+    res.k = std::min(k, size_);
+    res.indices.resize(res.queries * res.k);
+    res.distances.resize(res.queries * res.k);
+    if (res.queries == 0 || res.k == 0) return res;
+    detail::AlignedFloats q(res.queries * stride_, 0.0f);
+    std::vector<double> qnorm(res.queries);
+    for (std::size_t i = 0; i < res.queries; ++i) {
+      std::copy_n(queries.data() + i * dim_, dim_, q.data() + i * stride_);
+      qnorm[i] = norm(queries.data() + i * dim_);
+    }
+    // A task holds a block of queries and its distance rows; the database streams through it in blocks.
+    const std::size_t grain = std::clamp<std::size_t>((std::size_t{1} << 22) / (size_ * sizeof(float) + 1), 1, 32);
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, res.queries, grain), [&](const auto& r) {
+      std::vector<float> dist(r.size() * size_);
+      std::vector<std::size_t> order(size_);
+      constexpr std::size_t db_block = 256;
+      for (std::size_t d0 = 0; d0 < size_; d0 += db_block)
+        for (std::size_t q0 = r.begin(); q0 < r.end(); q0 += tile)
+          distance_tile(q.data(), q0, std::min(r.end(), q0 + tile), d0, std::min(size_, d0 + db_block),
+                        dist.data() + (q0 - r.begin()) * size_, qnorm.data());
+      for (std::size_t qi = r.begin(); qi < r.end(); ++qi) {
+        const float* row = dist.data() + (qi - r.begin()) * size_;
+        std::iota(order.begin(), order.end(), std::size_t{0});
+        const auto closer = [row](std::size_t a, std::size_t b) { return row[a] < row[b] || (row[a] == row[b] && a < b); };
+        const auto kth = order.begin() + static_cast<std::ptrdiff_t>(res.k);
+        if (res.k < size_) std::nth_element(order.begin(), kth - 1, order.end(), closer);
+        std::sort(order.begin(), kth, closer);
+        for (std::size_t j = 0; j < res.k; ++j) {
+          res.indices[qi * res.k + j] = order[j];
+          res.distances[qi * res.k + j] = row[order[j]];
+        }
+      }
+    });
+    return res;
+  }
+
+  // Writes the index to `path` atomically: to `path.tmp`, then renamed over `path`.
+  void save(const std::filesystem::path& path) const {
+    std::vector<unsigned char> buf;
+    buf.reserve(detail::index_header_bytes + size_ * (dim_ + 1) * 4 + 4);
+    buf.insert(buf.end(), detail::index_magic, detail::index_magic + 8);
+    detail::put_le<std::uint32_t>(buf, detail::index_version);
+    detail::put_le<std::uint32_t>(buf, static_cast<std::uint32_t>(metric_));
+    detail::put_le<std::uint64_t>(buf, size_);
+    detail::put_le<std::uint64_t>(buf, dim_);
+    for (std::size_t i = 0; i < size_; ++i)
+      for (std::size_t j = 0; j < dim_; ++j) detail::put_le<float>(buf, data_[i * stride_ + j]);
+    for (int l : labels_) detail::put_le<std::int32_t>(buf, l);
+    detail::put_le<std::uint32_t>(buf, detail::crc32_of(buf.data(), buf.size()));
+
+    std::filesystem::path tmp = path;
+    tmp += ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
+      out.close();
+      if (!out) {
+        std::error_code ec;
+        std::filesystem::remove(tmp, ec);
+        throw IndexFileError("siamese: cannot write index file '" + tmp.string() + "'");
+      }
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+      std::filesystem::remove(tmp, ec);
+      throw IndexFileError("siamese: cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + ec.message());
+    }
+  }
+
+  static EmbeddingIndex load(const std::filesystem::path& path) {
+    const std::string name = "siamese: index file '" + path.string() + "'";
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in) throw IndexFileError(name + " cannot be opened");
+    std::vector<unsigned char> buf(static_cast<std::size_t>(in.tellg()));
+    in.seekg(0);
+    if (!in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size())))
+      throw IndexFileError(name + " could not be read");
+    if (buf.size() < detail::index_header_bytes + 4)
+      throw IndexFileError(name + " is truncated: " + std::to_string(buf.size()) + " bytes, shorter than the " +
+                           std::to_string(detail::index_header_bytes + 4) + "-byte header and checksum");
+    if (std::memcmp(buf.data(), detail::index_magic, 8) != 0)
+      throw IndexFileError(name + " is not an embedding index (wrong magic)");
+    const auto version = detail::get_le<std::uint32_t>(buf.data() + 8);
+    const auto metric = detail::get_le<std::uint32_t>(buf.data() + 12);
+    const auto n = detail::get_le<std::uint64_t>(buf.data() + 16);
+    const auto dim = detail::get_le<std::uint64_t>(buf.data() + 24);
+    if (version != detail::index_version)
+      throw IndexFileError(name + " has version " + std::to_string(version) + ", expected " +
+                           std::to_string(detail::index_version));
+    if (metric > static_cast<std::uint32_t>(Distance::Cosine))
+      throw IndexFileError(name + " names an unknown metric " + std::to_string(metric));
+    // Sizes are checked against the file length before anything is allocated from them.
+    const std::uint64_t limit = std::uint64_t{1} << 40;
+    if (dim == 0 || dim > limit || n > limit / (dim + 1))
+      throw IndexFileError(name + " declares an absurd size (" + std::to_string(n) + " x " + std::to_string(dim) + ")");
+    const std::uint64_t expected = detail::index_header_bytes + n * (dim + 1) * 4 + 4;
+    if (buf.size() != expected)
+      throw IndexFileError(name + " is " + (buf.size() < expected ? "truncated" : "too long") + ": expected " +
+                           std::to_string(expected) + " bytes for " + std::to_string(n) + " x " + std::to_string(dim) +
+                           ", found " + std::to_string(buf.size()));
+    const auto stored = detail::get_le<std::uint32_t>(buf.data() + buf.size() - 4);
+    const auto computed = detail::crc32_of(buf.data(), buf.size() - 4);
+    if (stored != computed)
+      throw IndexFileError(name + " is corrupt: CRC32 " + std::to_string(computed) + " does not match the stored " +
+                           std::to_string(stored));
+    EmbeddingIndex idx(dim, static_cast<Distance>(metric));
+    std::vector<float> rows(n * dim);
+    std::vector<int> labels(n);
+    std::memcpy(rows.data(), buf.data() + detail::index_header_bytes, rows.size() * 4);
+    std::memcpy(labels.data(), buf.data() + detail::index_header_bytes + rows.size() * 4, labels.size() * 4);
+    try {
+      idx.add(rows, labels);
+    } catch (const std::invalid_argument& e) {
+      throw IndexFileError(name + ": " + e.what());
+    }
+    return idx;
+  }
+
+ private:
+  static constexpr std::size_t tile = 8;  // queries sharing each database row load
+
+  double norm(const float* x) const {
+    double s = 0;
+    for (std::size_t j = 0; j < dim_; ++j) s += double{x[j]} * x[j];
+    return std::sqrt(s);
+  }
+
+  void check_finite(std::span<const float> v, const char* who) const {
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        throw std::invalid_argument(std::string("siamese::EmbeddingIndex::") + who + ": row " +
+                                    std::to_string(i / dim_) + ", column " + std::to_string(i % dim_) +
+                                    " is not finite");
+  }
+
+  // Distances of queries [q0, q1) (q1 - q0 <= tile) to database rows [d0, d1), into out[(q - q0) * size_ + d].
+  void distance_tile(const float* q, std::size_t q0, std::size_t q1, std::size_t d0, std::size_t d1, float* out,
+                     const double* qnorm) const {
+    using detail::SimdF;
+    const float* qp[tile];
+    for (std::size_t t = 0; t < tile; ++t) qp[t] = q + std::min(q0 + t, q1 - 1) * stride_;  // repeat the last
+    const bool cosine = metric_ == Distance::Cosine;
+    for (std::size_t d = d0; d < d1; ++d) {
+      const float* x = data_.data() + d * stride_;
+      SimdF acc[tile];
+      for (auto& a : acc) a = SimdF(0.0f);
+      for (std::size_t j = 0; j < stride_; j += detail::simd_width) {
+        const SimdF xv = SimdF::load_aligned(x + j);
+        if (cosine) {
+          for (std::size_t t = 0; t < tile; ++t) acc[t] = xsimd::fma(SimdF::load_aligned(qp[t] + j), xv, acc[t]);
+        } else {
+          for (std::size_t t = 0; t < tile; ++t) {
+            const SimdF diff = SimdF::load_aligned(qp[t] + j) - xv;
+            acc[t] = xsimd::fma(diff, diff, acc[t]);
+          }
+        }
+      }
+      for (std::size_t t = 0; t < q1 - q0; ++t) {
+        float v = xsimd::hadd(acc[t]);
+        if (cosine) {
+          const double nn = qnorm[q0 + t] * norms_[d];
+          v = nn > 0 ? static_cast<float>(1.0 - v / nn) : 1.0f;  // a zero vector is at distance 1
+        } else if (metric_ == Distance::Euclidean) {
+          v = std::sqrt(v);
+        }
+        out[t * size_ + d] = v;
+      }
+    }
+  }
+
+  std::size_t dim_, stride_;
+  Distance metric_;
+  std::size_t size_ = 0;
+  detail::AlignedFloats data_;  // size_ x stride_
+  std::vector<double> norms_;
+  std::vector<int> labels_;
+};
+
+}  // namespace siamese
