@@ -1,0 +1,27 @@
+#pragma once
+// The backends: Reference (plain loops, the oracle), Cpu (xsimd + oneTBB, the default) and Cuda.
+#include "cpu/cpu.hpp"
+#include "reference/reference.hpp"
+
+namespace siamese::backend {
+
+/// The NVIDIA GPU backend; its kernels are compiled by nvcc (include siamese/backend/cuda/cuda.cuh).
+struct Cuda;
+
+template <class B>
+inline constexpr bool usable_here = true;
+#ifndef __CUDACC__
+template <>
+inline constexpr bool usable_here<Cuda> = false;
+#endif
+
+}  // namespace siamese::backend
+
+namespace siamese::detail {
+template <class B>
+inline constexpr bool check_backend() {
+  static_assert(backend::usable_here<B>,
+                "backend::Cuda can only be used in a translation unit compiled by nvcc (a .cu file)");
+  return true;
+}
+}  // namespace siamese::detail

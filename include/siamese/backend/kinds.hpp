@@ -1,0 +1,51 @@
+#pragma once
+// Plain descriptions shared by layers and backends: activations, geometries, feature and loss kinds.
+#include <cstddef>
+
+namespace siamese {
+
+/// Element-wise activation applied by a layer or fused into its kernel.
+enum class Act { Linear, ReLU, Sigmoid, Tanh };
+
+/// Spatial padding, as Keras names it.
+enum class Padding { Valid, Same };
+
+/// Distance between two embeddings for triplet and retrieval losses.
+enum class Distance { SquaredEuclidean, Euclidean, Cosine };
+
+namespace detail {
+constexpr const char* act_name(Act a) {
+  return a == Act::ReLU ? "relu" : a == Act::Sigmoid ? "sigmoid" : a == Act::Tanh ? "tanh" : "linear";
+}
+
+/// A 2-D convolution over NHWC input with an HWIO kernel.
+struct ConvGeom {
+  std::size_t h, w, c;     // input
+  std::size_t kh, kw;      // kernel
+  std::size_t sh, sw;      // stride
+  std::size_t pt, pl;      // padding before (top, left)
+  std::size_t oh, ow, f;   // output
+};
+
+/// A 2-D pooling window over NHWC input.
+struct PoolGeom {
+  std::size_t h, w, c, ph, pw, sh, sw, pt, pl, oh, ow;
+};
+
+/// Output extent and leading padding of a convolution or pooling axis, as Keras computes them.
+constexpr std::size_t out_extent(std::size_t in, std::size_t k, std::size_t s, Padding p) {
+  if (p == Padding::Same) return (in + s - 1) / s;
+  return in >= k ? (in - k) / s + 1 : 0;
+}
+constexpr std::size_t pad_before(std::size_t in, std::size_t k, std::size_t s, Padding p) {
+  if (p == Padding::Valid) return 0;
+  const std::size_t out = (in + s - 1) / s;
+  const std::size_t need = (out - 1) * s + k;
+  return need > in ? (need - in) / 2 : 0;
+}
+}  // namespace detail
+
+/// Pair features combined by a Head: each maps two embeddings a, b of width D to columns.
+enum class PairFeature { SqDiff, DiffSq, AbsDiff, AbsDiffSq, Product, Cosine, Euclidean };
+
+}  // namespace siamese

@@ -1,0 +1,41 @@
+#pragma once
+// BatchNorm: normalisation over the last axis (channels), Keras' defaults (momentum 0.99, eps 1e-3).
+#include <string>
+
+#include "layer.hpp"
+
+namespace siamese {
+
+namespace detail {
+template <class In, class Pos>
+struct BatchNormImpl : LayerDefaults {
+  static constexpr std::size_t C = In::dims[In::rank - 1], R = In::size / C;
+  using in_shape = In;
+  using out_shape = In;
+  static constexpr auto params = specs(ParamSpec{"gamma", {C}, 1, Init::Ones, C, C},
+                                       ParamSpec{"beta", {C}, 1, Init::Zeros, C, C});
+  static constexpr auto states = specs(ParamSpec{"moving_mean", {C}, 1, Init::Zeros, C, C},
+                                       ParamSpec{"moving_variance", {C}, 1, Init::Ones, C, C});
+  static std::size_t scratch(std::size_t n) { return align_floats(n * In::size) + C; }  // xhat, 1/std
+  template <class B>
+  static void forward(const Forward& f) {
+    B::batchnorm_forward(f.x, f.y, f.w, f.w + C, f.state, f.state + C, f.scratch,
+                         f.scratch + align_floats(f.n * In::size), f.n * R, C, 0.99f, 1e-3f, f.training);
+  }
+  template <class B>
+  static void backward(const Backward& b) {
+    B::batchnorm_backward(b.dy, b.w, b.scratch, b.scratch + align_floats(b.n * In::size), b.dx, b.dw,
+                          b.dw ? b.dw + C : nullptr, b.n * R, C);
+  }
+  static std::string describe() { return "BatchNorm"; }
+};
+}  // namespace detail
+
+/// Batch normalisation over the channels (last axis): batch statistics while training, moving
+/// averages at inference; gamma and beta are trained, the moving moments are saved states.
+struct BatchNorm {
+  template <class In, class Pos>
+  using bind = detail::BatchNormImpl<In, Pos>;
+};
+
+}  // namespace siamese

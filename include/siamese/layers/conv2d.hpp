@@ -1,0 +1,58 @@
+#pragma once
+// Conv2D<Filters, Kernel, Stride, Padding, Activation> over channels-last images, kernel HWIO.
+#include <string>
+
+#include "activation.hpp"
+
+namespace siamese {
+
+namespace detail {
+template <std::size_t F, std::size_t K, std::size_t S, Padding P, Act A, class In, class Pos>
+struct Conv2DImpl : LayerDefaults {
+  static_assert(In::rank == 3, "Conv2D expects an input of rank 3 (height, width, channels)");
+  static constexpr std::size_t H = In::dims[0], W = In::rank == 3 ? In::dims[1] : 1,
+                               C = In::rank == 3 ? In::dims[2] : 1;
+  static_assert(P == Padding::Same || (K <= H && K <= W),
+                "Conv2D: the kernel is larger than the input map; use a smaller kernel or Padding::Same");
+  static constexpr std::size_t OH = out_extent(H, K, S, P) ? out_extent(H, K, S, P) : 1;
+  static constexpr std::size_t OW = out_extent(W, K, S, P) ? out_extent(W, K, S, P) : 1;
+  static constexpr ConvGeom geom{H, W, C, K, K, S, S, pad_before(H, K, S, P), pad_before(W, K, S, P), OH, OW, F};
+  using in_shape = In;
+  using out_shape = Shape<OH, OW, F>;
+  static constexpr auto params = specs(ParamSpec{"kernel", {K, K, C, F}, 4, Init::GlorotUniform, K * K * C, K * K * F},
+                                       ParamSpec{"bias", {F}, 1, Init::Zeros, K * K * C, K * K * F});
+  static std::size_t scratch(std::size_t n) { return A == Act::Linear ? 0 : n * out_shape::size; }
+
+  template <class B>
+  static void forward(const Forward& f) {
+    B::conv2d_forward(geom, f.x, f.w, f.w + K * K * C * F, f.y, f.n);
+    if constexpr (A != Act::Linear) B::activation(A, f.y, f.y, f.n * out_shape::size);
+  }
+  template <class B>
+  static void backward(const Backward& b) {
+    const float* dz = b.dy;
+    if constexpr (A != Act::Linear) {
+      B::activation_backward(A, b.y, b.dy, b.scratch, b.n * out_shape::size);
+      dz = b.scratch;
+    }
+    B::conv2d_backward(geom, b.x, b.w, dz, b.dx, b.dw, b.dw ? b.dw + K * K * C * F : nullptr, b.n);
+  }
+  static std::string describe() {
+    return "Conv2D<" + std::to_string(F) + "," + std::to_string(K) + "x" + std::to_string(K) + ",s" +
+           std::to_string(S) + "," + (P == Padding::Same ? "same" : "valid") + "," + act_name(A) + ">";
+  }
+};
+}  // namespace detail
+
+/// A 2-D convolution with F filters of K x K, stride S, Keras padding P and a fused activation.
+/// Input (H, W, C) -> output (OH, OW, F); the kernel is stored (K, K, C, F) as in Keras.
+template <std::size_t F, std::size_t K, std::size_t S = 1, Padding P = Padding::Valid,
+          detail::ActivationType A = Linear>
+struct Conv2D {
+  static_assert(F > 0 && K > 0, "Conv2D needs at least one filter and a kernel of at least 1x1");
+  static_assert(S > 0, "Conv2D: the stride must be positive");
+  template <class In, class Pos>
+  using bind = detail::Conv2DImpl<F, K, S, P, A::act, In, Pos>;
+};
+
+}  // namespace siamese

@@ -1,0 +1,140 @@
+#pragma once
+// The layer interface. A layer spec (Dense<16>, Conv2D<8, 3>, ...) is a tag that users write; binding
+// it to an input shape at a position, `Spec::template bind<In, LayerIndex<I>>`, gives the bound layer:
+//
+//   using in_shape, out_shape;                      per-sample shapes
+//   static constexpr std::array<ParamSpec, P> params;  trainable tensors (Keras layouts)
+//   static constexpr std::array<ParamSpec, S> states;  saved, non-trainable tensors (BatchNorm moments)
+//   static constexpr bool alias;                    output is the input reinterpreted (no kernel)
+//   static std::size_t scratch(std::size_t n);     floats kept from forward to backward for batch n
+//   template <class B> static void forward(const Forward&);
+//   template <class B> static void backward(const Backward&);
+//   static std::string describe();                  "Conv2D<8,3x3,s1,valid,linear>" for signatures
+//
+// Pointers are in the backend's memory space: a layer never reads them, it only calls kernels of B.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../backend/kinds.hpp"
+#include "../core/shape.hpp"
+
+namespace siamese {
+
+/// How a parameter tensor starts (Keras' defaults: glorot_uniform kernels, zero biases).
+enum class Init { Zeros, Ones, GlorotUniform, HeNormal, HeUniform, Uniform005, Orthogonal };
+
+/// A parameter tensor of a layer: name, shape (row-major, up to 4 extents) and initialiser.
+struct ParamSpec {
+  const char* name;
+  std::array<std::size_t, 4> dims;
+  std::size_t rank;
+  Init init;
+  std::size_t fan_in, fan_out;
+  constexpr std::size_t size() const {
+    std::size_t s = 1;
+    for (std::size_t i = 0; i < rank; ++i) s *= dims[i];
+    return s;
+  }
+};
+
+/// Arguments of a forward pass over a batch of n samples.
+struct Forward {
+  const float* x;       // input, n * in_shape::size
+  float* y;             // output, n * out_shape::size
+  std::size_t n;
+  const float* w;       // this layer's parameters, packed in the order of `params`
+  float* state;         // this layer's states
+  float* scratch;       // scratch(n) floats, handed unchanged to backward
+  bool training;
+  std::uint64_t seed;   // per step and layer; dropout draws from it
+};
+
+/// Arguments of a backward pass. dx == nullptr: the input gradient is not needed. dw == nullptr: the
+/// layer is frozen, no parameter gradient. Gradients are overwritten, not accumulated.
+struct Backward {
+  const float* x;
+  const float* y;
+  const float* dy;
+  float* dx;
+  std::size_t n;
+  const float* w;
+  float* dw;
+  const float* state;
+  float* scratch;
+};
+
+/// A parameter of a whole model, with its place in the packed parameter buffer.
+struct ParamInfo {
+  std::string name;
+  std::vector<std::size_t> shape;
+  std::size_t offset;
+  std::size_t size;
+  Init init;
+  std::size_t fan_in, fan_out;
+  bool trainable;
+};
+
+namespace detail {
+
+template <class... P>
+constexpr std::array<ParamSpec, sizeof...(P)> specs(P... p) {
+  return {p...};
+}
+
+template <class L>
+constexpr std::size_t param_count_of() {
+  if constexpr (requires { L::param_count; }) return L::param_count;
+  else {
+    std::size_t s = 0;
+    for (const auto& p : L::params) s += p.size();
+    return s;
+  }
+}
+template <class L>
+constexpr std::size_t state_count_of() {
+  if constexpr (requires { L::state_count; }) return L::state_count;
+  else {
+    std::size_t s = 0;
+    for (const auto& p : L::states) s += p.size();
+    return s;
+  }
+}
+/// True when a backward pass through L can produce parameter gradients.
+template <class L>
+constexpr bool has_trainable() {
+  if constexpr (requires { L::has_trainable_params; }) return L::has_trainable_params;
+  else return param_count_of<L>() > 0;
+}
+
+/// Appends L's parameters (or states) with their names and offsets inside the model's buffer.
+template <class L>
+void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,
+             bool states) {
+  if constexpr (requires { L::collect(out, prefix, offset, trainable, states); }) {
+    L::collect(out, prefix, offset, trainable, states);
+  } else {
+    auto emit = [&](const auto& list) {
+      for (const auto& p : list) {
+        out.push_back({prefix + p.name, std::vector<std::size_t>(p.dims.begin(), p.dims.begin() + p.rank), offset,
+                       p.size(), p.init, p.fan_in, p.fan_out, trainable && !states});
+        offset += p.size();
+      }
+    };
+    if (states) emit(L::states);
+    else emit(L::params);
+  }
+}
+
+/// Default members for simple layers: no parameters, no states, no scratch.
+struct LayerDefaults {
+  static constexpr std::array<ParamSpec, 0> params{};
+  static constexpr std::array<ParamSpec, 0> states{};
+  static constexpr bool alias = false;
+  static std::size_t scratch(std::size_t) { return 0; }
+};
+
+}  // namespace detail
+}  // namespace siamese

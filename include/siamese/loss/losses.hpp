@@ -1,0 +1,45 @@
+#pragma once
+// Losses. A head loss works on the logits of a Siamese head; an embedding loss works on the encoder's
+// embeddings directly (contrastive, triplet, online mining). Each returns the mean loss of the batch
+// and writes the gradient of that mean.
+#include <cstddef>
+
+#include "../backend/kinds.hpp"
+
+namespace siamese {
+
+/// Binary cross-entropy computed from the logit z (numerically stable for any z); label 1 = same.
+struct BinaryCrossEntropy {
+  static constexpr bool on_logits = true;
+  template <class B>
+  float operator()(const float* logits, const float* labels, float* dlogits, std::size_t n) const {
+    return B::bce_logits(logits, labels, dlogits, n);
+  }
+};
+
+/// Contrastive loss (Hadsell, Chopra, LeCun 2006) on the Euclidean distance d of the two embeddings:
+/// 0.5 * (y d^2 + (1 - y) max(0, margin - d)^2), y = 1 for a similar pair.
+struct Contrastive {
+  float margin = 1.0f;
+  static constexpr std::size_t tuple = 2;
+  /// emb: 2n rows (first the n left embeddings, then the n right ones).
+  template <class B>
+  float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
+    return B::contrastive(emb, emb + n * d, labels, demb, demb ? demb + n * d : nullptr, n, d, margin);
+  }
+};
+
+/// Triplet loss max(d(a, p) - d(a, n) + margin, 0), squared Euclidean or cosine distance.
+struct TripletLoss {
+  float margin = 0.2f;
+  Distance distance = Distance::SquaredEuclidean;
+  static constexpr std::size_t tuple = 3;
+  /// emb: 3n rows (anchors, positives, negatives).
+  template <class B>
+  float operator()(const float* emb, const float*, float* demb, std::size_t n, std::size_t d) const {
+    return B::triplet(emb, emb + n * d, emb + 2 * n * d, demb, demb ? demb + n * d : nullptr,
+                      demb ? demb + 2 * n * d : nullptr, n, d, margin, distance);
+  }
+};
+
+}  // namespace siamese

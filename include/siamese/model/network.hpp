@@ -1,0 +1,109 @@
+#pragma once
+// The machinery every model shares: one packed buffer each for parameters, gradients, states and
+// optimizer slots; a workspace sized once per batch size; the encoder run over k*n rows.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../core/errors.hpp"
+#include "../core/tensor.hpp"
+#include "../optim/optimizers.hpp"
+#include "init.hpp"
+#include "sequential.hpp"
+
+namespace siamese::detail {
+
+/// Parameters, gradients, states and optimizer slots of a model, in backend B's memory.
+template <class B>
+struct Store {
+  typename B::Buffer params, grads, states, slots;
+  std::vector<ParamInfo> param_info, state_info;
+  std::vector<Segment> segments;
+  std::size_t step = 0;        // optimizer steps taken
+  std::size_t slot_kind = 0;   // slots per parameter of the optimizer that owns `slots`
+  std::uint64_t seed = 0;
+
+  void setup(std::vector<ParamInfo> p, std::vector<ParamInfo> s, std::size_t pc, std::size_t sc, std::uint64_t sd) {
+    param_info = std::move(p);
+    state_info = std::move(s);
+    seed = sd;
+    params.resize(pc);
+    grads.resize(pc);
+    states.resize(sc);
+    HostBuffer host(std::max(pc, sc));
+    init_all(host.data(), param_info, seed);
+    if (pc) B::to_device(params.data(), host.data(), pc);
+    init_all(host.data(), state_info, hash2(seed, 0x5eed));
+    if (sc) B::to_device(states.data(), host.data(), sc);
+    segments.clear();
+    for (const auto& t : param_info) {
+      if (!t.trainable || !t.size) continue;
+      if (!segments.empty() && segments.back().offset + segments.back().size == t.offset) segments.back().size += t.size;
+      else segments.push_back({t.offset, t.size});
+    }
+  }
+
+  /// Stops on a non-finite gradient, naming the tensor and the step.
+  void check_gradients(const char* where) const {
+    for (const auto& t : param_info)
+      if (t.trainable && !B::all_finite(grads.data() + t.offset, t.size))
+        throw NumericError(std::string(where) + ": the gradient of '" + t.name + "' is not finite at step " +
+                           std::to_string(step + 1));
+  }
+
+  template <class Opt>
+  void optimize(const Opt& opt) {
+    const std::size_t need = Opt::slots * params.size();
+    if (slot_kind != Opt::slots || slots.size() != need) {
+      slots.resize(need);
+      B::fill(slots.data(), 0.0f, need);
+      slot_kind = Opt::slots;
+    }
+    ++step;
+    opt.template update<B>(params.data(), grads.data(), slots.data(), params.size(), segments, step);
+  }
+};
+
+/// An encoder Enc (a Sequential<Input<...>, ...>) run over k groups of n rows that share parameters.
+template <class Enc, class B>
+struct EncoderRunner {
+  using encoder = bind_model<Enc>;
+  using input_shape = typename encoder::in_shape;
+  using embedding_shape = typename encoder::out_shape;
+  static constexpr std::size_t in_size = input_shape::size;
+  static constexpr std::size_t dim = embedding_shape::size;
+
+  typename B::Buffer work;
+  std::size_t rows_ = 0;
+  float *x = nullptr, *emb = nullptr, *demb = nullptr, *scratch = nullptr, *extra = nullptr;
+
+  /// Carves the workspace for `rows` encoder rows plus `extra_floats`; allocates only when it grows.
+  void prepare(std::size_t rows, std::size_t extra_floats) {
+    const std::size_t a = align_floats(rows * in_size), e = align_floats(rows * dim),
+                      s = align_floats(encoder::scratch(rows));
+    work.reserve(a + 2 * e + s + align_floats(extra_floats));
+    rows_ = rows;
+    x = work.data();
+    emb = x + a;
+    demb = emb + e;
+    scratch = demb + e;
+    extra = scratch + s;
+  }
+  void forward(Store<B>& st, bool training, std::uint64_t seed) {
+    encoder::template forward<B>(Forward{x, emb, rows_, st.params.data(), st.states.data(), scratch, training, seed});
+  }
+  void backward(Store<B>& st) {
+    encoder::template backward<B>(
+        Backward{x, emb, demb, nullptr, rows_, st.params.data(), st.grads.data(), st.states.data(), scratch});
+  }
+};
+
+inline void check_loss(float loss, const char* where, std::size_t step) {
+  if (!std::isfinite(loss))
+    throw NumericError(std::string(where) + ": the loss is " + (std::isnan(loss) ? "NaN" : "infinite") + " at step " +
+                       std::to_string(step + 1));
+}
+
+}  // namespace siamese::detail

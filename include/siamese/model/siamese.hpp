@@ -1,0 +1,147 @@
+#pragma once
+// Siamese<Encoder, Head, Backend>: one encoder shared by both inputs of a pair, then a Head.
+#include <string>
+#include <type_traits>
+
+#include "../backend/backend.hpp"
+#include "../loss/losses.hpp"
+#include "batches.hpp"
+#include "head.hpp"
+#include "network.hpp"
+
+namespace siamese {
+
+/// A Siamese network: Encoder (a Sequential<Input<...>, ...> ending in a flat embedding) applied with
+/// the same weights to both sides of each pair, a Head combining the two embeddings into one logit.
+/// A batch of n pairs runs through the encoder as one batch of 2n. Trains with BinaryCrossEntropy
+/// (through the head) or Contrastive (on the embeddings).
+template <class Encoder, class HeadSpec = Head<SqDiff, DiffSq, Cosine>, class Backend = backend::Cpu>
+class Siamese {
+  static_assert(detail::check_backend<Backend>());
+  using runner = detail::EncoderRunner<Encoder, Backend>;
+
+ public:
+  using backend_type = Backend;
+  using encoder = typename runner::encoder;
+  using input_shape = typename runner::input_shape;
+  using embedding_shape = typename runner::embedding_shape;
+  using batch_type = PairBatch;
+  static_assert(embedding_shape::rank == 1,
+                "Siamese: the encoder must end in a flat embedding (rank 1); add Flatten, Dense or global pooling");
+  static constexpr std::size_t embedding_width = embedding_shape::size;
+  using head = typename HeadSpec::template bind<embedding_width>;
+  static constexpr std::size_t encoder_params = encoder::param_count;
+  static constexpr std::size_t param_count = encoder::param_count + head::param_count;
+  static constexpr std::size_t state_count = encoder::state_count + head::state_count;
+
+  explicit Siamese(std::uint64_t seed = 1) {
+    std::vector<ParamInfo> p, s;
+    detail::collect<encoder>(p, "encoder/", 0, true, false);
+    detail::collect<typename head::classifier>(p, "head/", encoder_params, true, false);
+    detail::collect<encoder>(s, "encoder/", 0, true, true);
+    detail::collect<typename head::classifier>(s, "head/", encoder::state_count, true, true);
+    store_.setup(std::move(p), std::move(s), param_count, state_count, seed);
+  }
+
+  /// Match probabilities sigmoid(logit) for n pairs; a and b are (n, input shape...).
+  Tensor predict(const Tensor& a, const Tensor& b) {
+    const std::size_t n = load_pair(a, b, "Siamese::predict");
+    run_forward(n, false);
+    Tensor out({n});
+    Backend::activation(Act::Sigmoid, logits_, logits_, n);
+    Backend::to_host(out.data(), logits_, n);
+    return out;
+  }
+
+  /// Embeddings (n, embedding_width) of n inputs.
+  Tensor embed(const Tensor& x) {
+    const std::size_t n = detail::check_batch<input_shape>(x, "Siamese::embed", "input 'x'");
+    run_.prepare(n, 0);
+    Backend::to_device(run_.x, x.data(), x.size());
+    run_.forward(store_, false, 0);
+    Tensor out({n, embedding_width});
+    Backend::to_host(out.data(), run_.emb, out.size());
+    return out;
+  }
+
+  /// One optimizer step on a batch of pairs; returns the batch's mean loss before the step.
+  template <class Loss, class Opt>
+  float train_step(const PairBatch& batch, const Loss& loss, const Opt& opt) {
+    const float l = forward_backward(batch, loss, true);
+    store_.optimize(opt);
+    return l;
+  }
+
+  /// The mean loss of a batch at inference (no dropout, moving statistics), without any update.
+  template <class Loss>
+  float evaluate(const PairBatch& batch, const Loss& loss) { return forward_backward(batch, loss, false); }
+
+  /// "Siamese[...]": the architecture, derived from the type; weight files carry it.
+  static std::string signature() {
+    return "Siamese[" + encoder::describe() + "|" + head::describe() + "]";
+  }
+  detail::Store<Backend>& store() { return store_; }
+  const detail::Store<Backend>& store() const { return store_; }
+
+ private:
+  std::size_t load_pair(const Tensor& a, const Tensor& b, const char* where) {
+    const std::size_t n = detail::check_batch<input_shape>(a, where, "input 'a'");
+    if (detail::check_batch<input_shape>(b, where, "input 'b'") != n)
+      throw ShapeError(std::string(where) + ": inputs 'a' and 'b' hold " + std::to_string(n) + " and " +
+                       std::to_string(b.dim(0)) + " samples; a pair batch needs the same number on both sides");
+    run_.prepare(2 * n, 2 * detail::align_floats(n) + detail::align_floats(n) + head::scratch(n));
+    Backend::to_device(run_.x, a.data(), a.size());
+    Backend::to_device(run_.x + a.size(), b.data(), b.size());
+    labels_ = run_.extra;
+    logits_ = labels_ + detail::align_floats(n);
+    dlogits_ = logits_ + detail::align_floats(n);
+    head_scratch_ = dlogits_ + detail::align_floats(n);
+    return n;
+  }
+  void run_forward(std::size_t n, bool training) {
+    const std::uint64_t seed = detail::hash2(store_.seed, store_.step);
+    run_.forward(store_, training, seed);
+    if constexpr (true) {
+      head::template forward<Backend>(run_.emb, run_.emb + n * embedding_width, logits_, n,
+                                      store_.params.data() + encoder_params,
+                                      store_.states.data() + encoder::state_count, head_scratch_, training,
+                                      detail::hash2(seed, 0x4ead));
+    }
+  }
+  template <class Loss>
+  float forward_backward(const PairBatch& batch, const Loss& loss, bool training) {
+    const std::size_t n = load_pair(batch.a, batch.b, training ? "Siamese::train_step" : "Siamese::evaluate");
+    if (batch.labels.size() != n)
+      throw ShapeError(std::string("Siamese: the batch holds ") + std::to_string(n) + " pairs but " +
+                       std::to_string(batch.labels.size()) + " labels");
+    Backend::to_device(labels_, batch.labels.data(), n);
+    float l;
+    const std::uint64_t seed = detail::hash2(store_.seed, store_.step);
+    if constexpr (requires { Loss::on_logits; }) {
+      run_forward(n, training);
+      l = loss.template operator()<Backend>(logits_, labels_, training ? dlogits_ : nullptr, n);
+      detail::check_loss(l, "Siamese::train_step", store_.step);
+      if (!training) return l;
+      head::template backward<Backend>(run_.emb, run_.emb + n * embedding_width, logits_, dlogits_, run_.demb,
+                                       run_.demb + n * embedding_width, n, store_.params.data() + encoder_params,
+                                       store_.grads.data() + encoder_params,
+                                       store_.states.data() + encoder::state_count, head_scratch_);
+    } else {
+      static_assert(Loss::tuple == 2, "Siamese trains with BinaryCrossEntropy or Contrastive");
+      run_.forward(store_, training, seed);
+      l = loss.template operator()<Backend>(run_.emb, labels_, training ? run_.demb : nullptr, n, embedding_width);
+      detail::check_loss(l, "Siamese::train_step", store_.step);
+      if (!training) return l;
+      Backend::fill(store_.grads.data() + encoder_params, 0.0f, head::param_count);
+    }
+    run_.backward(store_);
+    store_.check_gradients("Siamese::train_step");
+    return l;
+  }
+
+  detail::Store<Backend> store_;
+  runner run_;
+  float *labels_ = nullptr, *logits_ = nullptr, *dlogits_ = nullptr, *head_scratch_ = nullptr;
+};
+
+}  // namespace siamese

@@ -1,0 +1,145 @@
+#pragma once
+// Encoder-only models trained on embeddings: Triplet (anchor, positive, negative through one encoder)
+// and Embedder (labelled samples, for losses that mine triplets inside the batch).
+#include <string>
+
+#include "../backend/backend.hpp"
+#include "../loss/losses.hpp"
+#include "batches.hpp"
+#include "network.hpp"
+
+namespace siamese {
+
+namespace detail {
+/// Shared by Triplet and Embedder: an encoder with its parameters, run over k*n rows.
+template <class Encoder, class Backend>
+class EncoderModel {
+  static_assert(check_backend<Backend>());
+
+ protected:
+  using runner = EncoderRunner<Encoder, Backend>;
+
+ public:
+  using backend_type = Backend;
+  using encoder = typename runner::encoder;
+  using input_shape = typename runner::input_shape;
+  using embedding_shape = typename runner::embedding_shape;
+  static_assert(embedding_shape::rank == 1,
+                "the encoder must end in a flat embedding (rank 1); add Flatten, Dense or global pooling");
+  static constexpr std::size_t embedding_width = embedding_shape::size;
+  static constexpr std::size_t param_count = encoder::param_count;
+  static constexpr std::size_t state_count = encoder::state_count;
+
+  explicit EncoderModel(std::uint64_t seed) {
+    std::vector<ParamInfo> p, s;
+    collect<encoder>(p, "encoder/", 0, true, false);
+    collect<encoder>(s, "encoder/", 0, true, true);
+    store_.setup(std::move(p), std::move(s), param_count, state_count, seed);
+  }
+
+  /// Embeddings (n, embedding_width) of n inputs.
+  Tensor embed(const Tensor& x) {
+    const std::size_t n = check_batch<input_shape>(x, "embed", "input 'x'");
+    run_.prepare(n, 0);
+    Backend::to_device(run_.x, x.data(), x.size());
+    run_.forward(store_, false, 0);
+    Tensor out({n, embedding_width});
+    Backend::to_host(out.data(), run_.emb, out.size());
+    return out;
+  }
+  Store<Backend>& store() { return store_; }
+  const Store<Backend>& store() const { return store_; }
+
+ protected:
+  /// Uploads the k tensors as one batch of k*n rows; `labels` (n floats) follow when given.
+  std::size_t load(std::initializer_list<const Tensor*> parts, const std::vector<float>* labels, const char* where) {
+    std::size_t n = 0;
+    for (const Tensor* t : parts) {
+      const std::size_t m = check_batch<input_shape>(*t, where, "input");
+      if (n && m != n)
+        throw ShapeError(std::string(where) + ": the parts of the batch hold " + std::to_string(n) + " and " +
+                         std::to_string(m) + " samples; they must hold the same number");
+      n = m;
+    }
+    if (labels && labels->size() != n)
+      throw ShapeError(std::string(where) + ": the batch holds " + std::to_string(n) + " samples but " +
+                       std::to_string(labels->size()) + " labels");
+    run_.prepare(parts.size() * n, align_floats(n));
+    std::size_t off = 0;
+    for (const Tensor* t : parts) {
+      Backend::to_device(run_.x + off, t->data(), t->size());
+      off += t->size();
+    }
+    if (labels) Backend::to_device(run_.extra, labels->data(), n);
+    return n;
+  }
+  template <class Loss>
+  float step(std::size_t n, const Loss& loss, bool training, const char* where) {
+    run_.forward(store_, training, hash2(store_.seed, store_.step));
+    const float l =
+        loss.template operator()<Backend>(run_.emb, run_.extra, training ? run_.demb : nullptr, n, embedding_width);
+    check_loss(l, where, store_.step);
+    if (!training) return l;
+    run_.backward(store_);
+    store_.check_gradients(where);
+    return l;
+  }
+
+  Store<Backend> store_;
+  runner run_;
+};
+}  // namespace detail
+
+/// A triplet network: anchor, positive and negative run through one encoder (one batch of 3n rows),
+/// trained with TripletLoss.
+template <class Encoder, class Backend = backend::Cpu>
+class Triplet : public detail::EncoderModel<Encoder, Backend> {
+  using base = detail::EncoderModel<Encoder, Backend>;
+
+ public:
+  using batch_type = TripletBatch;
+  explicit Triplet(std::uint64_t seed = 1) : base(seed) {}
+
+  template <class Loss, class Opt>
+  float train_step(const TripletBatch& b, const Loss& loss, const Opt& opt) {
+    static_assert(Loss::tuple == 3, "Triplet trains with a triplet loss (TripletLoss)");
+    const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::train_step");
+    const float l = this->step(n, loss, true, "Triplet::train_step");
+    this->store_.optimize(opt);
+    return l;
+  }
+  template <class Loss>
+  float evaluate(const TripletBatch& b, const Loss& loss) {
+    const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::evaluate");
+    return this->step(n, loss, false, "Triplet::evaluate");
+  }
+  static std::string signature() { return "Triplet[" + base::encoder::describe() + "]"; }
+};
+
+/// An encoder trained on labelled samples with a loss that mines pairs or triplets inside the batch
+/// (BatchAll, BatchHard, SemiHard over P classes x K samples).
+template <class Encoder, class Backend = backend::Cpu>
+class Embedder : public detail::EncoderModel<Encoder, Backend> {
+  using base = detail::EncoderModel<Encoder, Backend>;
+
+ public:
+  using batch_type = LabeledBatch;
+  explicit Embedder(std::uint64_t seed = 1) : base(seed) {}
+
+  template <class Loss, class Opt>
+  float train_step(const LabeledBatch& b, const Loss& loss, const Opt& opt) {
+    static_assert(Loss::tuple == 1, "Embedder trains with an in-batch mining loss (BatchHard, BatchAll, SemiHard)");
+    const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::train_step");
+    const float l = this->step(n, loss, true, "Embedder::train_step");
+    this->store_.optimize(opt);
+    return l;
+  }
+  template <class Loss>
+  float evaluate(const LabeledBatch& b, const Loss& loss) {
+    const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::evaluate");
+    return this->step(n, loss, false, "Embedder::evaluate");
+  }
+  static std::string signature() { return "Embedder[" + base::encoder::describe() + "]"; }
+};
+
+}  // namespace siamese

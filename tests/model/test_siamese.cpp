@@ -1,0 +1,137 @@
+// Siamese and triplet models: compile-time facts, gradients of the whole model, run-time shape errors.
+#include <siamese/siamese.hpp>
+
+#include "../support/gradcheck.hpp"
+
+using namespace siamese;
+
+using Encoder = Sequential<Input<28, 28, 1>, Conv2D<8, 3>, ReLU, MaxPool2D<2>, Flatten, Dense<16>>;
+using Model = Siamese<Encoder, Head<SqDiff, DiffSq, Cosine>>;
+
+static_assert(Model::embedding_width == 16);
+static_assert(Model::encoder::param_count == (3 * 3 * 1 * 8 + 8) + (13 * 13 * 8 * 16 + 16));
+static_assert(Model::head::width == 16 + 16 + 1);
+static_assert(Model::param_count == Model::encoder::param_count + (33 * 100 + 100) + (100 + 1));
+static_assert(std::is_same_v<Model::backend_type, backend::Cpu>);
+
+namespace {
+// Small and smooth enough for finite differences through the whole model.
+using Tiny = Sequential<Input<5, 5, 2>, Conv2D<3, 3, 1, Padding::Same, Tanh>, AvgPool2D<2>, Flatten, Dense<4, Tanh>>;
+
+template <class M>
+PairBatch random_pairs(std::size_t n, std::uint64_t seed) {
+  PairBatch b;
+  std::vector<std::size_t> shape{n};
+  for (auto d : M::input_shape::dims) shape.push_back(d);
+  b.a = Tensor(shape);
+  b.b = Tensor(shape);
+  auto va = test::random_vector(b.a.size(), seed), vb = test::random_vector(b.b.size(), seed + 1);
+  std::copy(va.begin(), va.end(), b.a.begin());
+  std::copy(vb.begin(), vb.end(), b.b.begin());
+  for (std::size_t i = 0; i < n; ++i) b.labels.push_back(float(i % 2));
+  return b;
+}
+
+/// Compares the model's gradient (an SGD step with learning rate 0 leaves it in store().grads) with
+/// central differences of the loss over every parameter tensor.
+template <class M, class Batch, class Loss>
+void check_model_gradient(M& m, const Batch& batch, const Loss& loss) {
+  SGD still;
+  still.learning_rate = 0.0f;
+  m.train_step(batch, loss, still);
+  auto& st = m.store();
+  std::vector<float> w(st.params.data(), st.params.data() + st.params.size());
+  std::vector<float> g(st.grads.data(), st.grads.data() + st.grads.size());
+  for (const auto& t : st.param_info) {
+    std::vector<float> wt(w.begin() + t.offset, w.begin() + t.offset + t.size);
+    std::vector<float> gt(g.begin() + t.offset, g.begin() + t.offset + t.size);
+    test::check_gradient(t.name, wt, gt, [&] {
+      std::copy(wt.begin(), wt.end(), st.params.data() + t.offset);
+      return double(m.evaluate(batch, loss));
+    }, 1e-2, 3e-2, 1e-3, 40);
+    std::copy(w.begin() + t.offset, w.begin() + t.offset + t.size, st.params.data() + t.offset);
+  }
+}
+}  // namespace
+
+TEST_CASE("gradient check: whole Siamese model with binary cross-entropy") {
+  Siamese<Tiny, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<6, Tanh>, Dense<1>>>, backend::Reference> m(3);
+  check_model_gradient(m, random_pairs<decltype(m)>(4, 7), BinaryCrossEntropy{});
+}
+
+TEST_CASE("gradient check: whole Siamese model with the other features and contrastive loss") {
+  Siamese<Tiny, Head<AbsDiff, Product, Euclidean, Classifier<Dense<1>>>, backend::Reference> m(4);
+  check_model_gradient(m, random_pairs<decltype(m)>(3, 9), BinaryCrossEntropy{});
+  check_model_gradient(m, random_pairs<decltype(m)>(4, 5), Contrastive{1.5f});
+}
+
+TEST_CASE("gradient check: triplet model") {
+  Triplet<Tiny, backend::Reference> m(5);
+  TripletBatch b;
+  auto p = random_pairs<decltype(m)>(3, 11), q = random_pairs<decltype(m)>(3, 13);
+  b.anchor = p.a;
+  b.positive = p.b;
+  b.negative = q.a;
+  check_model_gradient(m, b, TripletLoss{5.0f, Distance::SquaredEuclidean});
+  check_model_gradient(m, b, TripletLoss{2.0f, Distance::Cosine});
+}
+
+TEST_CASE("shared weights: swapping the two inputs of a symmetric head gives the same probability") {
+  Siamese<Tiny, Head<SqDiff, AbsDiffSq, Cosine>> m(2);
+  auto b = random_pairs<decltype(m)>(5, 21);
+  const Tensor p1 = m.predict(b.a, b.b), p2 = m.predict(b.b, b.a);
+  for (std::size_t i = 0; i < 5; ++i) CHECK(p1[i] == doctest::Approx(p2[i]).epsilon(1e-5));
+}
+
+TEST_CASE("frozen layers get no gradient and do not change") {
+  using Enc = Sequential<Input<5, 5, 2>, Frozen<Conv2D<3, 3, 1, Padding::Same, Tanh>>, Flatten, Dense<4, Tanh>>;
+  Siamese<Enc, Head<SqDiff, Classifier<Dense<1>>>, backend::Reference> m(1);
+  static_assert(!decltype(m)::encoder::layer<1>::has_trainable_params);
+  const auto& info = m.store().param_info;
+  REQUIRE(info[0].name == "encoder/1_frozen/0_conv2d/kernel");
+  CHECK_FALSE(info[0].trainable);
+  CHECK(info[2].trainable);
+  std::vector<float> before(m.store().params.data(), m.store().params.data() + info[1].offset + info[1].size);
+  Adam opt;
+  auto batch = random_pairs<decltype(m)>(4, 3);
+  for (int i = 0; i < 3; ++i) m.train_step(batch, BinaryCrossEntropy{}, opt);
+  for (std::size_t i = 0; i < before.size(); ++i) CHECK(m.store().params[i] == before[i]);
+  CHECK(m.store().params[info[2].offset] != doctest::Approx(0.0));
+}
+
+TEST_CASE("a batch of the wrong shape is refused with a message that says what and where") {
+  Model m;
+  PairBatch b;
+  b.a = Tensor({4, 28, 28});
+  b.b = Tensor({4, 28, 28, 1});
+  b.labels = {0, 1, 0, 1};
+  Adam opt;
+  CHECK_THROWS_WITH_AS(m.train_step(b, BinaryCrossEntropy{}, opt),
+                       "Siamese::train_step: input 'a' has shape (4, 28, 28), but the model expects (batch, 28, 28, 1) "
+                       "with batch > 0",
+                       ShapeError);
+  b.a = Tensor({3, 28, 28, 1});
+  CHECK_THROWS_WITH_AS(m.train_step(b, BinaryCrossEntropy{}, opt),
+                       doctest::Contains("inputs 'a' and 'b' hold 3 and 4 samples"), ShapeError);
+  b.a = Tensor({4, 28, 28, 1});
+  b.labels = {1};
+  CHECK_THROWS_WITH_AS(m.train_step(b, BinaryCrossEntropy{}, opt), doctest::Contains("4 pairs but 1 labels"),
+                       ShapeError);
+}
+
+TEST_CASE("a NaN stops training with the step and the tensor named, before any update") {
+  Siamese<Tiny, Head<SqDiff, Classifier<Dense<1>>>> m;
+  auto b = random_pairs<decltype(m)>(2, 1);
+  b.a[3] = std::numeric_limits<float>::quiet_NaN();
+  Adam opt;
+  CHECK_THROWS_WITH_AS(m.train_step(b, BinaryCrossEntropy{}, opt), doctest::Contains("the loss is NaN at step 1"),
+                       NumericError);
+  // The ReLU of the default classifier maps NaN to 0: the loss stays finite, the gradient does not.
+  Siamese<Tiny, Head<SqDiff>> r;
+  const float w0 = r.store().params[0];
+  CHECK_THROWS_WITH_AS(r.train_step(b, BinaryCrossEntropy{}, opt),
+                       "Siamese::train_step: the gradient of 'encoder/1_conv2d/kernel' is not finite at step 1",
+                       NumericError);
+  CHECK(r.store().params[0] == w0);
+  CHECK(r.store().step == 0);
+}
