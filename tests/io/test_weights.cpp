@@ -1,0 +1,75 @@
+// Saving and loading weights: round trip, another model's file, truncated and corrupted files.
+#include <siamese/siamese.hpp>
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace siamese;
+namespace fs = std::filesystem;
+
+using Encoder = Sequential<Input<6, 6, 1>, Conv2D<2, 3>, BatchNorm, ReLU, Flatten, Dense<4>>;
+using Model = Siamese<Encoder, Head<SqDiff, DiffSq, Cosine>>;
+
+namespace {
+fs::path temp(const char* name) { return fs::temp_directory_path() / (std::string("siamese_io_") + name); }
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+void spit(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+}  // namespace
+
+TEST_CASE("save then load restores parameters and states exactly") {
+  Model a(1), b(2);
+  a.store().states[1] = 0.25f;  // a BatchNorm moving mean
+  REQUIRE(a.store().params[0] != b.store().params[0]);
+  const auto path = temp("roundtrip.bin");
+  save_weights(a, path);
+  load_weights(b, path);
+  for (std::size_t i = 0; i < Model::param_count; ++i) REQUIRE(a.store().params[i] == b.store().params[i]);
+  CHECK(b.store().states[1] == 0.25f);
+  CHECK_FALSE(fs::exists(path.string() + ".tmp" + std::to_string(::getpid())));
+}
+
+TEST_CASE("the same seed gives the same model, another seed another") {
+  Model a(7), b(7), c(8);
+  CHECK(std::equal(a.store().params.data(), a.store().params.data() + Model::param_count, b.store().params.data()));
+  CHECK(a.store().params[0] != c.store().params[0]);
+}
+
+TEST_CASE("a file of another model is refused, naming both architectures") {
+  using Other = Siamese<Sequential<Input<6, 6, 1>, Flatten, Dense<4>>, Head<SqDiff>>;
+  Other o;
+  const auto path = temp("other.bin");
+  save_weights(o, path);
+  Model m;
+  const float w0 = m.store().params[0];
+  CHECK_THROWS_WITH_AS(load_weights(m, path), doctest::Contains("the file is for another model"), FileError);
+  CHECK(m.store().params[0] == w0);
+}
+
+TEST_CASE("truncated, corrupted and foreign files are refused with the file and the problem named") {
+  Model m;
+  const auto path = temp("damaged.bin");
+  save_weights(m, path);
+  const std::string good = slurp(path);
+
+  spit(path, good.substr(0, good.size() / 2));
+  CHECK_THROWS_WITH_AS(load_weights(m, path), doctest::Contains("truncated file"), FileError);
+
+  std::string bad = good;
+  bad[bad.size() / 2] ^= 0x40;
+  spit(path, bad);
+  CHECK_THROWS_WITH_AS(load_weights(m, path), doctest::Contains("checksum mismatch"), FileError);
+
+  spit(path, "P6\n3 3\n255\n");
+  CHECK_THROWS_WITH_AS(load_weights(m, path), doctest::Contains("wrong magic number"), FileError);
+  CHECK_THROWS_WITH_AS(load_weights(m, temp("missing.bin")), doctest::Contains("cannot open"), FileError);
+  try {
+    load_weights(m, path);
+  } catch (const FileError& e) {
+    CHECK(std::string(e.what()).find(path.string()) != std::string::npos);
+  }
+}
