@@ -4,7 +4,10 @@
 #include <siamese/data/sequence.hpp>
 
 #include <cstdint>
+#include <algorithm>
 #include <deque>
+#include <optional>
+#include <stdexcept>
 #include <random>
 #include <vector>
 

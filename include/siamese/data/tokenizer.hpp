@@ -238,6 +238,7 @@ class Tokenizer {
     return texts_to_sequences<>(texts);
   }
 
+  /// texts_to_sequences for one text.
   std::vector<int> text_to_sequence(std::string_view text) const {
     const int oov = oov_index();
     std::vector<int> seq;
