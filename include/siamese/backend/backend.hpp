@@ -1,5 +1,7 @@
 #pragma once
 // The backends: Reference (plain loops, the oracle), Cpu (xsimd + oneTBB, the default) and Cuda.
+#include <type_traits>
+
 #include "cpu/cpu.hpp"
 #include "reference/reference.hpp"
 
@@ -24,4 +26,7 @@ inline constexpr bool check_backend() {
                 "backend::Cuda can only be used in a translation unit compiled by nvcc (a .cu file)");
   return true;
 }
+/// The backend to build with: after a failed check_backend, Reference stands in (no error cascade).
+template <class B>
+using checked_backend = std::conditional_t<backend::usable_here<B>, B, backend::Reference>;
 }  // namespace siamese::detail

@@ -12,7 +12,7 @@ struct Conv2DImpl : LayerDefaults {
   static_assert(In::rank == 3, "Conv2D expects an input of rank 3 (height, width, channels)");
   static constexpr std::size_t H = In::dims[0], W = In::rank == 3 ? In::dims[1] : 1,
                                C = In::rank == 3 ? In::dims[2] : 1;
-  static_assert(P == Padding::Same || (K <= H && K <= W),
+  static_assert(In::rank != 3 || P == Padding::Same || (K <= H && K <= W),
                 "Conv2D: the kernel is larger than the input map; use a smaller kernel or Padding::Same");
   static constexpr std::size_t OH = out_extent(H, K, S, P) ? out_extent(H, K, S, P) : 1;
   static constexpr std::size_t OW = out_extent(W, K, S, P) ? out_extent(W, K, S, P) : 1;

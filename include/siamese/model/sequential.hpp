@@ -205,14 +205,25 @@ struct Frozen {
 };
 
 namespace detail {
+// After a failed check, a one-layer stand-in keeps the compiler from piling further errors on top.
+using StandIn = SequentialImpl<false, void, LayerIndex<0>, Input<1>>;
 template <class Model>
 struct bind_model_impl {
   static_assert(sizeof(Model) == 0, "an encoder must be a Sequential<Input<...>, ...>");
+  using type = StandIn;
 };
 template <class First, class... Rest>
 struct bind_model_impl<Sequential<First, Rest...>> {
   static_assert(is_input_v<First>, "Sequential used as a model must start with Input<...> (the per-sample shape)");
-  using type = SequentialImpl<false, void, LayerIndex<0>, First, Rest...>;
+  using type = std::conditional_t<is_input_v<First>, SequentialImpl<false, void, LayerIndex<0>, First, Rest...>, StandIn>;
+};
+
+/// Holds the check that an encoder ends in a flat embedding; the shape appears in the diagnostic.
+template <class EmbeddingShape>
+struct require_flat_embedding {
+  static_assert(EmbeddingShape::rank == 1,
+                "the encoder must end in a flat embedding (rank 1); add Flatten, Dense or global pooling");
+  static constexpr bool value = true;
 };
 }  // namespace detail
 

@@ -15,9 +15,10 @@ namespace siamese {
 /// the same weights to both sides of each pair, a Head combining the two embeddings into one logit.
 /// A batch of n pairs runs through the encoder as one batch of 2n. Trains with BinaryCrossEntropy
 /// (through the head) or Contrastive (on the embeddings).
-template <class Encoder, class HeadSpec = Head<SqDiff, DiffSq, Cosine>, class Backend = backend::Cpu>
+template <class Encoder, class HeadSpec = Head<SqDiff, DiffSq, Cosine>, class BackendSpec = backend::Cpu>
 class Siamese {
-  static_assert(detail::check_backend<Backend>());
+  static_assert(detail::check_backend<BackendSpec>());
+  using Backend = detail::checked_backend<BackendSpec>;
   using runner = detail::EncoderRunner<Encoder, Backend>;
 
  public:
@@ -26,8 +27,7 @@ class Siamese {
   using input_shape = typename runner::input_shape;
   using embedding_shape = typename runner::embedding_shape;
   using batch_type = PairBatch;
-  static_assert(embedding_shape::rank == 1,
-                "Siamese: the encoder must end in a flat embedding (rank 1); add Flatten, Dense or global pooling");
+  static_assert(detail::require_flat_embedding<embedding_shape>::value);
   static constexpr std::size_t embedding_width = embedding_shape::size;
   using head = typename HeadSpec::template bind<embedding_width>;
   static constexpr std::size_t encoder_params = encoder::param_count;

@@ -12,9 +12,10 @@ namespace siamese {
 
 namespace detail {
 /// Shared by Triplet and Embedder: an encoder with its parameters, run over k*n rows.
-template <class Encoder, class Backend>
+template <class Encoder, class BackendSpec>
 class EncoderModel {
-  static_assert(check_backend<Backend>());
+  static_assert(check_backend<BackendSpec>());
+  using Backend = checked_backend<BackendSpec>;
 
  protected:
   using runner = EncoderRunner<Encoder, Backend>;
@@ -24,8 +25,7 @@ class EncoderModel {
   using encoder = typename runner::encoder;
   using input_shape = typename runner::input_shape;
   using embedding_shape = typename runner::embedding_shape;
-  static_assert(embedding_shape::rank == 1,
-                "the encoder must end in a flat embedding (rank 1); add Flatten, Dense or global pooling");
+  static_assert(require_flat_embedding<embedding_shape>::value);
   static constexpr std::size_t embedding_width = embedding_shape::size;
   static constexpr std::size_t param_count = encoder::param_count;
   static constexpr std::size_t state_count = encoder::state_count;

@@ -1,0 +1,7 @@
+// Conv2D fed a flat vector.
+// expect: static assertion failed: Conv2D expects an input of rank 3 (height, width, channels)
+// expect: siamese::Shape<784>, siamese::LayerIndex<2>
+#include <siamese/siamese.hpp>
+using namespace siamese;
+using Encoder = Sequential<Input<28, 28, 1>, Flatten, Conv2D<8, 3>, GlobalMaxPool2D>;
+Siamese<Encoder> model;

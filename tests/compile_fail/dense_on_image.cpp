@@ -1,0 +1,7 @@
+// Dense fed an image: it needs a flat input.
+// expect: static assertion failed: Dense expects a flat input (rank 1): add Flatten or a global pooling layer before it
+// expect: siamese::Shape<26, 26, 8>, siamese::LayerIndex<2>
+#include <siamese/siamese.hpp>
+using namespace siamese;
+using Encoder = Sequential<Input<28, 28, 1>, Conv2D<8, 3>, Dense<16>>;
+Siamese<Encoder> model;

@@ -1,0 +1,6 @@
+// An encoder without Input: no shape to start from.
+// expect: static assertion failed: Sequential used as a model must start with Input<...> (the per-sample shape)
+#include <siamese/siamese.hpp>
+using namespace siamese;
+using Encoder = Sequential<Conv2D<8, 3>, Flatten, Dense<8>>;
+Siamese<Encoder> model;
