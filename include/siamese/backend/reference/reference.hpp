@@ -12,13 +12,14 @@
 #include "../../core/buffer.hpp"
 #include "../../core/random.hpp"
 #include "../kinds.hpp"
+#include "sequence_kernels.hpp"
 
 namespace siamese::backend {
 
 /// The reference backend: host memory, scalar loops, double accumulation where it matters.
 /// A backend is a struct of static kernels over raw pointers in its own memory space; layers call
 /// only these, so a backend that derives from Reference replaces kernels one at a time.
-struct Reference {
+struct Reference : detail_reference::SequenceKernels {
   using Buffer = HostBuffer;
   static constexpr const char* name = "Reference";
 
