@@ -21,4 +21,5 @@
 #include "model/triplet.hpp"
 #include "optim/optimizers.hpp"
 #include "train/fit.hpp"
+#include "train/checkpoint.hpp"
 #include "train/progress.hpp"

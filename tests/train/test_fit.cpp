@@ -64,3 +64,100 @@ TEST_CASE("fit: a Siamese CNN reaches near-zero training loss on generated pairs
   const Tensor q = again.predict(b.a, b.b);
   for (std::size_t i = 0; i < b.labels.size(); ++i) CHECK(q[i] == p[i]);
 }
+
+namespace {
+using Small = Sequential<Input<8, 8, 1>, Conv2D<4, 3>, ReLU, MaxPool2D<2>, Flatten, Dense<8>>;
+using SmallModel = Siamese<Small, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<8, ReLU>, Dropout<0.2f>, Dense<1>>>>;
+
+// A different draw every epoch, as a real sampler gives.
+struct Fresh : BarPairs {
+  void batch(std::size_t epoch, std::size_t index, PairBatch& b) const { BarPairs::batch(epoch * 100 + index, 0, b); }
+  void batch_plain(std::size_t index, PairBatch& b) const { BarPairs::batch(index, 0, b); }
+};
+struct Validation {
+  std::size_t size() const { return 2; }
+  void batch(std::size_t, std::size_t index, PairBatch& b) const { BarPairs{}.batch(0, 5000 + index, b); }
+};
+FitOptions quiet(std::size_t epochs) {
+  FitOptions o;
+  o.epochs = epochs;
+  o.progress = false;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("checkpoint and resume continue to the identical state, bit for bit") {
+  const auto path = std::filesystem::temp_directory_path() / "siamese_fit_resume.ckpt";
+  std::filesystem::remove(path);
+  Fresh data;
+  data.batches = 3;
+
+  SmallModel straight(5);
+  Adam o1;
+  const History full = fit(straight, BinaryCrossEntropy{}, o1, data, Validation{}, quiet(4));
+
+  SmallModel first(5);
+  Adam o2;
+  FitOptions part = quiet(2);
+  part.checkpoint = path;
+  fit(first, BinaryCrossEntropy{}, o2, data, Validation{}, part);
+  REQUIRE(std::filesystem::exists(path));
+
+  SmallModel resumed(77);  // another seed: everything must come from the checkpoint
+  Adam o3;
+  FitOptions rest = quiet(4);
+  rest.checkpoint = path;
+  const History h = fit(resumed, BinaryCrossEntropy{}, o3, data, Validation{}, rest);
+  CHECK(h.resumed_at == 2);
+  REQUIRE(h.loss.size() == 4);
+  for (std::size_t e = 0; e < 4; ++e) {
+    CHECK(h.loss[e] == full.loss[e]);  // exact equality: the same computation in the same order
+    CHECK(h.val_loss[e] == full.val_loss[e]);
+  }
+  for (std::size_t i = 0; i < SmallModel::param_count; ++i) REQUIRE(resumed.store().params[i] == straight.store().params[i]);
+}
+
+TEST_CASE("a NaN during training stops it and leaves the last good checkpoint intact") {
+  const auto path = std::filesystem::temp_directory_path() / "siamese_fit_nan.ckpt";
+  std::filesystem::remove(path);
+  struct Poisoned : Fresh {
+    void batch(std::size_t epoch, std::size_t index, PairBatch& b) const {
+      Fresh::batch(epoch, index, b);
+      if (epoch == 2) b.a[0] = std::numeric_limits<float>::infinity();
+    }
+  } data;
+  data.batches = 2;
+  SmallModel m(1);
+  Adam opt;
+  FitOptions o = quiet(4);
+  o.checkpoint = path;
+  CHECK_THROWS_AS(fit(m, BinaryCrossEntropy{}, opt, data, o), NumericError);
+  SmallModel back(2);
+  const TrainingState s = load_checkpoint(back, path);
+  CHECK(s.epochs_done == 2);
+  CHECK(back.store().step == 4);
+}
+
+TEST_CASE("early stopping restores the best epoch; the schedule sets each epoch's learning rate") {
+  Fresh data;
+  data.batches = 2;
+  SmallModel m(3);
+  SGD opt;
+  opt.learning_rate = 0.0f;  // nothing learns: validation never improves after the first epoch
+  FitOptions o = quiet(10);
+  o.patience = 2;
+  const History h = fit(m, BinaryCrossEntropy{}, opt, data, Validation{}, o);
+  CHECK(h.stopped_early);
+  CHECK(h.loss.size() == 3);
+  CHECK(h.best_epoch == 0);
+
+  Adam adam;
+  adam.learning_rate = 0.01f;
+  FitOptions s = quiet(4);
+  s.schedule = StepDecay{0.5f, 2};
+  const History hs = fit(m, BinaryCrossEntropy{}, adam, data, s);
+  CHECK(hs.lr == std::vector<double>{0.01f, 0.01f, 0.005f, 0.005f});
+  CHECK(adam.learning_rate == 0.01f);
+  CHECK(CosineDecay{10, 0.0f}(10, 1.0f) == doctest::Approx(0.0));
+  CHECK(CosineDecay{10, 0.0f}(5, 1.0f) == doctest::Approx(0.5));
+}

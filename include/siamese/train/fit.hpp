@@ -1,62 +1,173 @@
 #pragma once
-// fit(): trains a model from a batch generator for a number of epochs, with a progress bar.
+// fit(): trains a model from a batch generator: progress bar, validation each epoch, learning-rate
+// schedule, early stopping, an atomic checkpoint each epoch and exact resume from it.
+#include <cmath>
 #include <concepts>
 #include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <string>
 #include <vector>
 
+#include "checkpoint.hpp"
 #include "progress.hpp"
 
 namespace siamese {
 
-/// A source of training batches: `size()` batches per epoch, and `batch(epoch, index, out)` filling
-/// batch number `index` of `epoch`. Being a function of (epoch, index) makes a run reproducible.
+/// A source of batches: `size()` batches per epoch, and `batch(epoch, index, out)` filling batch
+/// `index` of `epoch`. Being a pure function of (epoch, index) makes runs reproducible and resumable.
 template <class G, class Batch>
-concept BatchGenerator = requires(G g, Batch& b, std::size_t i) {
+concept BatchGenerator = requires(const G g, Batch& b, std::size_t i) {
   { g.size() } -> std::convertible_to<std::size_t>;
   g.batch(i, i, b);
 };
 
-/// What fit() reports: the mean training loss of each epoch.
+/// What fit() reports, per epoch: training loss, validation loss (when there is validation data),
+/// learning rate; where early stopping stopped, and whether training resumed from a checkpoint.
 struct History {
-  std::vector<double> loss;
+  std::vector<double> loss, val_loss, lr;
+  std::size_t best_epoch = 0;       // 0-based epoch of the lowest validation loss
+  bool stopped_early = false;
+  std::size_t resumed_at = 0;       // epochs already done when fit() started (from a checkpoint)
+};
+
+/// Learning rate of epoch e: lr * factor^(e / every).
+struct StepDecay {
+  float factor = 0.5f;
+  std::size_t every = 10;
+  float operator()(std::size_t epoch, float lr) const { return lr * std::pow(factor, float(epoch / every)); }
+};
+/// Cosine decay from lr to lr * floor over `epochs` epochs.
+struct CosineDecay {
+  std::size_t epochs = 10;
+  float floor = 0.0f;
+  float operator()(std::size_t epoch, float lr) const {
+    const double t = std::min(1.0, double(epoch) / double(std::max<std::size_t>(epochs, 1)));
+    return float(lr * (floor + (1 - floor) * 0.5 * (1 + std::cos(3.14159265358979 * t))));
+  }
 };
 
 /// Settings of fit() beyond the loss, optimizer and data.
 struct FitOptions {
   std::size_t epochs = 1;
-  bool progress = true;        // progress bar / per-epoch lines on `out`
+  bool progress = true;                    // progress bar on a terminal, a line per epoch otherwise
   std::FILE* out = stderr;
+  std::filesystem::path checkpoint;        // written after every epoch when not empty
+  bool resume = true;                      // continue from `checkpoint` when it exists
+  std::size_t patience = 0;                // early stopping: epochs without a better validation loss (0: off)
+  bool restore_best = true;                // with early stopping: end with the best epoch's weights
+  std::function<float(std::size_t, float)> schedule;  // (epoch, base lr) -> lr of that epoch
 };
 
-/// Trains `model` with `loss` and `optimizer` on the batches of `data` for `options.epochs` epochs.
-template <class Model, class Loss, class Opt, class Gen>
-  requires BatchGenerator<Gen, typename Model::batch_type>
-History fit(Model& model, const Loss& loss, Opt& optimizer, Gen& data, FitOptions options = {}) {
+namespace detail {
+template <class Model>
+std::vector<float> download(const typename Model::backend_type::Buffer& b) {
+  std::vector<float> v(b.size());
+  if (!v.empty()) Model::backend_type::to_host(v.data(), b.data(), b.size());
+  return v;
+}
+
+struct NoValidation {
+  std::size_t size() const { return 0; }
+  template <class Batch>
+  void batch(std::size_t, std::size_t, Batch&) const {}
+};
+}  // namespace detail
+
+/// Trains `model` on `train`, evaluating `validation` after each epoch (its mean loss in inference
+/// mode). See FitOptions for checkpoints, resume, schedule and early stopping.
+template <class Model, class Loss, class Opt, class Gen, class Val>
+  requires BatchGenerator<Gen, typename Model::batch_type> && BatchGenerator<Val, typename Model::batch_type>
+History fit(Model& model, const Loss& loss, Opt& optimizer, const Gen& train, const Val& validation,
+            const FitOptions& o) {
+  using B = typename Model::backend_type;
+  TrainingState s;
+  s.learning_rate = optimizer.learning_rate;
+  s.best_val = std::numeric_limits<double>::infinity();
   History h;
-  Progress bar(options.out, options.progress);
+  if (!o.checkpoint.empty() && o.resume && std::filesystem::exists(o.checkpoint)) {
+    s = load_checkpoint(model, o.checkpoint);
+    h.resumed_at = s.epochs_done;
+    if (o.progress) std::fprintf(o.out, "resuming from '%s' after epoch %zu\n", o.checkpoint.c_str(), s.epochs_done);
+  }
+  const float base_lr = s.learning_rate;
+  Progress bar(o.out, o.progress);
   typename Model::batch_type batch;
-  const std::size_t steps = data.size();
-  for (std::size_t e = 0; e < options.epochs; ++e) {
-    bar.start_epoch(e, options.epochs, steps);
+  const std::size_t steps = train.size();
+  const bool early = o.patience > 0 && validation.size() > 0;
+  for (std::size_t e = s.epochs_done; e < o.epochs; ++e) {
+    optimizer.learning_rate = o.schedule ? o.schedule(e, base_lr) : base_lr;
+    bar.start_epoch(e, o.epochs, steps);
     double sum = 0;
     for (std::size_t i = 0; i < steps; ++i) {
-      data.batch(e, i, batch);
+      train.batch(e, i, batch);
       sum += model.train_step(batch, loss, optimizer);
       bar.update(i + 1, sum / double(i + 1));
     }
-    h.loss.push_back(steps ? sum / double(steps) : 0.0);
-    bar.end_epoch(h.loss.back());
+    s.loss.push_back(float(steps ? sum / double(steps) : 0.0));
+    s.lr.push_back(optimizer.learning_rate);
+    std::string extra;
+    if (validation.size() > 0) {
+      double vs = 0;
+      for (std::size_t i = 0; i < validation.size(); ++i) {
+        validation.batch(0, i, batch);
+        vs += model.evaluate(batch, loss);
+      }
+      const double v = float(vs / double(validation.size()));
+      s.val_loss.push_back(v);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, ", val_loss %.4f", v);
+      extra = buf;
+      if (v < s.best_val) {
+        s.best_val = v;
+        s.best_epoch = e;
+        s.bad_epochs = 0;
+        if (early && o.restore_best) {
+          s.best_params = detail::download<Model>(model.store().params);
+          s.best_states = detail::download<Model>(model.store().states);
+        }
+      } else {
+        ++s.bad_epochs;
+      }
+    }
+    s.epochs_done = e + 1;
+    s.learning_rate = base_lr;
+    bar.end_epoch(s.loss.back(), extra);
+    if (!o.checkpoint.empty()) save_checkpoint(model, s, o.checkpoint);
+    if (early && s.bad_epochs >= o.patience) {
+      h.stopped_early = true;
+      if (o.progress) std::fprintf(o.out, "early stop: no better val_loss for %zu epochs (best: epoch %zu)\n",
+                                   o.patience, s.best_epoch + 1);
+      break;
+    }
   }
+  if (early && o.restore_best && !s.best_params.empty()) {
+    B::to_device(model.store().params.data(), s.best_params.data(), s.best_params.size());
+    if (!s.best_states.empty()) B::to_device(model.store().states.data(), s.best_states.data(), s.best_states.size());
+  }
+  optimizer.learning_rate = base_lr;
+  h.loss = s.loss;
+  h.val_loss = s.val_loss;
+  h.lr = s.lr;
+  h.best_epoch = s.best_epoch;
   return h;
+}
+
+/// fit() without validation data.
+template <class Model, class Loss, class Opt, class Gen>
+  requires BatchGenerator<Gen, typename Model::batch_type>
+History fit(Model& model, const Loss& loss, Opt& optimizer, const Gen& train, const FitOptions& o = {}) {
+  return fit(model, loss, optimizer, train, detail::NoValidation{}, o);
 }
 
 /// fit() with the number of epochs as an argument, as Keras' model.fit(data, epochs=...).
 template <class Model, class Loss, class Opt, class Gen>
   requires BatchGenerator<Gen, typename Model::batch_type>
-History fit(Model& model, const Loss& loss, Opt& optimizer, Gen& data, std::size_t epochs) {
+History fit(Model& model, const Loss& loss, Opt& optimizer, const Gen& train, std::size_t epochs) {
   FitOptions o;
   o.epochs = epochs;
-  return fit(model, loss, optimizer, data, o);
+  return fit(model, loss, optimizer, train, detail::NoValidation{}, o);
 }
 
 }  // namespace siamese

@@ -1,0 +1,106 @@
+#pragma once
+// Checkpoints: everything needed to continue training exactly where it stopped (parameters, states,
+// optimizer slots and step, the model's seed, the epoch and the history), written atomically.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "../io/weights.hpp"
+
+namespace siamese {
+
+/// What fit() keeps beside the model in a checkpoint.
+struct TrainingState {
+  std::size_t epochs_done = 0;
+  float learning_rate = 0;
+  std::vector<double> loss, val_loss, lr;
+  double best_val = 0;
+  std::size_t best_epoch = 0, bad_epochs = 0;
+  std::vector<float> best_params, best_states;  // kept only with early stopping and restore_best
+};
+
+namespace detail {
+inline NamedTensor scalar_tensor(const std::string& name, const std::vector<double>& v) {
+  NamedTensor t{name, {std::uint64_t(v.size())}, std::vector<float>(v.size())};
+  for (std::size_t i = 0; i < v.size(); ++i) t.data[i] = float(v[i]);
+  return t;
+}
+// Counters are stored as pairs of floats holding 24-bit halves: exact up to 2^48.
+inline NamedTensor counter_tensor(const std::string& name, std::uint64_t v) {
+  return {name, {2}, {float(v & 0xFFFFFF), float(v >> 24)}};
+}
+inline std::uint64_t read_counter(const WeightFile& f, const std::string& name, const std::string& file) {
+  const NamedTensor* t = f.find(name);
+  if (!t || t->data.size() != 2) throw FileError("'" + file + "': checkpoint lacks '" + name + "'");
+  return std::uint64_t(t->data[0]) | (std::uint64_t(t->data[1]) << 24);
+}
+}  // namespace detail
+
+/// Writes model, optimizer slots and training state to `path` atomically (temporary file + rename):
+/// an interrupted write leaves the previous checkpoint intact.
+template <class Model>
+void save_checkpoint(const Model& m, const TrainingState& s, const std::filesystem::path& path) {
+  using B = typename Model::backend_type;
+  WeightFile f = detail::model_file(m, "checkpoint");
+  const auto& st = m.store();
+  NamedTensor slots{"optimizer:slots", {std::uint64_t(st.slots.size())}, std::vector<float>(st.slots.size())};
+  if (st.slots.size()) B::to_host(slots.data.data(), st.slots.data(), st.slots.size());
+  f.tensors.push_back(std::move(slots));
+  f.tensors.push_back(detail::counter_tensor("optimizer:step", st.step));
+  f.tensors.push_back(detail::counter_tensor("optimizer:slot_kind", st.slot_kind));
+  f.tensors.push_back(detail::counter_tensor("model:seed_lo", st.seed & 0xFFFFFFFFFFFFull));
+  f.tensors.push_back(detail::counter_tensor("model:seed_hi", st.seed >> 48));
+  f.tensors.push_back(detail::counter_tensor("fit:epochs_done", s.epochs_done));
+  f.tensors.push_back(detail::counter_tensor("fit:best_epoch", s.best_epoch));
+  f.tensors.push_back(detail::counter_tensor("fit:bad_epochs", s.bad_epochs));
+  f.tensors.push_back({"fit:learning_rate", {1}, {s.learning_rate}});
+  f.tensors.push_back(detail::scalar_tensor("fit:loss", s.loss));
+  f.tensors.push_back(detail::scalar_tensor("fit:val_loss", s.val_loss));
+  f.tensors.push_back(detail::scalar_tensor("fit:lr", s.lr));
+  f.tensors.push_back(detail::scalar_tensor("fit:best_val", {s.best_val}));
+  f.tensors.push_back({"fit:best_params", {std::uint64_t(s.best_params.size())}, s.best_params});
+  f.tensors.push_back({"fit:best_states", {std::uint64_t(s.best_states.size())}, s.best_states});
+  write_weight_file(path, f);
+}
+
+/// Restores what save_checkpoint wrote, into a model of the same type. Throws FileError (naming the
+/// file and the problem) on a damaged file or one of another model; the model is unchanged then.
+template <class Model>
+TrainingState load_checkpoint(Model& m, const std::filesystem::path& path) {
+  using B = typename Model::backend_type;
+  const std::string file = path.string();
+  const WeightFile f = read_weight_file(path);
+  if (f.kind != "checkpoint") throw FileError("'" + file + "': not a checkpoint (a '" + f.kind + "' file)");
+  auto need = [&](const char* name) -> const NamedTensor& {
+    const NamedTensor* t = f.find(name);
+    if (!t) throw FileError("'" + file + "': checkpoint lacks '" + name + "'");
+    return *t;
+  };
+  TrainingState s;
+  const auto& slots = need("optimizer:slots");
+  const std::uint64_t step = detail::read_counter(f, "optimizer:step", file);
+  const std::uint64_t kind = detail::read_counter(f, "optimizer:slot_kind", file);
+  const std::uint64_t seed = detail::read_counter(f, "model:seed_lo", file) |
+                             (detail::read_counter(f, "model:seed_hi", file) << 48);
+  s.epochs_done = detail::read_counter(f, "fit:epochs_done", file);
+  s.best_epoch = detail::read_counter(f, "fit:best_epoch", file);
+  s.bad_epochs = detail::read_counter(f, "fit:bad_epochs", file);
+  s.learning_rate = need("fit:learning_rate").data.at(0);
+  for (const auto& [name, dst] : {std::pair{"fit:loss", &s.loss}, {"fit:val_loss", &s.val_loss}, {"fit:lr", &s.lr}})
+    for (float v : need(name).data) dst->push_back(v);
+  s.best_val = need("fit:best_val").data.at(0);
+  s.best_params = need("fit:best_params").data;
+  s.best_states = need("fit:best_states").data;
+  if (slots.data.size() != kind * Model::param_count)
+    throw FileError("'" + file + "': optimizer slots of the wrong size");
+  detail::load_model_file(m, f, file);  // validates the signature first
+  auto& st = m.store();
+  st.slots.resize(slots.data.size());
+  if (!slots.data.empty()) B::to_device(st.slots.data(), slots.data.data(), slots.data.size());
+  st.step = step;
+  st.slot_kind = kind;
+  st.seed = seed;
+  return s;
+}
+
+}  // namespace siamese
