@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace siamese {
@@ -45,10 +46,7 @@ namespace detail {
 
 using SimdF = xsimd::batch<float>;
 inline constexpr std::size_t simd_width = SimdF::size;
-// Rows padded with zeros to whole SIMD batches: zeros add nothing to a squared difference or a dot product.
 using AlignedFloats = std::vector<float, xsimd::aligned_allocator<float, 64>>;
-
-inline std::size_t padded_dim(std::size_t dim) { return (dim + simd_width - 1) / simd_width * simd_width; }
 
 inline constexpr char index_magic[8] = {'S', 'I', 'A', 'M', 'I', 'D', 'X', '\0'};
 inline constexpr std::uint32_t index_version = 1;
@@ -87,7 +85,7 @@ T get_le(const unsigned char* p) {
 class EmbeddingIndex {
  public:
   explicit EmbeddingIndex(std::size_t dim, Distance metric = Distance::SquaredEuclidean)
-      : dim_(dim), stride_(detail::padded_dim(dim)), metric_(metric) {
+      : dim_(dim), metric_(metric) {
     if (dim == 0) throw std::invalid_argument("siamese::EmbeddingIndex: dim must be >= 1");
   }
 
@@ -101,9 +99,9 @@ class EmbeddingIndex {
       throw std::invalid_argument("siamese::EmbeddingIndex::add: " + std::to_string(m) + " rows but " +
                                   std::to_string(labels.size()) + " labels");
     check_finite(rows, "add");
-    data_.resize((size_ + m) * stride_, 0.0f);
+    data_.resize(blocks(size_ + m) * dim_ * w, 0.0f);  // padding rows stay zero
     for (std::size_t i = 0; i < m; ++i) {
-      std::copy_n(rows.data() + i * dim_, dim_, data_.data() + (size_ + i) * stride_);
+      for (std::size_t j = 0; j < dim_; ++j) data_[offset(size_ + i, j)] = rows[i * dim_ + j];
       norms_.push_back(norm(rows.data() + i * dim_));
       labels_.push_back(labels.empty() ? -1 : labels[i]);
     }
@@ -114,10 +112,12 @@ class EmbeddingIndex {
   std::size_t dim() const noexcept { return dim_; }
   Distance metric() const noexcept { return metric_; }
   std::span<const int> labels() const noexcept { return labels_; }
-  std::span<const float> embedding(std::size_t i) const {
+  std::vector<float> embedding(std::size_t i) const {
     if (i >= size_) throw std::out_of_range("siamese::EmbeddingIndex::embedding: index " + std::to_string(i) +
                                             " out of range (size " + std::to_string(size_) + ")");
-    return {data_.data() + i * stride_, dim_};
+    std::vector<float> row(dim_);
+    for (std::size_t j = 0; j < dim_; ++j) row[j] = data_[offset(i, j)];
+    return row;
   }
 
   // The k nearest rows of each of queries.size() / dim queries.
@@ -132,33 +132,27 @@ class EmbeddingIndex {
     res.indices.resize(res.queries * res.k);
     res.distances.resize(res.queries * res.k);
     if (res.queries == 0 || res.k == 0) return res;
-    detail::AlignedFloats q(res.queries * stride_, 0.0f);
-    std::vector<double> qnorm(res.queries);
-    for (std::size_t i = 0; i < res.queries; ++i) {
-      std::copy_n(queries.data() + i * dim_, dim_, q.data() + i * stride_);
-      qnorm[i] = norm(queries.data() + i * dim_);
-    }
-    // A task holds a block of queries and its distance rows; the database streams through it in blocks.
-    const std::size_t grain = std::clamp<std::size_t>((std::size_t{1} << 22) / (size_ * sizeof(float) + 1), 1, 32);
+    const std::size_t padded = blocks(size_) * w;
+    // A task holds a block of queries and their distance rows; the database streams through it in blocks.
+    const std::size_t grain = std::clamp<std::size_t>((std::size_t{1} << 22) / (padded * sizeof(float)), 1, 32);
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, res.queries, grain), [&](const auto& r) {
-      std::vector<float> dist(r.size() * size_);
-      std::vector<std::size_t> order(size_);
-      constexpr std::size_t db_block = 256;
-      for (std::size_t d0 = 0; d0 < size_; d0 += db_block)
-        for (std::size_t q0 = r.begin(); q0 < r.end(); q0 += tile)
-          distance_tile(q.data(), q0, std::min(r.end(), q0 + tile), d0, std::min(size_, d0 + db_block),
-                        dist.data() + (q0 - r.begin()) * size_, qnorm.data());
-      for (std::size_t qi = r.begin(); qi < r.end(); ++qi) {
-        const float* row = dist.data() + (qi - r.begin()) * size_;
-        std::iota(order.begin(), order.end(), std::size_t{0});
-        const auto closer = [row](std::size_t a, std::size_t b) { return row[a] < row[b] || (row[a] == row[b] && a < b); };
-        const auto kth = order.begin() + static_cast<std::ptrdiff_t>(res.k);
-        if (res.k < size_) std::nth_element(order.begin(), kth - 1, order.end(), closer);
-        std::sort(order.begin(), kth, closer);
-        for (std::size_t j = 0; j < res.k; ++j) {
-          res.indices[qi * res.k + j] = order[j];
-          res.distances[qi * res.k + j] = row[order[j]];
+      std::vector<float> dist(r.size() * padded);
+      constexpr std::size_t db_blocks = 256 / w;  // 256 rows: a block of the database stays in L2
+      for (std::size_t b0 = 0; b0 < blocks(size_); b0 += db_blocks)
+        for (std::size_t q0 = r.begin(); q0 < r.end(); q0 += tile) {
+          const float* qp[tile];
+          for (std::size_t t = 0; t < tile; ++t)  // a short tile repeats its last query
+            qp[t] = queries.data() + std::min(q0 + t, r.end() - 1) * dim_;
+          const std::size_t b1 = std::min(blocks(size_), b0 + db_blocks), nt = std::min(tile, r.end() - q0);
+          float* out = dist.data() + (q0 - r.begin()) * padded;
+          if (metric_ == Distance::Cosine) distance_tile<true>(qp, nt, b0, b1, out, padded);
+          else distance_tile<false>(qp, nt, b0, b1, out, padded);
         }
+      std::vector<std::pair<float, std::size_t>> heap;
+      for (std::size_t qi = r.begin(); qi < r.end(); ++qi) {
+        float* row = dist.data() + (qi - r.begin()) * padded;
+        finish_distances(row, queries.data() + qi * dim_);
+        select(row, res.k, heap, res.indices.data() + qi * res.k, res.distances.data() + qi * res.k);
       }
     });
     return res;
@@ -174,7 +168,7 @@ class EmbeddingIndex {
     detail::put_le<std::uint64_t>(buf, size_);
     detail::put_le<std::uint64_t>(buf, dim_);
     for (std::size_t i = 0; i < size_; ++i)
-      for (std::size_t j = 0; j < dim_; ++j) detail::put_le<float>(buf, data_[i * stride_ + j]);
+      for (std::size_t j = 0; j < dim_; ++j) detail::put_le<float>(buf, data_[offset(i, j)]);
     for (int l : labels_) detail::put_le<std::int32_t>(buf, l);
     detail::put_le<std::uint32_t>(buf, detail::crc32_of(buf.data(), buf.size()));
 
@@ -264,45 +258,81 @@ class EmbeddingIndex {
                                     " is not finite");
   }
 
-  // Distances of queries [q0, q1) (q1 - q0 <= tile) to database rows [d0, d1), into out[(q - q0) * size_ + d].
-  void distance_tile(const float* q, std::size_t q0, std::size_t q1, std::size_t d0, std::size_t d1, float* out,
-                     const double* qnorm) const {
+  // Database rows are interleaved in blocks of one SIMD width: element (i, j) sits at offset(i, j), so one
+  // load holds dimension j of w consecutive rows and a query needs no horizontal sums.
+  static constexpr std::size_t w = detail::simd_width;
+  static std::size_t blocks(std::size_t rows) { return (rows + w - 1) / w; }
+  std::size_t offset(std::size_t i, std::size_t j) const { return ((i / w) * dim_ + j) * w + i % w; }
+
+  // Squared distances (or dot products, for cosine) of tile queries qp to the rows of blocks [b0, b1), into
+  // out[t * out_stride + row] for the first nt queries.
+  template <bool Dot>
+  void distance_tile(const float* const* qp, std::size_t nt, std::size_t b0, std::size_t b1, float* out,
+                     std::size_t out_stride) const {
     using detail::SimdF;
-    const float* qp[tile];
-    for (std::size_t t = 0; t < tile; ++t) qp[t] = q + std::min(q0 + t, q1 - 1) * stride_;  // repeat the last
-    const bool cosine = metric_ == Distance::Cosine;
-    for (std::size_t d = d0; d < d1; ++d) {
-      const float* x = data_.data() + d * stride_;
+    for (std::size_t b = b0; b < b1; ++b) {
+      const float* blk = data_.data() + b * dim_ * w;
       SimdF acc[tile];
       for (auto& a : acc) a = SimdF(0.0f);
-      for (std::size_t j = 0; j < stride_; j += detail::simd_width) {
-        const SimdF xv = SimdF::load_aligned(x + j);
-        if (cosine) {
-          for (std::size_t t = 0; t < tile; ++t) acc[t] = xsimd::fma(SimdF::load_aligned(qp[t] + j), xv, acc[t]);
-        } else {
-          for (std::size_t t = 0; t < tile; ++t) {
-            const SimdF diff = SimdF::load_aligned(qp[t] + j) - xv;
+      for (std::size_t j = 0; j < dim_; ++j) {
+        const SimdF xv = SimdF::load_aligned(blk + j * w);
+        for (std::size_t t = 0; t < tile; ++t) {
+          if constexpr (Dot) {
+            acc[t] = xsimd::fma(SimdF(qp[t][j]), xv, acc[t]);
+          } else {
+            const SimdF diff = SimdF(qp[t][j]) - xv;
             acc[t] = xsimd::fma(diff, diff, acc[t]);
           }
         }
       }
-      for (std::size_t t = 0; t < q1 - q0; ++t) {
-        float v = xsimd::hadd(acc[t]);
-        if (cosine) {
-          const double nn = qnorm[q0 + t] * norms_[d];
-          v = nn > 0 ? static_cast<float>(1.0 - v / nn) : 1.0f;  // a zero vector is at distance 1
-        } else if (metric_ == Distance::Euclidean) {
-          v = std::sqrt(v);
-        }
-        out[t * size_ + d] = v;
-      }
+      for (std::size_t t = 0; t < nt; ++t) acc[t].store_unaligned(out + t * out_stride + b * w);
     }
   }
 
-  std::size_t dim_, stride_;
+  // Turns a row of dot products or squared distances into the index's metric.
+  void finish_distances(float* row, const float* query) const {
+    if (metric_ == Distance::Cosine) {
+      const double qn = norm(query);
+      for (std::size_t d = 0; d < size_; ++d) {
+        const double nn = qn * norms_[d];
+        row[d] = nn > 0 ? static_cast<float>(1.0 - row[d] / nn) : 1.0f;  // a zero vector is at distance 1
+      }
+    } else if (metric_ == Distance::Euclidean) {
+      for (std::size_t d = 0; d < size_; ++d) row[d] = std::sqrt(row[d]);
+    }
+  }
+
+  // The k smallest of row[0, size_), ordered by (distance, index): a bounded heap for small k, else a selection.
+  void select(const float* row, std::size_t k, std::vector<std::pair<float, std::size_t>>& heap, std::size_t* idx,
+              float* dist) const {
+    if (k <= 64 && k < size_) {
+      heap.clear();
+      for (std::size_t d = 0; d < size_; ++d) {
+        if (heap.size() < k) {
+          heap.emplace_back(row[d], d);
+          std::push_heap(heap.begin(), heap.end());
+        } else if (row[d] < heap.front().first) {  // on equal distance the earlier index stays
+          std::pop_heap(heap.begin(), heap.end());
+          heap.back() = {row[d], d};
+          std::push_heap(heap.begin(), heap.end());
+        }
+      }
+      std::sort_heap(heap.begin(), heap.end());
+      for (std::size_t j = 0; j < k; ++j) idx[j] = heap[j].second, dist[j] = heap[j].first;
+      return;
+    }
+    heap.resize(size_);  // pairs sort by (distance, index) without indirection
+    for (std::size_t d = 0; d < size_; ++d) heap[d] = {row[d], d};
+    const auto kth = heap.begin() + static_cast<std::ptrdiff_t>(k);
+    if (k < size_) std::nth_element(heap.begin(), kth - 1, heap.end());
+    std::sort(heap.begin(), kth);
+    for (std::size_t j = 0; j < k; ++j) idx[j] = heap[j].second, dist[j] = heap[j].first;
+  }
+
+  std::size_t dim_;
   Distance metric_;
   std::size_t size_ = 0;
-  detail::AlignedFloats data_;  // size_ x stride_
+  detail::AlignedFloats data_;  // blocks(size_) x dim_ x w, see offset()
   std::vector<double> norms_;
   std::vector<int> labels_;
 };
