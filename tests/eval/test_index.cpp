@@ -100,7 +100,8 @@ TEST_CASE("search matches brute force on awkward sizes") {
         idx.add(std::span<const float>(db).first(n / 2 * dim));
         idx.add(std::span<const float>(db).subspan(n / 2 * dim));
         REQUIRE(idx.size() == n);
-        for (std::size_t k : {std::size_t{1}, std::size_t{5}, n, n + 3}) check_parity(idx, db, q, k);
+        // k = 5 takes the bounded-heap selection, k = 100 < n the full selection.
+        for (std::size_t k : {std::size_t{1}, std::size_t{5}, std::size_t{100}, n, n + 3}) check_parity(idx, db, q, k);
       }
 }
 
@@ -122,6 +123,10 @@ TEST_CASE("ties go to the lower index; labels and rows are kept") {
   const auto r = idx.search(q, 4);
   CHECK(std::vector<std::size_t>(r.indices.begin(), r.indices.end()) == std::vector<std::size_t>{0, 2, 1, 3});
   CHECK(r.distances == std::vector<float>{0, 0, 2, 32});
+  const auto r2 = idx.search(q, 2);  // the bounded-heap path breaks ties the same way
+  CHECK(std::vector<std::size_t>(r2.indices.begin(), r2.indices.end()) == std::vector<std::size_t>{0, 2});
+  const auto r1 = idx.search(std::vector<float>{1, 1, 0.5f, 0.5f}, 1);
+  CHECK(std::vector<std::size_t>(r1.indices.begin(), r1.indices.end()) == std::vector<std::size_t>{0, 0});
   CHECK(std::vector<int>(idx.labels().begin(), idx.labels().end()) == labels);
   CHECK(idx.embedding(3)[1] == 5.0f);
   CHECK_THROWS_AS(idx.embedding(4), std::out_of_range);
