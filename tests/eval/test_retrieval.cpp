@@ -119,3 +119,29 @@ TEST_CASE("retrieval metrics match brute force, with and without the query in th
                   std::invalid_argument);
   CHECK_THROWS_AS(siamese::retrieval_metrics(index, q, q_l, {.ks = {0}}), std::invalid_argument);
 }
+
+TEST_CASE("deep searches run in chunks of queries") {
+  // recall@2000 makes the search depth 2000, so 1100 queries need three chunks of 2^20 / 2000 = 524.
+  const std::size_t dim = 2, n = 1100;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  std::vector<float> db(n * dim), q(n * dim);
+  std::vector<int> db_l(n), q_l(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    db_l[i] = static_cast<int>(rng() % 4);
+    q_l[i] = static_cast<int>(rng() % 4);
+    for (std::size_t k = 0; k < dim; ++k) {
+      db[i * dim + k] = normal(rng) + static_cast<float>(db_l[i]);
+      q[i * dim + k] = normal(rng) + static_cast<float>(q_l[i]);
+    }
+  }
+  siamese::EmbeddingIndex index(dim);
+  index.add(db, db_l);
+  const std::vector<std::size_t> ks{1, 2000};
+  const auto e = brute(db, db_l, q, q_l, dim, ks, false);
+  const auto m = siamese::retrieval_metrics(index, q, q_l, {.ks = ks});
+  CHECK(m.evaluated == n);
+  CHECK(m.precision_at_1 == doctest::Approx(e.p1));
+  CHECK(m.map_at_r == doctest::Approx(e.map));
+  CHECK(m.recall_at[1].second == 1.0);
+}

@@ -59,8 +59,8 @@ inline RetrievalMetrics retrieval_metrics(const EmbeddingIndex& db, std::span<co
   std::vector<double> recall(opt.ks.size(), 0.0);
   std::vector<std::size_t> hits;
   const auto db_labels = db.labels();
-  // Queries go in chunks so that the result of a deep search stays small.
-  const std::size_t chunk = std::max<std::size_t>(1, (std::size_t{1} << 23) / std::max<std::size_t>(depth, 1));
+  // Queries go in chunks so that the result of a deep search stays small (2^20 entries, 12 MB).
+  const std::size_t chunk = std::max<std::size_t>(1, (std::size_t{1} << 20) / std::max<std::size_t>(depth, 1));
   for (std::size_t c0 = 0; c0 < nq; c0 += chunk) {
     const std::size_t c1 = std::min(nq, c0 + chunk);
     const auto res = db.search(queries.subspan(c0 * db.dim(), (c1 - c0) * db.dim()), depth);
