@@ -242,7 +242,7 @@ class EmbeddingIndex {
   }
 
  private:
-  static constexpr std::size_t tile = 8;  // queries sharing each database row load
+  static constexpr std::size_t tile = 8;  // queries that share each load of a database block
 
   double norm(const float* x) const {
     double s = 0;
