@@ -25,10 +25,12 @@ inline void gemm_require(bool ok, const char* what) {
 inline std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 inline std::size_t round_up(std::size_t a, std::size_t b) { return ceil_div(a, b) * b; }
 
-/// Largest packed B block, in floats (16 MiB): all of K for as many panels as fit.
-inline constexpr std::size_t gemm_b_budget = std::size_t{1} << 22;
-/// Most register tiles per block of rows: 24 x 14 rows x 256 deep is 344 KiB of A in L2.
-inline constexpr std::size_t gemm_mc_tiles = 24;
+/// Most register tiles per block of rows: 64 x 14 rows x 256 deep is 0.9 MiB of A,
+/// which stays in the 2 MiB L2 while every panel of B passes over it.
+inline constexpr std::size_t gemm_mc_tiles = 64;
+/// Largest packed B block (floats) for which a task walks tiles in the outer
+/// loop: the block stays in L2 and each A tile is read once (512 KiB).
+inline constexpr std::size_t gemm_tile_outer_floats = std::size_t{1} << 17;
 /// Below this many flops one thread finishes before a parallel region pays off.
 inline constexpr double gemm_parallel_flops = 4.0e6;
 
@@ -46,43 +48,49 @@ inline void gemm_scale_only(std::size_t m, std::size_t n, float beta, float* c, 
   }
 }
 
-/// How one call is cut into blocks; derived from the shape and the thread count.
+/// How one call is cut into tasks; derived from the shape and the thread count.
+/// A task owns a block of register tiles (rows) times a group of NR-wide panels
+/// (columns) over all of k, and packs the B panels it needs itself.
 struct GemmPlan {
-  std::size_t kc;          // depth of one micro-kernel pass
-  std::size_t kcb;         // depth of one packed B block (a multiple of kc, or all of k)
-  std::size_t nc_panels;   // NR-wide panels per packed B block
-  std::size_t mt;          // register tiles along m
-  std::size_t mb;          // blocks of tiles along m
-  std::size_t nb;          // groups of panels along n (per B block)
-  std::size_t slot_floats; // per-thread A packing area
+  std::size_t kc;           // depth of one micro-kernel pass
+  std::size_t mt, np;       // register tiles along m, panels along n
+  std::size_t mb, nb;       // blocks of tiles along m, groups of panels along n
+  bool tile_outer;          // tiles in the outer loop (B block in L2) or panels (A block in L2)
+  std::size_t b_floats;     // per-task packed B area
+  std::size_t a_floats;     // per-task packed A area
+  std::size_t slot_floats;  // both, rounded to whole cache lines
   std::size_t threads;
 };
 
-inline GemmPlan make_plan(std::size_t m, std::size_t n, std::size_t k, std::size_t threads) {
-  constexpr std::size_t MR = gemm_mr, NR = gemm_nr;
+inline GemmPlan make_plan(bool trans_a, std::size_t m, std::size_t n, std::size_t k,
+                          std::size_t threads) {
+  constexpr std::size_t MR = gemm_mr, NR = gemm_nr, line = gemm_align / sizeof(float);
   GemmPlan p{};
   p.threads = threads;
   // Equal chunks of at most gemm_kc: 300 becomes 2 x 150 instead of 256 + 44.
-  const std::size_t nk = ceil_div(k, gemm_kc);
-  p.kc = ceil_div(k, nk);
-  const std::size_t np_total = ceil_div(n, NR);
-  if (k * NR <= gemm_b_budget) {
-    p.kcb = k;
-    p.nc_panels = std::clamp<std::size_t>(gemm_b_budget / (k * NR), 1, np_total);
-  } else {
-    p.kcb = std::max<std::size_t>(1, gemm_b_budget / (NR * p.kc)) * p.kc;
-    p.nc_panels = 1;
-  }
+  p.kc = ceil_div(k, ceil_div(k, gemm_kc));
   p.mt = ceil_div(m, MR);
-  p.mb = ceil_div(p.mt, gemm_mc_tiles);
+  p.np = ceil_div(n, NR);
+  const std::size_t mb_min = ceil_div(p.mt, gemm_mc_tiles);
+  p.mb = mb_min;
   p.nb = 1;
   if (threads > 1) {
-    // Equal shares per thread: a multiple of the thread count when there is enough m.
-    p.mb = p.mb < threads ? std::min(p.mt, threads) : std::min(p.mt, round_up(p.mb, threads));
-    if (p.mb < threads) p.nb = std::min(p.nc_panels, ceil_div(threads, p.mb));
+    if (mb_min >= threads) {
+      // Plenty of rows: equal row blocks per thread, each task packs all of B.
+      p.mb = std::min(p.mt, round_up(mb_min, threads));
+    } else {
+      // Few rows: split the columns so that each thread packs only its part of B.
+      p.nb = std::min(p.np, ceil_div(threads, mb_min));
+      p.mb = std::max(mb_min, std::min(p.mt, ceil_div(threads, p.nb)));
+    }
   }
   const std::size_t block_tiles = ceil_div(p.mt, p.mb);
-  p.slot_floats = round_up((block_tiles + 1) * MR * p.kc, gemm_align / sizeof(float));
+  const std::size_t group_panels = ceil_div(p.np, p.nb);
+  p.tile_outer = group_panels * p.kc * NR <= gemm_tile_outer_floats;
+  p.b_floats = (p.tile_outer ? group_panels : 1) * p.kc * NR;
+  // Transposed A is packed for the whole block, plain A only for a ragged last tile.
+  p.a_floats = (trans_a ? block_tiles : 1) * MR * p.kc;
+  p.slot_floats = round_up(p.b_floats, line) + round_up(p.a_floats, line);
   return p;
 }
 
@@ -100,15 +108,16 @@ struct GemmArgs {
   GemmEpilogue ep;
 };
 
-/// Rows [t0*MR, t1*MR) and panels [q0, q1) of C over the packed B block that
-/// holds columns from panel jc0 and depths [pb, pb + kcb).
-inline void gemm_block(const GemmArgs& g, const GemmPlan& p, const float* bpack,
-                       std::size_t jc0, std::size_t pb, std::size_t kcb, std::size_t t0,
-                       std::size_t t1, std::size_t q0, std::size_t q1, float* slot) {
-  constexpr std::size_t MR = gemm_mr, NR = gemm_nr;
+/// One task: rows [t0*MR, t1*MR) and panels [q0, q1) of C, over all of k.
+/// `slot` is this thread's packing area of p.slot_floats floats.
+inline void gemm_task(const GemmArgs& g, const GemmPlan& p, std::size_t t0, std::size_t t1,
+                      std::size_t q0, std::size_t q1, float* slot) {
+  constexpr std::size_t MR = gemm_mr, NR = gemm_nr, line = gemm_align / sizeof(float);
+  float* const bbuf = slot;
+  float* const abuf = slot + round_up(p.b_floats, line);
   alignas(gemm_align) float edge[MR * NR];
-  for (std::size_t p0 = pb; p0 < pb + kcb; p0 += p.kc) {
-    const std::size_t kc = std::min(p.kc, pb + kcb - p0);
+  for (std::size_t p0 = 0; p0 < g.k; p0 += p.kc) {
+    const std::size_t kc = std::min(p.kc, g.k - p0);
     const bool first = p0 == 0, last = p0 + kc == g.k;
     // Transposed A is packed (cheap contiguous copies); plain A is read in
     // place except for a ragged last tile, which is packed zero-padded.
@@ -116,98 +125,85 @@ inline void gemm_block(const GemmArgs& g, const GemmPlan& p, const float* bpack,
     if (g.trans_a) {
       for (std::size_t t = t0; t < t1; ++t)
         pack_a_panel(true, g.a, g.lda, t * MR, p0, std::min(MR, g.m - t * MR), kc,
-                     slot + (t - t0) * MR * kc);
+                     abuf + (t - t0) * MR * kc);
     } else if (ragged) {
-      pack_a_panel(false, g.a, g.lda, (t1 - 1) * MR, p0, g.m - (t1 - 1) * MR, kc,
-                   slot + (t1 - 1 - t0) * MR * kc);
+      pack_a_panel(false, g.a, g.lda, (t1 - 1) * MR, p0, g.m - (t1 - 1) * MR, kc, abuf);
     }
-    for (std::size_t q = q0; q < q1; ++q) {
-      const std::size_t j = q * NR;
-      const std::size_t nr = std::min(NR, g.n - j);
-      const float* bp = bpack + (q - jc0) * kcb * NR + (p0 - pb) * NR;
-      for (std::size_t t = t0; t < t1; ++t) {
-        const std::size_t i = t * MR;
-        const std::size_t mr = std::min(MR, g.m - i);
-        TileOut out{g.alpha,
-                    first ? g.beta : 1.f,
-                    !first || g.beta != 0.f,
-                    last,
-                    g.ep.col_bias != nullptr ? g.ep.col_bias + j : nullptr,
-                    g.ep.row_bias != nullptr ? g.ep.row_bias + i : nullptr,
-                    g.ep.act};
-        const bool packed = g.trans_a || mr < MR;
-        const float* ap = packed ? slot + (t - t0) * MR * kc : g.a + i * g.lda + p0;
-        if (mr == MR && nr == NR) {
-          if (packed)
-            micro_kernel<false>(kc, ap, 0, bp, g.c + i * g.ldc + j, g.ldc, out);
-          else
-            micro_kernel<true>(kc, ap, g.lda, bp, g.c + i * g.ldc + j, g.ldc, out);
-          continue;
-        }
-        const TileOut raw{g.alpha, 0.f, false, false, nullptr, nullptr, GemmAct::identity};
+    auto pack_b = [&](std::size_t q, float* dst) {
+      pack_b_panel(g.trans_b, g.b, g.ldb, p0, q * NR, kc, std::min(NR, g.n - q * NR), dst);
+    };
+    auto tile = [&](std::size_t t, std::size_t q, const float* bp) {
+      const std::size_t i = t * MR, j = q * NR;
+      const std::size_t mr = std::min(MR, g.m - i), nr = std::min(NR, g.n - j);
+      const TileOut out{g.alpha,
+                        first ? g.beta : 1.f,
+                        !first || g.beta != 0.f,
+                        last,
+                        g.ep.col_bias != nullptr ? g.ep.col_bias + j : nullptr,
+                        g.ep.row_bias != nullptr ? g.ep.row_bias + i : nullptr,
+                        g.ep.act};
+      const bool packed = g.trans_a || mr < MR;
+      const float* ap = !packed ? g.a + i * g.lda + p0
+                                : abuf + (g.trans_a ? (t - t0) * MR * kc : 0);
+      if (mr == MR && nr == NR) {
         if (packed)
-          micro_kernel<false>(kc, ap, 0, bp, edge, NR, raw);
+          micro_kernel<false>(kc, ap, 0, bp, g.c + i * g.ldc + j, g.ldc, out);
         else
-          micro_kernel<true>(kc, ap, g.lda, bp, edge, NR, raw);
-        merge_edge_tile(edge, mr, nr, g.c + i * g.ldc + j, g.ldc, out);
+          micro_kernel<true>(kc, ap, g.lda, bp, g.c + i * g.ldc + j, g.ldc, out);
+        return;
+      }
+      const TileOut raw{g.alpha, 0.f, false, false, nullptr, nullptr, GemmAct::identity};
+      if (packed)
+        micro_kernel<false>(kc, ap, 0, bp, edge, NR, raw);
+      else
+        micro_kernel<true>(kc, ap, g.lda, bp, edge, NR, raw);
+      merge_edge_tile(edge, mr, nr, g.c + i * g.ldc + j, g.ldc, out);
+    };
+    if (p.tile_outer) {
+      // The task's B block stays in L2; each A tile is loaded into L1 once.
+      for (std::size_t q = q0; q < q1; ++q) pack_b(q, bbuf + (q - q0) * kc * NR);
+      for (std::size_t t = t0; t < t1; ++t)
+        for (std::size_t q = q0; q < q1; ++q) tile(t, q, bbuf + (q - q0) * kc * NR);
+    } else {
+      // One B panel at a time, packed straight into L1 and swept by the A block in L2.
+      for (std::size_t q = q0; q < q1; ++q) {
+        pack_b(q, bbuf);
+        for (std::size_t t = t0; t < t1; ++t) tile(t, q, bbuf);
       }
     }
   }
 }
 
 inline void gemm_driver(const GemmArgs& g) {
-  constexpr std::size_t NR = gemm_nr;
   const double flops = 2.0 * double(g.m) * double(g.n) * double(g.k);
   const std::size_t threads =
       flops < gemm_parallel_flops
           ? 1
           : static_cast<std::size_t>(std::max(1, tbb::this_task_arena::max_concurrency()));
-  const GemmPlan p = make_plan(g.m, g.n, g.k, threads);
-
-  const std::size_t bfloats = p.nc_panels * p.kcb * NR;
-  float* const ws = gemm_workspace().reserve(bfloats + p.threads * p.slot_floats);
-  float* const bpack = ws;
-  float* const slots = ws + bfloats;
-
-  const std::size_t np_total = ceil_div(g.n, NR);
-  for (std::size_t jc0 = 0; jc0 < np_total; jc0 += p.nc_panels) {
-    const std::size_t jc1 = std::min(np_total, jc0 + p.nc_panels);
-    for (std::size_t pb = 0; pb < g.k; pb += p.kcb) {
-      const std::size_t kcb = std::min(p.kcb, g.k - pb);
-      auto pack = [&](std::size_t q) {
-        pack_b_panel(g.trans_b, g.b, g.ldb, pb, q * NR, kcb, std::min(NR, g.n - q * NR),
-                     bpack + (q - jc0) * kcb * NR);
-      };
-      auto block = [&](std::size_t task, float* slot) {
-        const std::size_t bm = task / p.nb, bn = task % p.nb;
-        const std::size_t t0 = bm * p.mt / p.mb, t1 = (bm + 1) * p.mt / p.mb;
-        const std::size_t np = jc1 - jc0;
-        const std::size_t q0 = jc0 + bn * np / p.nb, q1 = jc0 + (bn + 1) * np / p.nb;
-        if (t0 < t1 && q0 < q1) gemm_block(g, p, bpack, jc0, pb, kcb, t0, t1, q0, q1, slot);
-      };
-      const std::size_t tasks = p.mb * p.nb;
-      if (p.threads == 1) {
-        for (std::size_t q = jc0; q < jc1; ++q) pack(q);
-        for (std::size_t t = 0; t < tasks; ++t) block(t, slots);
-        continue;
-      }
-      // Isolation keeps this thread from picking up an unrelated task (which
-      // might call sgemm and reuse this thread's workspace) while it waits.
-      tbb::this_task_arena::isolate([&] {
-        tbb::parallel_for(tbb::blocked_range<std::size_t>(jc0, jc1),
-                          [&](const tbb::blocked_range<std::size_t>& r) {
-                            for (std::size_t q = r.begin(); q != r.end(); ++q) pack(q);
-                          });
-        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, tasks),
-                          [&](const tbb::blocked_range<std::size_t>& r) {
-                            const auto slot = static_cast<std::size_t>(
-                                tbb::this_task_arena::current_thread_index());
-                            for (std::size_t t = r.begin(); t != r.end(); ++t)
-                              block(t, slots + slot * p.slot_floats);
-                          });
-      });
-    }
+  const GemmPlan p = make_plan(g.trans_a, g.m, g.n, g.k, threads);
+  float* const slots = gemm_workspace().reserve(p.threads * p.slot_floats);
+  auto task = [&](std::size_t id, float* slot) {
+    const std::size_t bm = id / p.nb, bn = id % p.nb;
+    const std::size_t t0 = bm * p.mt / p.mb, t1 = (bm + 1) * p.mt / p.mb;
+    const std::size_t q0 = bn * p.np / p.nb, q1 = (bn + 1) * p.np / p.nb;
+    if (t0 < t1 && q0 < q1) gemm_task(g, p, t0, t1, q0, q1, slot);
+  };
+  const std::size_t tasks = p.mb * p.nb;
+  if (p.threads == 1) {
+    for (std::size_t id = 0; id < tasks; ++id) task(id, slots);
+    return;
   }
+  // Isolation keeps this thread from picking up an unrelated task (which
+  // might call sgemm and reuse this thread's workspace) while it waits.
+  tbb::this_task_arena::isolate([&] {
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, tasks),
+                      [&](const tbb::blocked_range<std::size_t>& r) {
+                        const auto slot =
+                            static_cast<std::size_t>(tbb::this_task_arena::current_thread_index());
+                        for (std::size_t id = r.begin(); id != r.end(); ++id)
+                          task(id, slots + slot * p.slot_floats);
+                      });
+  });
 }
 
 inline void gemm_checked(const GemmArgs& g) {

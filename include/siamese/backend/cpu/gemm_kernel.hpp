@@ -68,9 +68,6 @@ inline void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const 
   unroll(Rows{}, [&](auto i) {
     acc[i][0] = FBatch(0.f);
     acc[i][1] = FBatch(0.f);
-    // The C tile is read or written at the end: start bringing it in now.
-    __builtin_prefetch(c + i * ldc, 1);
-    __builtin_prefetch(c + i * ldc + NR - 1, 1);
   });
   for (std::size_t k = 0; k < kc; ++k) {
     const FBatch b0 = FBatch::load_aligned(b + k * NR);
