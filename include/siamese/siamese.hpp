@@ -14,6 +14,7 @@
 #include "layers/pooling.hpp"
 #include "layers/reshape.hpp"
 #include "loss/losses.hpp"
+#include "loss/online.hpp"
 #include "model/batches.hpp"
 #include "model/head.hpp"
 #include "model/sequential.hpp"

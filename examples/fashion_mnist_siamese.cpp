@@ -1,0 +1,77 @@
+// Fashion-MNIST verification with a Siamese CNN: are two images of the same kind of garment?
+// Shared CNN encoder; head (a-b)^2, a^2-b^2, cos(a,b), then Dense, Dropout and a sigmoid; binary
+// cross-entropy on balanced pairs. Validation comes from the training files; the threshold is
+// calibrated there and applied unchanged to pairs of the official test set.
+#include <siamese/siamese.hpp>
+
+#include "common/fashion.hpp"
+
+using namespace siamese;
+
+using Encoder = Sequential<Input<28, 28, 1>,
+                           Conv2D<32, 3, 1, Padding::Valid, ReLU>, MaxPool2D<2>,
+                           Conv2D<64, 3, 1, Padding::Valid, ReLU>, MaxPool2D<2>,
+                           Flatten, Dense<128>>;
+using Model = Siamese<Encoder, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<64, ReLU>, Dropout<0.2f>, Dense<1>>>>;
+
+int main(int argc, char** argv) try {
+  auto o = example::parse(argc, argv, /*epochs=*/8, /*steps=*/150, /*batch=*/128, "fashion_mnist_siamese_results");
+  example::Timer clock;
+  const example::Data d = example::load(o);
+
+  Model model(o.seed);
+  std::printf("model: %zu parameters, embedding width %zu\n", Model::param_count, Model::embedding_width);
+  example::PairBatches train{&d.train, o.steps, o.batch, o.seed};
+  example::FixedPairs validation(d.validation, 4000, 500, o.seed + 1);
+
+  Adam adam;
+  adam.learning_rate = 1e-3f;
+  FitOptions fo;
+  fo.epochs = o.epochs;
+  fo.out = stdout;
+  fo.checkpoint = o.out / "checkpoint.bin";
+  if (o.fresh) std::filesystem::remove(fo.checkpoint);
+  fo.patience = 3;
+  fo.schedule = CosineDecay{o.epochs, 0.05f};
+  const History h = fit(model, BinaryCrossEntropy{}, adam, train, validation, fo);
+  const double train_secs = clock.seconds();
+  save_weights(model, o.out / "model.bin");
+  example::plot_history(o.out / "loss.svg", h.loss, h.val_loss);
+
+  // Scores of fixed pairs: calibrate on validation, apply unchanged to test.
+  auto scores = [&](const example::FixedPairs& pairs) {
+    std::vector<float> s;
+    PairBatch b;
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      pairs.batch(0, i, b);
+      const Tensor p = model.predict(b.a, b.b);
+      s.insert(s.end(), p.begin(), p.end());
+    }
+    return s;
+  };
+  const auto val_scores = scores(validation);
+  const CalibratedThreshold cal = calibrate_threshold(val_scores, validation.pairs.target);
+  example::FixedPairs test(d.test, 10000, 500, o.seed + 2);
+  const auto test_scores = scores(test);
+  const double auc = roc_auc(test_scores, test.pairs.target);
+  const BinaryMetrics bm = binary_metrics(test_scores, test.pairs.target, cal.threshold);
+  const EqualErrorRate eer = equal_error_rate(test_scores, test.pairs.target);
+  example::plot_roc(o.out / "roc.svg", test_scores, test.pairs.target);
+
+  // Retrieval: each test image against the training embeddings.
+  const auto train_emb = example::embed_all(model, d.train), test_emb = example::embed_all(model, d.test);
+  const RetrievalMetrics rm =
+      example::retrieval(train_emb, d.train, test_emb, d.test, Model::embedding_width, o.out / "index.bin");
+
+  std::printf("training: %zu epochs in %.1f s; total %.1f s\n", h.loss.size(), train_secs, clock.seconds());
+  std::printf("validation: accuracy %.4f at threshold %.4f\n", cal.accuracy, double(cal.threshold));
+  std::printf("test pairs: eer=%.4f f1=%.4f precision=%.4f recall=%.4f\n", eer.rate, bm.f1, bm.precision, bm.recall);
+  std::printf("test retrieval: recall@1=%.4f recall@8=%.4f map@r=%.4f\n", rm.recall_at.front().second,
+              rm.recall_at.back().second, rm.map_at_r);
+  std::printf("results in %s: model.bin, index.bin, checkpoint.bin, loss.svg, roc.svg\n", o.out.c_str());
+  std::printf("test: roc_auc=%.4f accuracy=%.4f threshold=%.4f precision_at_1=%.4f\n", auc, bm.accuracy,
+              double(cal.threshold), rm.precision_at_1);
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "error: %s\n", e.what());
+  return 1;
+}

@@ -1,0 +1,69 @@
+#pragma once
+// In-batch mining losses for Embedder models: BatchHard, SemiHard and BatchAll over a batch of
+// labelled embeddings (drawn by a P classes x K samples sampler).
+#include <vector>
+
+#include "mining.hpp"
+
+namespace siamese {
+
+namespace detail {
+/// Runs a host mining loss over embeddings in backend memory (copied to the host when B is a device).
+template <class B, class F>
+float run_mining(F&& f, const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) {
+  thread_local std::vector<float> e, y, g;
+  thread_local std::vector<int> lab;
+  e.resize(n * d);
+  y.resize(n);
+  lab.resize(n);
+  B::to_host(e.data(), emb, n * d);
+  B::to_host(y.data(), labels, n);
+  for (std::size_t i = 0; i < n; ++i) lab[i] = int(y[i]);
+  if (demb) g.resize(n * d);
+  const float l = f(e.data(), lab.data(), demb ? g.data() : nullptr);
+  if (demb) B::to_device(demb, g.data(), n * d);
+  return l;
+}
+}  // namespace detail
+
+/// Batch-hard triplet loss (Hermans et al. 2017): each anchor with its farthest positive and nearest negative.
+struct BatchHard {
+  float margin = 0.2f;
+  Distance distance = Distance::Euclidean;
+  static constexpr std::size_t tuple = 1;
+  template <class B>
+  float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
+    return detail::run_mining<B>([&](const float* e, const int* l, float* g) {
+      return batch_hard_triplet_loss(e, l, n, d, margin, distance, g);
+    }, emb, labels, demb, n, d);
+  }
+};
+
+/// Semi-hard triplet loss (Schroff et al. 2015, FaceNet): negatives farther than the positive but
+/// within the margin.
+struct SemiHard {
+  float margin = 0.2f;
+  Distance distance = Distance::SquaredEuclidean;
+  static constexpr std::size_t tuple = 1;
+  template <class B>
+  float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
+    return detail::run_mining<B>([&](const float* e, const int* l, float* g) {
+      return semi_hard_triplet_loss(e, l, n, d, margin, distance, g);
+    }, emb, labels, demb, n, d);
+  }
+};
+
+/// Batch-all triplet loss: the mean over every valid triplet of the batch with a positive loss.
+struct BatchAll {
+  float margin = 0.2f;
+  Distance distance = Distance::SquaredEuclidean;
+  static constexpr std::size_t tuple = 1;
+  template <class B>
+  float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
+    return detail::run_mining<B>([&](const float* e, const int* l, float* g) {
+      return batch_all_triplet_loss(e, l, n, d, margin, distance, g);
+    }, emb, labels, demb, n, d);
+  }
+};
+
+}  // namespace siamese
