@@ -66,7 +66,7 @@ inline QuoraData load_quora(CsvReader& reader, bool lenient) {
 }
 
 // SplitMix64: a fully specified generator, so a seed gives the same split on every platform.
-inline std::uint64_t splitmix64(std::uint64_t& state) noexcept {
+inline std::uint64_t split_next(std::uint64_t& state) noexcept {
   std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -74,10 +74,10 @@ inline std::uint64_t splitmix64(std::uint64_t& state) noexcept {
 }
 
 // Uniform integer in [0, bound) by rejection, bound > 0.
-inline std::uint64_t uniform_below(std::uint64_t& state, std::uint64_t bound) noexcept {
+inline std::uint64_t split_below(std::uint64_t& state, std::uint64_t bound) noexcept {
   const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % bound);
   while (true) {
-    const std::uint64_t x = splitmix64(state);
+    const std::uint64_t x = split_next(state);
     if (x < limit) return x % bound;
   }
 }
@@ -117,7 +117,7 @@ inline PairSplit split(const std::vector<QuestionPair>& pairs, double validation
   for (std::size_t i = 0; i < n; ++i) perm[i] = i;
   std::uint64_t state = seed;
   // Partial Fisher-Yates: the first n_val entries become a uniform random subset.
-  for (std::size_t i = 0; i < n_val && i + 1 < n; ++i) std::swap(perm[i], perm[i + detail::uniform_below(state, n - i)]);
+  for (std::size_t i = 0; i < n_val && i + 1 < n; ++i) std::swap(perm[i], perm[i + detail::split_below(state, n - i)]);
   std::vector<char> in_val(n, 0);
   for (std::size_t i = 0; i < n_val; ++i) in_val[perm[i]] = 1;
   PairSplit out;
