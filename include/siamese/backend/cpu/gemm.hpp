@@ -29,8 +29,10 @@ inline std::size_t round_up(std::size_t a, std::size_t b) { return ceil_div(a, b
 /// which stays in the 2 MiB L2 while every panel of B passes over it.
 inline constexpr std::size_t gemm_mc_tiles = 64;
 /// Largest packed B block (floats) for which a task walks tiles in the outer
-/// loop: the block stays in L2 and each A tile is read once (512 KiB).
-inline constexpr std::size_t gemm_tile_outer_floats = std::size_t{1} << 17;
+/// loop: the block stays in L2 and each A tile is read once (1 MiB).
+inline constexpr std::size_t gemm_tile_outer_floats = std::size_t{1} << 18;
+/// Depth of a pass when tiles are outer: only the 14 x kc A tile must stay in L1.
+inline constexpr std::size_t gemm_kc_tile_outer = 384;
 /// Below this many flops one thread finishes before a parallel region pays off.
 inline constexpr double gemm_parallel_flops = 4.0e6;
 
@@ -67,8 +69,6 @@ inline GemmPlan make_plan(bool trans_a, std::size_t m, std::size_t n, std::size_
   constexpr std::size_t MR = gemm_mr, NR = gemm_nr, line = gemm_align / sizeof(float);
   GemmPlan p{};
   p.threads = threads;
-  // Equal chunks of at most gemm_kc: 300 becomes 2 x 150 instead of 256 + 44.
-  p.kc = ceil_div(k, ceil_div(k, gemm_kc));
   p.mt = ceil_div(m, MR);
   p.np = ceil_div(n, NR);
   const std::size_t mb_min = ceil_div(p.mt, gemm_mc_tiles);
@@ -86,7 +86,11 @@ inline GemmPlan make_plan(bool trans_a, std::size_t m, std::size_t n, std::size_
   }
   const std::size_t block_tiles = ceil_div(p.mt, p.mb);
   const std::size_t group_panels = ceil_div(p.np, p.nb);
+  // Equal chunks: 600 deep becomes 2 x 300 rather than 384 + 216.
+  auto chunk = [k](std::size_t most) { return ceil_div(k, ceil_div(k, most)); };
+  p.kc = chunk(gemm_kc_tile_outer);
   p.tile_outer = group_panels * p.kc * NR <= gemm_tile_outer_floats;
+  if (!p.tile_outer) p.kc = chunk(gemm_kc);
   p.b_floats = (p.tile_outer ? group_panels : 1) * p.kc * NR;
   // Transposed A is packed for the whole block, plain A only for a ragged last tile.
   p.a_floats = (trans_a ? block_tiles : 1) * MR * p.kc;

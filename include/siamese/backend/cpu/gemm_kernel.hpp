@@ -36,7 +36,7 @@ inline constexpr std::size_t simd_w = FBatch::size;
 /// 4 of AVX-512's 32 registers for B and the broadcast, 6x16 fits AVX2's 16.
 inline constexpr std::size_t gemm_nr = 2 * simd_w;
 inline constexpr std::size_t gemm_mr = simd_w >= 16 ? 14 : 6;
-/// Depth of one packed panel: a 14x256 A panel plus a 256x32 B panel fill most of a 48 KiB L1.
+/// Depth of a pass when a packed 256x32 B panel must stay in the 48 KiB L1 (32 KiB of it).
 inline constexpr std::size_t gemm_kc = 256;
 inline constexpr std::size_t gemm_align = 64;
 
