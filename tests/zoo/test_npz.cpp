@@ -237,3 +237,28 @@ TEST_CASE("import_arrays fills the mapped parameters, checks every link first, n
                        doctest::Contains("no parameter 'encoder/nothing'"), std::invalid_argument);
   CHECK(fresh.store().params[0] == w0);  // nothing changed by a failed import
 }
+
+TEST_CASE("golden: a PyTorch VGG converted by scripts/convert_vggface.py computes what PyTorch computed") {
+  // scripts/make_vggface_golden.py: widths 2, 3, 4, 4, 5 and fc 6, 6, 7 at 64x64; RGB pixels by formula.
+  using Widths = VGGWidths<2, 3, 4, 4, 5>;
+  const ArrayFile f = read_npz(fs::path(ZOO_DATA) / "tiny_vggface_torch.npz");
+  Tensor x({2, 64, 64, 3});
+  for (std::size_t i = 0; i < 2; ++i)
+    for (std::size_t y = 0; y < 64; ++y)
+      for (std::size_t c = 0; c < 64; ++c)
+        for (std::size_t ch = 0; ch < 3; ++ch)
+          x[((i * 64 + y) * 64 + c) * 3 + ch] = float((i * 7 + y * 3 + c * 5 + ch * 11 + (c * y) % 13) % 256);
+  vggface_preprocess(x);
+  const auto compare = [&](const Tensor& got, const char* name) {
+    const NamedArray* want = f.find(name);
+    REQUIRE(want);
+    REQUIRE(got.size() == want->data.size());
+    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want->data[i]).epsilon(1e-4).scale(30));
+  };
+  Siamese<VGGFaceEncoderAt<64, Widths>, Head<SqDiff>> enc;
+  CHECK(import_arrays(enc, f, vggface_weight_map(enc.store().param_info)) == 26);
+  compare(enc.embed(x), "golden/embedding");
+  Siamese<VGGFaceTopAt<64, Widths, 6, 7>, Head<SqDiff>> top;
+  CHECK(import_arrays(top, f, vggface_weight_map(top.store().param_info)) == 32);
+  compare(top.embed(x), "golden/logits");
+}
