@@ -1,0 +1,171 @@
+#pragma once
+// Element-wise kernels of backend::Cpu: copies, arithmetic, biases, activations, dropout and the
+// gradient utilities of the optimizers. Vectorised with xsimd, threaded with oneTBB above
+// detail::parallel_min floats; every result matches backend::Reference to float rounding.
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "../../core/random.hpp"
+#include "../kinds.hpp"
+#include "parallel.hpp"
+
+namespace siamese::cpu {
+
+/// dst = src (n floats); the ranges may overlap.
+inline void copy(float* dst, const float* src, std::size_t n) {
+  if (dst == src || n == 0) return;
+  const bool apart = dst + n <= src || src + n <= dst;
+  if (!apart) {
+    std::memmove(dst, src, n * sizeof(float));
+    return;
+  }
+  detail::for_ranges(n, 16384, n, [&](std::size_t i0, std::size_t i1) {
+    std::memcpy(dst + i0, src + i0, (i1 - i0) * sizeof(float));
+  });
+}
+
+/// dst[i] = v.
+inline void fill(float* dst, float v, std::size_t n) {
+  detail::for_ranges(n, 16384, n, [&](std::size_t i0, std::size_t i1) { std::fill(dst + i0, dst + i1, v); });
+}
+
+/// y += x
+inline void add(float* y, const float* x, std::size_t n) {
+  detail::map_binary(y, x, y, n, [](auto a, auto b) { return a + b; });
+}
+
+/// y = a * b (element-wise); y may alias a or b.
+inline void mul(const float* a, const float* b, float* y, std::size_t n) {
+  detail::map_binary(a, b, y, n, [](auto p, auto q) { return p * q; });
+}
+
+/// x *= s
+inline void scale(float* x, float s, std::size_t n) {
+  detail::map_unary(x, x, n, [s](auto v) { return v * s; });
+}
+
+/// x = clamp(x, -lim, lim)
+inline void clip(float* x, float lim, std::size_t n) {
+  detail::map_unary(x, x, n, [lim](auto v) {
+    if constexpr (std::is_same_v<decltype(v), float>) return std::clamp(v, -lim, lim);
+    else return xsimd::min(xsimd::max(v, detail::Vec(-lim)), detail::Vec(lim));
+  });
+}
+
+/// sum of x[i]^2, in double across blocks.
+inline double sum_squares(const float* x, std::size_t n) {
+  return detail::sum_reduce(x, x, n, [](auto a, auto) { return a * a; });
+}
+
+/// True when every element is finite: x * 0 is 0 for finite x and NaN for an infinity or a NaN.
+inline bool all_finite(const float* x, std::size_t n) {
+  using detail::Vec, detail::vw;
+  constexpr std::size_t block = 4096;
+  for (std::size_t i0 = 0; i0 < n; i0 += block) {
+    const std::size_t i1 = std::min(n, i0 + block);
+    Vec acc(0.0f);
+    std::size_t i = i0;
+    for (; i + vw <= i1; i += vw) acc += Vec::load_unaligned(x + i) * Vec(0.0f);
+    float s = xsimd::hadd(acc);
+    for (; i < i1; ++i) s += x[i] * 0.0f;
+    if (s != 0.0f) return false;
+  }
+  return true;
+}
+
+/// Copies a rows x cols block between row-major matrices of leading dimensions ld_dst, ld_src.
+inline void copy_cols(float* dst, std::size_t ld_dst, const float* src, std::size_t ld_src, std::size_t rows,
+                      std::size_t cols) {
+  detail::for_ranges(rows, 64, rows * cols, [&](std::size_t r0, std::size_t r1) {
+    for (std::size_t r = r0; r < r1; ++r) std::memcpy(dst + r * ld_dst, src + r * ld_src, cols * sizeof(float));
+  });
+}
+
+/// y[r, c] += bias[c]
+inline void add_bias(float* y, const float* bias, std::size_t rows, std::size_t cols) {
+  using detail::Vec, detail::vw;
+  detail::for_ranges(rows, 64, rows * cols, [&](std::size_t r0, std::size_t r1) {
+    for (std::size_t r = r0; r < r1; ++r) {
+      float* row = y + r * cols;
+      std::size_t c = 0;
+      for (; c + vw <= cols; c += vw) (Vec::load_unaligned(row + c) + Vec::load_unaligned(bias + c)).store_unaligned(row + c);
+      for (; c < cols; ++c) row[c] += bias[c];
+    }
+  });
+}
+
+/// db[c] = sum_r dy[r, c]
+inline void bias_grad(const float* dy, float* db, std::size_t rows, std::size_t cols) {
+  detail::column_reduce(dy, dy, cols, rows, cols, db, [](auto a, auto) { return a; });
+}
+
+namespace detail {
+/// sigmoid(x) from e = exp(-|x|), which never overflows: 1/(1+e) for x >= 0, e/(1+e) below.
+inline Vec sigmoid(const Vec& x) {
+  const Vec e = xsimd::exp(-xsimd::abs(x)), r = Vec(1.0f) / (Vec(1.0f) + e);
+  return xsimd::select(x >= Vec(0.0f), r, e * r);
+}
+inline float sigmoid(float x) {
+  return x >= 0 ? 1.0f / (1.0f + std::exp(-x)) : std::exp(x) / (1.0f + std::exp(x));
+}
+}  // namespace detail
+
+/// y = act(x); x and y may alias.
+inline void activation(Act a, const float* x, float* y, std::size_t n) {
+  using detail::Vec;
+  switch (a) {
+    case Act::ReLU:
+      detail::map_unary(x, y, n, [](auto v) {
+        if constexpr (std::is_same_v<decltype(v), float>) return v > 0 ? v : 0.0f;
+        else return xsimd::max(v, Vec(0.0f));
+      });
+      return;
+    case Act::Sigmoid:
+      detail::map_unary(x, y, n, [](auto v) { return detail::sigmoid(v); });
+      return;
+    case Act::Tanh:
+      detail::map_unary(x, y, n, [](auto v) {
+        if constexpr (std::is_same_v<decltype(v), float>) return std::tanh(v);
+        else return xsimd::tanh(v);
+      });
+      return;
+    default: copy(y, x, n); return;
+  }
+}
+
+/// dx = dy * act'(x), written through the output y = act(x); dx may alias dy.
+inline void activation_backward(Act a, const float* y, const float* dy, float* dx, std::size_t n) {
+  using detail::Vec;
+  switch (a) {
+    case Act::ReLU:
+      detail::map_binary(y, dy, dx, n, [](auto o, auto g) {
+        if constexpr (std::is_same_v<decltype(o), float>) return o > 0 ? g : 0.0f;
+        else return xsimd::select(o > Vec(0.0f), g, Vec(0.0f));
+      });
+      return;
+    case Act::Sigmoid:
+      detail::map_binary(y, dy, dx, n, [](auto o, auto g) { return g * (o * (1.0f - o)); });
+      return;
+    case Act::Tanh:
+      detail::map_binary(y, dy, dx, n, [](auto o, auto g) { return g * (1.0f - o * o); });
+      return;
+    default: copy(dx, dy, n); return;
+  }
+}
+
+/// Inverted dropout: mask[i] is 0 or 1/(1-rate), the same pure function of (seed, i) as the reference.
+inline void dropout_forward(const float* x, float* y, float* mask, float rate, std::uint64_t seed, std::size_t n) {
+  const float keep = 1.0f / (1.0f - rate);
+  detail::for_ranges(n, 8192, 4 * n, [&](std::size_t i0, std::size_t i1) {
+    for (std::size_t i = i0; i < i1; ++i) {
+      mask[i] = siamese::detail::to_unit(siamese::detail::hash2(seed, i)) < rate ? 0.0f : keep;
+      y[i] = x[i] * mask[i];
+    }
+  });
+}
+
+}  // namespace siamese::cpu

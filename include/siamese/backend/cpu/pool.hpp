@@ -1,0 +1,189 @@
+#pragma once
+// Pooling kernels of backend::Cpu over NHWC maps: windows and global pooling, vectorised across
+// channels and threaded across samples. Max pooling sends each gradient to the first maximum of its
+// window in row-major order, as backend::Reference does.
+#include <algorithm>
+#include <cstddef>
+#include <limits>
+
+#include "../kinds.hpp"
+#include "parallel.hpp"
+
+namespace siamese::cpu {
+
+namespace detail {
+/// The in-map window of output pixel (oy, ox): rows [y0, y1), columns [x0, x1).
+struct Window {
+  std::size_t y0, y1, x0, x1;
+  std::size_t count() const { return (y1 - y0) * (x1 - x0); }
+};
+inline Window window(const siamese::detail::PoolGeom& g, std::size_t oy, std::size_t ox) {
+  const long ty = long(oy * g.sh) - long(g.pt), tx = long(ox * g.sw) - long(g.pl);
+  auto clip = [](long v, std::size_t hi) { return std::size_t(std::clamp<long>(v, 0, long(hi))); };
+  Window w{clip(ty, g.h), clip(ty + long(g.ph), g.h), clip(tx, g.w), clip(tx + long(g.pw), g.w)};
+  w.y1 = std::max(w.y1, w.y0);
+  w.x1 = std::max(w.x1, w.x0);
+  return w;
+}
+}  // namespace detail
+
+/// Max or average pooling; padded cells are ignored (average over the cells inside the map).
+inline void pool2d_forward(const siamese::detail::PoolGeom& g, bool is_max, const float* x, float* y, std::size_t n) {
+  using detail::Vec, detail::vw;
+  const std::size_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c, c = g.c;
+  const float lowest = -std::numeric_limits<float>::infinity();
+  detail::for_ranges(n, 1, n * (in + out), [&](std::size_t b0, std::size_t b1) {
+    for (std::size_t b = b0; b < b1; ++b) {
+      const float* xs = x + b * in;
+      for (std::size_t oy = 0; oy < g.oh; ++oy)
+        for (std::size_t ox = 0; ox < g.ow; ++ox) {
+          const detail::Window win = detail::window(g, oy, ox);
+          const float inv = 1.0f / float(win.count() ? win.count() : 1);
+          float* o = y + b * out + (oy * g.ow + ox) * c;
+          std::size_t k = 0;
+          for (; k + vw <= c; k += vw) {
+            Vec acc(is_max ? lowest : 0.0f);
+            for (std::size_t iy = win.y0; iy < win.y1; ++iy)
+              for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
+                const Vec v = Vec::load_unaligned(xs + (iy * g.w + ix) * c + k);
+                acc = is_max ? xsimd::max(acc, v) : acc + v;
+              }
+            (is_max ? acc : acc * Vec(inv)).store_unaligned(o + k);
+          }
+          for (; k < c; ++k) {
+            float acc = is_max ? lowest : 0.0f;
+            for (std::size_t iy = win.y0; iy < win.y1; ++iy)
+              for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
+                const float v = xs[(iy * g.w + ix) * c + k];
+                acc = is_max ? std::max(acc, v) : acc + v;
+              }
+            o[k] = is_max ? acc : acc * inv;
+          }
+        }
+    }
+  });
+}
+
+/// Max pooling routes each gradient to the first maximum of its window; average spreads it.
+inline void pool2d_backward(const siamese::detail::PoolGeom& g, bool is_max, const float* x, const float* y,
+                            const float* dy, float* dx, std::size_t n) {
+  using detail::Vec, detail::vw;
+  const std::size_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c, c = g.c;
+  detail::for_ranges(n, 1, n * (2 * in + 2 * out), [&](std::size_t b0, std::size_t b1) {
+    for (std::size_t b = b0; b < b1; ++b) {
+      const float* xs = x + b * in;
+      float* ds = dx + b * in;
+      std::fill(ds, ds + in, 0.0f);
+      for (std::size_t oy = 0; oy < g.oh; ++oy)
+        for (std::size_t ox = 0; ox < g.ow; ++ox) {
+          const detail::Window win = detail::window(g, oy, ox);
+          const std::size_t o = b * out + (oy * g.ow + ox) * c;
+          const float cnt = float(win.count());
+          std::size_t k = 0;
+          for (; k + vw <= c; k += vw) {
+            const Vec d = Vec::load_unaligned(dy + o + k);
+            if (!is_max) {
+              const Vec share = d / Vec(cnt);
+              for (std::size_t iy = win.y0; iy < win.y1; ++iy)
+                for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
+                  float* p = ds + (iy * g.w + ix) * c + k;
+                  (Vec::load_unaligned(p) + share).store_unaligned(p);
+                }
+              continue;
+            }
+            const Vec best = Vec::load_unaligned(y + o + k);
+            xsimd::batch_bool<float> done(false);
+            for (std::size_t iy = win.y0; iy < win.y1; ++iy)
+              for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
+                const std::size_t i = (iy * g.w + ix) * c + k;
+                const auto hit = (Vec::load_unaligned(xs + i) == best) && !done;
+                (Vec::load_unaligned(ds + i) + xsimd::select(hit, d, Vec(0.0f))).store_unaligned(ds + i);
+                done = done || hit;
+              }
+          }
+          for (; k < c; ++k) {
+            bool done = false;
+            for (std::size_t iy = win.y0; iy < win.y1; ++iy)
+              for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
+                const std::size_t i = (iy * g.w + ix) * c + k;
+                if (!is_max) ds[i] += dy[o + k] / cnt;
+                else if (!done && xs[i] == y[o + k]) {
+                  ds[i] += dy[o + k];
+                  done = true;
+                }
+              }
+          }
+        }
+    }
+  });
+}
+
+/// Global max or average over the rows of each sample: x (n, rows, c) -> y (n, c).
+inline void global_pool_forward(bool is_max, const float* x, float* y, std::size_t n, std::size_t rows,
+                                std::size_t c) {
+  using detail::Vec, detail::vw;
+  const float lowest = -std::numeric_limits<float>::infinity(), inv = 1.0f / float(rows ? rows : 1);
+  detail::for_ranges(n, 1, n * rows * c, [&](std::size_t b0, std::size_t b1) {
+    for (std::size_t b = b0; b < b1; ++b) {
+      const float* xs = x + b * rows * c;
+      float* o = y + b * c;
+      std::size_t k = 0;
+      for (; k + vw <= c; k += vw) {
+        Vec acc(is_max ? lowest : 0.0f);
+        for (std::size_t r = 0; r < rows; ++r) {
+          const Vec v = Vec::load_unaligned(xs + r * c + k);
+          acc = is_max ? xsimd::max(acc, v) : acc + v;
+        }
+        (is_max ? acc : acc * Vec(inv)).store_unaligned(o + k);
+      }
+      for (; k < c; ++k) {
+        float acc = is_max ? lowest : 0.0f;
+        for (std::size_t r = 0; r < rows; ++r) acc = is_max ? std::max(acc, xs[r * c + k]) : acc + xs[r * c + k];
+        o[k] = is_max ? acc : acc * inv;
+      }
+    }
+  });
+}
+
+/// Max sends each channel's gradient to its first maximum; average spreads it over the rows.
+inline void global_pool_backward(bool is_max, const float* x, const float* y, const float* dy, float* dx,
+                                 std::size_t n, std::size_t rows, std::size_t c) {
+  using detail::Vec, detail::vw;
+  detail::for_ranges(n, 1, 2 * n * rows * c, [&](std::size_t b0, std::size_t b1) {
+    for (std::size_t b = b0; b < b1; ++b) {
+      const float* xs = x + b * rows * c;
+      float* ds = dx + b * rows * c;
+      const float* g = dy + b * c;
+      std::size_t k = 0;
+      for (; k + vw <= c; k += vw) {
+        const Vec d = Vec::load_unaligned(g + k);
+        if (!is_max) {
+          const Vec share = d / Vec(float(rows));
+          for (std::size_t r = 0; r < rows; ++r) share.store_unaligned(ds + r * c + k);
+          continue;
+        }
+        const Vec best = Vec::load_unaligned(y + b * c + k);
+        xsimd::batch_bool<float> done(false);
+        for (std::size_t r = 0; r < rows; ++r) {
+          const auto hit = (Vec::load_unaligned(xs + r * c + k) == best) && !done;
+          xsimd::select(hit, d, Vec(0.0f)).store_unaligned(ds + r * c + k);
+          done = done || hit;
+        }
+      }
+      for (; k < c; ++k) {
+        bool done = false;
+        for (std::size_t r = 0; r < rows; ++r) {
+          const std::size_t i = r * c + k;
+          if (!is_max) ds[i] = g[k] / float(rows);
+          else {
+            const bool hit = !done && xs[i] == y[b * c + k];
+            ds[i] = hit ? g[k] : 0.0f;
+            done = done || hit;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace siamese::cpu
