@@ -1,6 +1,8 @@
 // Siamese and triplet models: compile-time facts, gradients of the whole model, run-time shape errors.
 #include <siamese/siamese.hpp>
 
+#include <filesystem>
+
 #include "../support/gradcheck.hpp"
 
 using namespace siamese;
@@ -97,6 +99,22 @@ TEST_CASE("frozen layers get no gradient and do not change") {
   for (int i = 0; i < 3; ++i) m.train_step(batch, BinaryCrossEntropy{}, opt);
   for (std::size_t i = 0; i < before.size(); ++i) CHECK(m.store().params[i] == before[i]);
   CHECK(m.store().params[info[2].offset] != doctest::Approx(0.0));
+}
+
+TEST_CASE("the user model of the README trains, saves and loads from the umbrella header alone") {
+  Model m(11);
+  PairBatch b = random_pairs<Model>(6, 17);
+  Adam opt;
+  const float first = m.train_step(b, BinaryCrossEntropy{}, opt);
+  float last = first;
+  for (int i = 0; i < 20; ++i) last = m.train_step(b, BinaryCrossEntropy{}, opt);
+  CHECK(last < 0.5f * first);
+  const auto path = std::filesystem::temp_directory_path() / "siamese_user_model.bin";
+  save_weights(m, path);
+  Model again(12);
+  load_weights(again, path);
+  const Tensor p = m.predict(b.a, b.b), q = again.predict(b.a, b.b);
+  for (std::size_t i = 0; i < 6; ++i) CHECK(p[i] == q[i]);
 }
 
 TEST_CASE("a batch of the wrong shape is refused with a message that says what and where") {

@@ -101,12 +101,9 @@ class Siamese {
   void run_forward(std::size_t n, bool training) {
     const std::uint64_t seed = detail::hash2(store_.seed, store_.step);
     run_.forward(store_, training, seed);
-    if constexpr (true) {
-      head::template forward<Backend>(run_.emb, run_.emb + n * embedding_width, logits_, n,
-                                      store_.params.data() + encoder_params,
-                                      store_.states.data() + encoder::state_count, head_scratch_, training,
-                                      detail::hash2(seed, 0x4ead));
-    }
+    head::template forward<Backend>(run_.emb, run_.emb + n * embedding_width, logits_, n,
+                                    store_.params.data() + encoder_params, store_.states.data() + encoder::state_count,
+                                    head_scratch_, training, detail::hash2(seed, 0x4ead));
   }
   template <class Loss>
   float forward_backward(const PairBatch& batch, const Loss& loss, bool training) {
