@@ -26,7 +26,7 @@ inline std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) /
 inline std::size_t round_up(std::size_t a, std::size_t b) { return ceil_div(a, b) * b; }
 
 /// Most register tiles per block of rows: 64 x 14 rows x 256 deep is 0.9 MiB of A,
-/// which stays in the 2 MiB L2 while every panel of B passes over it.
+/// which stays in the 2 MiB L2 while every panel of B passes over it (panel-outer order).
 inline constexpr std::size_t gemm_mc_tiles = 64;
 /// Largest packed B block (floats) for which a task walks tiles in the outer
 /// loop: the block stays in L2 and each A tile is read once (1 MiB).
@@ -64,7 +64,7 @@ struct GemmPlan {
   std::size_t threads;
 };
 
-inline GemmPlan make_plan(bool trans_a, std::size_t m, std::size_t n, std::size_t k,
+inline GemmPlan make_plan(std::size_t m, std::size_t n, std::size_t k,
                           std::size_t threads) {
   constexpr std::size_t MR = gemm_mr, NR = gemm_nr, line = gemm_align / sizeof(float);
   GemmPlan p{};
@@ -92,8 +92,10 @@ inline GemmPlan make_plan(bool trans_a, std::size_t m, std::size_t n, std::size_
   p.tile_outer = group_panels * p.kc * NR <= gemm_tile_outer_floats;
   if (!p.tile_outer) p.kc = chunk(gemm_kc);
   p.b_floats = (p.tile_outer ? group_panels : 1) * p.kc * NR;
-  // Transposed A is packed for the whole block, plain A only for a ragged last tile.
-  p.a_floats = (trans_a ? block_tiles : 1) * MR * p.kc;
+  // Panels outer: the packed A block is swept once per panel, so all of it is
+  // kept; tiles outer: one tile at a time. Plain A needs room only for a ragged
+  // last tile, but the offsets are the same either way.
+  p.a_floats = (p.tile_outer ? 1 : block_tiles) * MR * p.kc;
   p.slot_floats = round_up(p.b_floats, line) + round_up(p.a_floats, line);
   return p;
 }
@@ -120,59 +122,78 @@ inline void gemm_task(const GemmArgs& g, const GemmPlan& p, std::size_t t0, std:
   float* const bbuf = slot;
   float* const abuf = slot + round_up(p.b_floats, line);
   alignas(gemm_align) float edge[MR * NR];
+  const std::size_t nq = q1 - q0, nt = t1 - t0;
   for (std::size_t p0 = 0; p0 < g.k; p0 += p.kc) {
     const std::size_t kc = std::min(p.kc, g.k - p0);
     const bool first = p0 == 0, last = p0 + kc == g.k;
-    // Transposed A is packed (cheap contiguous copies); plain A is read in
-    // place except for a ragged last tile, which is packed zero-padded.
-    const bool ragged = t1 * MR > g.m;
-    if (g.trans_a) {
-      for (std::size_t t = t0; t < t1; ++t)
-        pack_a_panel(true, g.a, g.lda, t * MR, p0, std::min(MR, g.m - t * MR), kc,
-                     abuf + (t - t0) * MR * kc);
-    } else if (ragged) {
-      pack_a_panel(false, g.a, g.lda, (t1 - 1) * MR, p0, g.m - (t1 - 1) * MR, kc, abuf);
-    }
+    const TileOut out{g.alpha, first ? g.beta : 1.f, !first || g.beta != 0.f, last,
+                      nullptr, nullptr, g.ep.act};
+    // Plain A is read in place; transposed A and a ragged last tile are packed
+    // (zero-padded) into `dst`, which is returned for the micro-kernel.
+    auto a_tile = [&](std::size_t t, float* dst) -> const float* {
+      const std::size_t i = t * MR, mr = std::min(MR, g.m - i);
+      if (!g.trans_a && mr == MR) return g.a + i * g.lda + p0;
+      pack_a_panel(g.trans_a, g.a, g.lda, i, p0, mr, kc, dst);
+      return dst;
+    };
     auto pack_b = [&](std::size_t q, float* dst) {
       pack_b_panel(g.trans_b, g.b, g.ldb, p0, q * NR, kc, std::min(NR, g.n - q * NR), dst);
     };
-    auto tile = [&](std::size_t t, std::size_t q, const float* bp) {
+    auto tile = [&](std::size_t t, std::size_t q, const float* ap, const float* bp,
+                    const Prefetch& pf_a, const Prefetch& pf_b) {
       const std::size_t i = t * MR, j = q * NR;
       const std::size_t mr = std::min(MR, g.m - i), nr = std::min(NR, g.n - j);
-      const TileOut out{g.alpha,
-                        first ? g.beta : 1.f,
-                        !first || g.beta != 0.f,
-                        last,
-                        g.ep.col_bias != nullptr ? g.ep.col_bias + j : nullptr,
-                        g.ep.row_bias != nullptr ? g.ep.row_bias + i : nullptr,
-                        g.ep.act};
-      const bool packed = g.trans_a || mr < MR;
-      const float* ap = !packed ? g.a + i * g.lda + p0
-                                : abuf + (g.trans_a ? (t - t0) * MR * kc : 0);
-      if (mr == MR && nr == NR) {
-        if (packed)
-          micro_kernel<false>(kc, ap, 0, bp, g.c + i * g.ldc + j, g.ldc, out);
-        else
-          micro_kernel<true>(kc, ap, g.lda, bp, g.c + i * g.ldc + j, g.ldc, out);
-        return;
-      }
+      TileOut o = out;
+      if (g.ep.col_bias != nullptr) o.col_bias = g.ep.col_bias + j;
+      if (g.ep.row_bias != nullptr) o.row_bias = g.ep.row_bias + i;
+      const bool full = mr == MR && nr == NR;
+      float* const cp = full ? g.c + i * g.ldc + j : edge;
+      const std::size_t ldc = full ? g.ldc : NR;
       const TileOut raw{g.alpha, 0.f, false, false, nullptr, nullptr, GemmAct::identity};
-      if (packed)
-        micro_kernel<false>(kc, ap, 0, bp, edge, NR, raw);
+      const bool in_place = ap == g.a + i * g.lda + p0;  // else a packed panel
+      if (in_place)
+        micro_kernel<true>(kc, ap, g.lda, bp, cp, ldc, full ? o : raw, pf_a, pf_b);
       else
-        micro_kernel<true>(kc, ap, g.lda, bp, edge, NR, raw);
-      merge_edge_tile(edge, mr, nr, g.c + i * g.ldc + j, g.ldc, out);
+        micro_kernel<false>(kc, ap, 0, bp, cp, ldc, full ? o : raw, pf_a, pf_b);
+      if (!full) merge_edge_tile(edge, mr, nr, g.c + i * g.ldc + j, g.ldc, o);
+    };
+    // What the following calls read from memory, prefetched while these compute:
+    // the next A tile and the B source of the next packing.
+    const std::size_t p0n = p0 + kc, kcn = p0n < g.k ? std::min(p.kc, g.k - p0n) : 0;
+    auto a_source = [&](std::size_t t, std::size_t pk, std::size_t len) -> Prefetch {
+      if (g.trans_a || len == 0 || t * MR >= g.m) return {};
+      return {g.a + t * MR * g.lda + pk, g.lda, std::min(MR, g.m - t * MR), len};
+    };
+    auto b_source = [&](std::size_t qa, std::size_t qb, std::size_t pk,
+                        std::size_t len) -> Prefetch {
+      if (len == 0 || qa >= qb) return {};
+      const std::size_t j = qa * NR, cols = std::min(g.n, qb * NR) - j;
+      if (g.trans_b) return {g.b + j * g.ldb + pk, g.ldb, cols, len};
+      return {g.b + pk * g.ldb + j, g.ldb, len, cols};
     };
     if (p.tile_outer) {
-      // The task's B block stays in L2; each A tile is loaded into L1 once.
+      // The task's B block stays in L2; each A tile is brought into L1 once.
       for (std::size_t q = q0; q < q1; ++q) pack_b(q, bbuf + (q - q0) * kc * NR);
-      for (std::size_t t = t0; t < t1; ++t)
-        for (std::size_t q = q0; q < q1; ++q) tile(t, q, bbuf + (q - q0) * kc * NR);
+      const Prefetch b_next = b_source(q0, q1, p0n, kcn);
+      for (std::size_t t = t0; t < t1; ++t) {
+        const float* ap = a_tile(t, abuf);
+        const Prefetch a_next = t + 1 < t1 ? a_source(t + 1, p0, kc) : a_source(t0, p0n, kcn);
+        for (std::size_t q = q0; q < q1; ++q)
+          tile(t, q, ap, bbuf + (q - q0) * kc * NR, prefetch_share(a_next, q - q0, nq),
+               prefetch_share(b_next, (t - t0) * nq + (q - q0), nt * nq));
+      }
     } else {
-      // One B panel at a time, packed straight into L1 and swept by the A block in L2.
+      // One B panel at a time, packed straight into L1 and swept by the A block,
+      // which stays in L2 (packed once per pass when it is packed at all).
+      const float* ap[gemm_mc_tiles];
+      for (std::size_t t = t0; t < t1; ++t) ap[t - t0] = a_tile(t, abuf + (t - t0) * MR * kc);
       for (std::size_t q = q0; q < q1; ++q) {
         pack_b(q, bbuf);
-        for (std::size_t t = t0; t < t1; ++t) tile(t, q, bbuf);
+        const Prefetch b_next = q + 1 < q1 ? b_source(q + 1, q + 2, p0, kc)
+                                           : b_source(q0, q0 + 1, p0n, kcn);
+        for (std::size_t t = t0; t < t1; ++t)
+          tile(t, q, ap[t - t0], bbuf, q == q0 ? a_source(t + 1, p0, kc) : Prefetch{},
+               prefetch_share(b_next, t - t0, nt));
       }
     }
   }
@@ -184,7 +205,7 @@ inline void gemm_driver(const GemmArgs& g) {
       flops < gemm_parallel_flops
           ? 1
           : static_cast<std::size_t>(std::max(1, tbb::this_task_arena::max_concurrency()));
-  const GemmPlan p = make_plan(g.trans_a, g.m, g.n, g.k, threads);
+  const GemmPlan p = make_plan(g.m, g.n, g.k, threads);
   float* const slots = gemm_workspace().reserve(p.threads * p.slot_floats);
   auto task = [&](std::size_t id, float* slot) {
     const std::size_t bm = id / p.nb, bn = id % p.nb;

@@ -56,12 +56,33 @@ struct TileOut {
   GemmAct act;
 };
 
+/// Memory that a later micro-kernel call will read: `rows` rows of `len`
+/// floats, `ld` apart. The current call pulls it into L2 while it computes,
+/// one line of each row every 16 steps of k.
+struct Prefetch {
+  const float* p = nullptr;
+  std::size_t ld = 0, rows = 0, len = 0;
+};
+
+/// The part of `all` that call `call` of `calls` prefetches: consecutive rows, evenly spread.
+inline Prefetch prefetch_share(const Prefetch& all, std::size_t call, std::size_t calls) {
+  const std::size_t per = (all.rows + calls - 1) / calls;
+  const std::size_t r0 = std::min(all.rows, call * per), r1 = std::min(all.rows, r0 + per);
+  return {all.p + r0 * all.ld, all.ld, r1 - r0, all.len};
+}
+
+inline void prefetch_lines(const Prefetch& pf, std::size_t k0) {
+  if (k0 >= pf.len) return;
+  for (std::size_t r = 0; r < pf.rows; ++r) __builtin_prefetch(pf.p + r * pf.ld + k0, 0, 2);
+}
+
 /// Computes an MR x NR tile over kc steps.
 /// DirectA: a points at row-major A (a[i*lda + k]); otherwise at a packed panel a[k*MR + i].
 /// b points at a packed panel b[k*NR + j] aligned to gemm_align.
 template <bool DirectA>
 inline void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const float* b,
-                         float* c, std::size_t ldc, const TileOut& out) {
+                         float* c, std::size_t ldc, const TileOut& out,
+                         const Prefetch& pf_a = {}, const Prefetch& pf_b = {}) {
   constexpr std::size_t MR = gemm_mr, NR = gemm_nr, W = simd_w;
   using Rows = std::make_index_sequence<MR>;
   FBatch acc[MR][2];
@@ -69,14 +90,20 @@ inline void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const 
     acc[i][0] = FBatch(0.f);
     acc[i][1] = FBatch(0.f);
   });
-  for (std::size_t k = 0; k < kc; ++k) {
-    const FBatch b0 = FBatch::load_aligned(b + k * NR);
-    const FBatch b1 = FBatch::load_aligned(b + k * NR + W);
-    unroll(Rows{}, [&](auto i) {
-      const FBatch ai(DirectA ? a[i * lda + k] : a[k * MR + i]);
-      acc[i][0] = xsimd::fma(ai, b0, acc[i][0]);
-      acc[i][1] = xsimd::fma(ai, b1, acc[i][1]);
-    });
+  constexpr std::size_t line = gemm_align / sizeof(float);
+  for (std::size_t k0 = 0; k0 < kc; k0 += line) {
+    prefetch_lines(pf_a, k0);
+    prefetch_lines(pf_b, k0);
+    const std::size_t k1 = std::min(kc, k0 + line);
+    for (std::size_t k = k0; k < k1; ++k) {
+      const FBatch b0 = FBatch::load_aligned(b + k * NR);
+      const FBatch b1 = FBatch::load_aligned(b + k * NR + W);
+      unroll(Rows{}, [&](auto i) {
+        const FBatch ai(DirectA ? a[i * lda + k] : a[k * MR + i]);
+        acc[i][0] = xsimd::fma(ai, b0, acc[i][0]);
+        acc[i][1] = xsimd::fma(ai, b1, acc[i][1]);
+      });
+    }
   }
   const FBatch va(out.alpha), vb(out.beta), zero(0.f);
   const bool col = out.finish && out.col_bias != nullptr;
