@@ -153,3 +153,26 @@ TEST_CASE("dropout masks are bit-identical to the reference's") {
       }
     }
 }
+
+TEST_CASE("NaN handling follows the reference: clip keeps a NaN, max pooling skips one") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t n : {7, 33}) {
+    auto x = random_vector(n, 11, -3.0f, 3.0f);
+    x[n - 2] = nan;
+    x[1] = nan;
+    auto a = x, b = x;
+    Cpu::clip(a.data(), 1.0f, n);
+    Ref::clip(b.data(), 1.0f, n);
+    expect_equal("clip", a, b);
+    CHECK(std::isnan(a[1]));
+  }
+  // One 2x2 window per channel; 17 channels cover the SIMD body and its tail.
+  const detail::PoolGeom g{2, 2, 17, 2, 2, 2, 2, 0, 0, 1, 1};
+  auto x = random_vector(4 * 17, 12);
+  for (std::size_t k = 0; k < 17; ++k) x[(1 + k % 3) * 17 + k] = nan;  // a NaN in cell 1, 2 or 3
+  std::vector<float> y(17), yr(17);
+  Cpu::pool2d_forward(g, true, x.data(), y.data(), 1);
+  Ref::pool2d_forward(g, true, x.data(), yr.data(), 1);
+  expect_equal("max pool with NaN", y, yr);
+  for (float v : y) CHECK_FALSE(std::isnan(v));
+}

@@ -58,7 +58,8 @@ TEST_CASE("batchnorm forward (training and inference) and backward") {
         expect_close("dgamma", dg, dgr, 1e-4, 1e-5 * double(rows));
         expect_close("dbeta", db, dbr, 1e-4, 1e-5 * double(rows));
         std::vector<float> only(c, 9.0f);
-        Cpu::batchnorm_backward(dy.data(), gamma.data(), xhr.data(), isr.data(), nullptr, only.data(), nullptr, rows, c);
+        Cpu::batchnorm_backward(dy.data(), gamma.data(), xhr.data(), isr.data(), nullptr, only.data(), nullptr, rows,
+                                c);
         expect_close("dgamma alone", only, dgr, 1e-4, 1e-5 * double(rows));
       }
     }

@@ -38,7 +38,8 @@ inline void batchnorm_forward(const float* x, float* y, const float* gamma, cons
     for (std::size_t r = r0; r < r1; ++r) {
       std::size_t k = 0;
       for (; k + vw <= c; k += vw) {
-        const Vec h = (Vec::load_unaligned(x + r * c + k) - Vec::load_unaligned(mean + k)) * Vec::load_unaligned(inv_std + k);
+        const Vec h =
+            (Vec::load_unaligned(x + r * c + k) - Vec::load_unaligned(mean + k)) * Vec::load_unaligned(inv_std + k);
         h.store_unaligned(xhat + r * c + k);
         xsimd::fma(Vec::load_unaligned(gamma + k), h, Vec::load_unaligned(beta + k)).store_unaligned(y + r * c + k);
       }

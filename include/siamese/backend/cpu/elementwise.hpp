@@ -52,7 +52,7 @@ inline void scale(float* x, float s, std::size_t n) {
 inline void clip(float* x, float lim, std::size_t n) {
   detail::map_unary(x, x, n, [lim](auto v) {
     if constexpr (std::is_same_v<decltype(v), float>) return std::clamp(v, -lim, lim);
-    else return xsimd::min(xsimd::max(v, detail::Vec(-lim)), detail::Vec(lim));
+    else return xsimd::min(detail::Vec(lim), xsimd::max(detail::Vec(-lim), v));  // keeps NaN, as std::clamp
   });
 }
 
@@ -92,7 +92,8 @@ inline void add_bias(float* y, const float* bias, std::size_t rows, std::size_t 
     for (std::size_t r = r0; r < r1; ++r) {
       float* row = y + r * cols;
       std::size_t c = 0;
-      for (; c + vw <= cols; c += vw) (Vec::load_unaligned(row + c) + Vec::load_unaligned(bias + c)).store_unaligned(row + c);
+      for (; c + vw <= cols; c += vw)
+        (Vec::load_unaligned(row + c) + Vec::load_unaligned(bias + c)).store_unaligned(row + c);
       for (; c < cols; ++c) row[c] += bias[c];
     }
   });

@@ -46,7 +46,8 @@ inline void pool2d_forward(const siamese::detail::PoolGeom& g, bool is_max, cons
             for (std::size_t iy = win.y0; iy < win.y1; ++iy)
               for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
                 const Vec v = Vec::load_unaligned(xs + (iy * g.w + ix) * c + k);
-                acc = is_max ? xsimd::max(acc, v) : acc + v;
+                // max(v, acc) is v > acc ? v : acc: a NaN is skipped, as the reference's std::max(acc, v) does.
+                acc = is_max ? xsimd::max(v, acc) : acc + v;
               }
             (is_max ? acc : acc * Vec(inv)).store_unaligned(o + k);
           }
@@ -132,7 +133,7 @@ inline void global_pool_forward(bool is_max, const float* x, float* y, std::size
         Vec acc(is_max ? lowest : 0.0f);
         for (std::size_t r = 0; r < rows; ++r) {
           const Vec v = Vec::load_unaligned(xs + r * c + k);
-          acc = is_max ? xsimd::max(acc, v) : acc + v;
+          acc = is_max ? xsimd::max(v, acc) : acc + v;  // skips a NaN, as std::max(acc, v) does
         }
         (is_max ? acc : acc * Vec(inv)).store_unaligned(o + k);
       }
