@@ -38,28 +38,30 @@ int main(int argc, char** argv) try {
   save_weights(model, o.out / "model.bin");
   example::plot_history(o.out / "loss.svg", h.loss, h.val_loss);
 
-  // Scores of fixed pairs: calibrate on validation, apply unchanged to test.
-  auto scores = [&](const example::FixedPairs& pairs) {
-    std::vector<float> s;
-    PairBatch b;
+  // Every image is embedded once; pairs are scored by the head alone on those embeddings.
+  const auto train_emb = example::embed_all(model, d.train), val_emb = example::embed_all(model, d.validation),
+             test_emb = example::embed_all(model, d.test);
+  auto scores = [&](const std::vector<float>& emb, const IndexPairs& pairs) {
+    constexpr std::size_t D = Model::embedding_width;
+    Tensor ea({pairs.size(), D}), eb({pairs.size(), D});
     for (std::size_t i = 0; i < pairs.size(); ++i) {
-      pairs.batch(0, i, b);
-      const Tensor p = model.predict(b.a, b.b);
-      s.insert(s.end(), p.begin(), p.end());
+      std::copy_n(emb.begin() + long(pairs.left[i] * D), D, ea.data() + i * D);
+      std::copy_n(emb.begin() + long(pairs.right[i] * D), D, eb.data() + i * D);
     }
-    return s;
+    const Tensor p = model.predict_embeddings(ea, eb);
+    return std::vector<float>(p.begin(), p.end());
   };
-  const auto val_scores = scores(validation);
+  // Calibrate the threshold on validation pairs, then apply it unchanged to test pairs.
+  const auto val_scores = scores(val_emb, validation.pairs);
   const CalibratedThreshold cal = calibrate_threshold(val_scores, validation.pairs.target);
-  example::FixedPairs test(d.test, 10000, 500, o.seed + 2);
-  const auto test_scores = scores(test);
-  const double auc = roc_auc(test_scores, test.pairs.target);
-  const BinaryMetrics bm = binary_metrics(test_scores, test.pairs.target, cal.threshold);
-  const EqualErrorRate eer = equal_error_rate(test_scores, test.pairs.target);
-  example::plot_roc(o.out / "roc.svg", test_scores, test.pairs.target);
+  const IndexPairs test = PairSampler(d.test.labels, o.seed + 2).sample(10000);
+  const auto test_scores = scores(test_emb, test);
+  const double auc = roc_auc(test_scores, test.target);
+  const BinaryMetrics bm = binary_metrics(test_scores, test.target, cal.threshold);
+  const EqualErrorRate eer = equal_error_rate(test_scores, test.target);
+  example::plot_roc(o.out / "roc.svg", test_scores, test.target);
 
   // Retrieval: each test image against the training embeddings.
-  const auto train_emb = example::embed_all(model, d.train), test_emb = example::embed_all(model, d.test);
   const RetrievalMetrics rm =
       example::retrieval(train_emb, d.train, test_emb, d.test, Model::embedding_width, o.out / "index.bin");
 

@@ -83,6 +83,8 @@ TEST_CASE("shared weights: swapping the two inputs of a symmetric head gives the
   auto b = random_pairs<decltype(m)>(5, 21);
   const Tensor p1 = m.predict(b.a, b.b), p2 = m.predict(b.b, b.a);
   for (std::size_t i = 0; i < 5; ++i) CHECK(p1[i] == doctest::Approx(p2[i]).epsilon(1e-5));
+  const Tensor p3 = m.predict_embeddings(m.embed(b.a), m.embed(b.b));  // the head alone on stored embeddings
+  for (std::size_t i = 0; i < 5; ++i) CHECK(p3[i] == doctest::Approx(p1[i]).epsilon(1e-6));
 }
 
 TEST_CASE("frozen layers get no gradient and do not change") {

@@ -53,6 +53,25 @@ class Siamese {
     return out;
   }
 
+  /// Match probabilities from embeddings computed earlier by embed(): the head alone, so a set
+  /// embedded once can be scored in any pairing without running the encoder again.
+  Tensor predict_embeddings(const Tensor& ea, const Tensor& eb) {
+    const std::size_t n = detail::check_batch<embedding_shape>(ea, "Siamese::predict_embeddings", "embeddings 'a'");
+    if (detail::check_batch<embedding_shape>(eb, "Siamese::predict_embeddings", "embeddings 'b'") != n)
+      throw ShapeError("Siamese::predict_embeddings: 'a' and 'b' hold " + std::to_string(n) + " and " +
+                       std::to_string(eb.dim(0)) + " embeddings; they must hold the same number");
+    carve(n);
+    Backend::to_device(run_.emb, ea.data(), ea.size());
+    Backend::to_device(run_.emb + ea.size(), eb.data(), eb.size());
+    head::template forward<Backend>(run_.emb, run_.emb + n * embedding_width, logits_, n,
+                                    store_.params.data() + encoder_params, store_.states.data() + encoder::state_count,
+                                    head_scratch_, false, 0);
+    Tensor out({n});
+    Backend::activation(Act::Sigmoid, logits_, logits_, n);
+    Backend::to_host(out.data(), logits_, n);
+    return out;
+  }
+
   /// Embeddings (n, embedding_width) of n inputs.
   Tensor embed(const Tensor& x) {
     const std::size_t n = detail::check_batch<input_shape>(x, "Siamese::embed", "input 'x'");
@@ -89,14 +108,18 @@ class Siamese {
     if (detail::check_batch<input_shape>(b, where, "input 'b'") != n)
       throw ShapeError(std::string(where) + ": inputs 'a' and 'b' hold " + std::to_string(n) + " and " +
                        std::to_string(b.dim(0)) + " samples; a pair batch needs the same number on both sides");
-    run_.prepare(2 * n, 2 * detail::align_floats(n) + detail::align_floats(n) + head::scratch(n));
+    carve(n);
     Backend::to_device(run_.x, a.data(), a.size());
     Backend::to_device(run_.x + a.size(), b.data(), b.size());
+    return n;
+  }
+  /// The workspace for n pairs: the encoder's (2n rows), then labels, logits, their gradient, the head's.
+  void carve(std::size_t n) {
+    run_.prepare(2 * n, 3 * detail::align_floats(n) + head::scratch(n));
     labels_ = run_.extra;
     logits_ = labels_ + detail::align_floats(n);
     dlogits_ = logits_ + detail::align_floats(n);
     head_scratch_ = dlogits_ + detail::align_floats(n);
-    return n;
   }
   void run_forward(std::size_t n, bool training) {
     const std::uint64_t seed = detail::hash2(store_.seed, store_.step);
