@@ -117,6 +117,7 @@ TEST_CASE("bilinear resizing with half-pixel centres") {
 TEST_CASE("missing, empty, corrupt and truncated files: FileError naming the file") {
   const std::string missing = temp("missing.png").string();
   CHECK_THROWS_WITH_AS(read_image(missing), ("'" + missing + "': cannot open image file").c_str(), FileError);
+  CHECK_THROWS_AS(read_image(fs::temp_directory_path()), FileError);
   const fs::path empty = temp("empty.jpg"), junk = temp("junk.jpg"), cut = temp("cut.png");
   std::ofstream(empty).close();
   std::ofstream(junk, std::ios::binary) << "GIF89a, or anything else that is neither PNG nor JPEG";

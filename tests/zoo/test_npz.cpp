@@ -143,6 +143,7 @@ TEST_CASE("bad files: each error names the file, and the array when there is one
     fs::remove(p);
   };
   CHECK_THROWS_WITH_AS(read_npz("/nonexistent/w.npz"), "'/nonexistent/w.npz': cannot open file", FileError);
+  CHECK_THROWS_AS(read_npz(fs::temp_directory_path()), FileError);
   fails("text.npz", "this is not a zip archive at all, only some text", "no end of central directory");
   fails("short.npz", "PK", "not a .npz (zip) file: 2 bytes");
   {

@@ -70,7 +70,7 @@ inline Tensor resize_bilinear(const Tensor& image, std::size_t height, std::size
 static inline Tensor read_image(const std::filesystem::path& path) {
   const std::string file = path.string();
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw FileError("'" + file + "': cannot open image file");
+  if (!in || !std::filesystem::is_regular_file(path)) throw FileError("'" + file + "': cannot open image file");
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (bytes.empty()) throw FileError("'" + file + "': the image file is empty");
   if (bytes.size() > 0x7fffffff) throw FileError("'" + file + "': the image file is larger than 2 GiB");

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -42,10 +41,14 @@ struct ArrayFile {
 
 namespace detail {
 inline std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw FileError("'" + path.string() + "': cannot open file");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw FileError("'" + path.string() + "': read error");
+  const auto size = in.tellg();
+  if (size < 0 || !std::filesystem::is_regular_file(path)) throw FileError("'" + path.string() + "': not a regular file");
+  std::string s(static_cast<std::size_t>(size), '\0');
+  in.seekg(0);
+  if (!in.read(s.data(), static_cast<std::streamsize>(s.size())))
+    throw FileError("'" + path.string() + "': read error");
   return s;
 }
 

@@ -39,7 +39,8 @@ struct vgg16 {
 template <std::size_t Size, std::size_t A, std::size_t B, std::size_t C, std::size_t D, std::size_t E, class... Top>
 struct vgg16<Size, VGGWidths<A, B, C, D, E>, Top...> {
   static_assert(Size >= 32, "VGG16: five 2x2 poolings need an input of at least 32x32");
-  using type = Sequential<Input<Size, Size, 3>,                         //
+  static constexpr std::size_t S = Size >= 32 ? Size : 32;  // no further errors after the assert
+  using type = Sequential<Input<S, S, 3>,                               //
                           VGGConv<A>, VGGConv<A>, VGGPool,              // block 1
                           VGGConv<B>, VGGConv<B>, VGGPool,              // block 2
                           VGGConv<C>, VGGConv<C>, VGGConv<C>, VGGPool,  // block 3
