@@ -1,0 +1,41 @@
+#pragma once
+// backend::Cuda's dense algebra: row-major GEMM through cuBLAS (column-major), bias and its gradient.
+#include <cstddef>
+
+#include "common.cuh"
+
+namespace siamese::backend::detail_cuda {
+
+template <class X>
+struct DenseOps {
+  /// Row-major C = alpha op(A) op(B) + beta C; beta == 0 never reads C. A row-major matrix is its
+  /// transpose in column-major order, so cuBLAS computes C^T = op(B)^T op(A)^T: operands swapped.
+  static void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+                   std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {  // C = beta C, without asking cuBLAS about an empty product
+      X::launch("gemm (k = 0)", m * n, [=] __host__ __device__(std::size_t i) {
+        float& v = c[(i / n) * ldc + i % n];
+        v = beta == 0.0f ? 0.0f : beta * v;
+      });
+      return;
+    }
+    X::sgemm(tb, ta, n, m, k, alpha, b, ldb, a, lda, beta, c, ldc);
+  }
+  /// y[r, c] += bias[c]
+  static void add_bias(float* y, const float* bias, std::size_t rows, std::size_t cols) {
+    if (cols == 0) return;
+    X::launch("add_bias", rows * cols, [=] __host__ __device__(std::size_t i) { y[i] += bias[i % cols]; });
+  }
+  /// db[c] = sum_r dy[r, c], as the product of a row of ones with dy.
+  static void bias_grad(const float* dy, float* db, std::size_t rows, std::size_t cols) {
+    if (cols == 0) return;
+    if (rows == 0) {
+      X::zero(db, cols * sizeof(float));
+      return;
+    }
+    gemm(false, false, 1, cols, rows, 1.0f, ones<X>(rows), rows, dy, cols, 0.0f, db, cols);
+  }
+};
+
+}  // namespace siamese::backend::detail_cuda

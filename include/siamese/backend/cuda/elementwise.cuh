@@ -1,0 +1,129 @@
+#pragma once
+// backend::Cuda's memory, element-wise, dropout, reduction and optimizer kernels.
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "../../core/random.hpp"
+#include "../kinds.hpp"
+#include "common.cuh"
+
+namespace siamese::backend::detail_cuda {
+
+template <class X>
+struct ElementwiseOps {
+  // ---- memory ------------------------------------------------------------------------------------
+  static void to_device(float* dst, const float* host, std::size_t n) {
+    if (n) X::upload(dst, host, n * sizeof(float));
+  }
+  /// Waits for the queued kernels: the host reads their results.
+  static void to_host(float* host, const float* src, std::size_t n) {
+    if (n) X::download(host, src, n * sizeof(float));
+  }
+  /// Overlapping ranges are allowed (as with memmove).
+  static void copy(float* dst, const float* src, std::size_t n) {
+    if (dst == src || n == 0) return;
+    const std::size_t bytes = n * sizeof(float);
+    if (dst < src + n && src < dst + n) {
+      void* tmp = X::scratch(Slot::Temp, bytes);
+      X::copy(tmp, src, bytes);
+      X::copy(dst, tmp, bytes);
+    } else {
+      X::copy(dst, src, bytes);
+    }
+  }
+  static void fill(float* dst, float v, std::size_t n) {
+    if (n == 0) return;
+    if (v == 0.0f && !std::signbit(v)) X::zero(dst, n * sizeof(float));
+    else X::launch("fill", n, [=] __host__ __device__(std::size_t i) { dst[i] = v; });
+  }
+  /// y += x
+  static void add(float* y, const float* x, std::size_t n) {
+    X::launch("add", n, [=] __host__ __device__(std::size_t i) { y[i] += x[i]; });
+  }
+  static void mul(const float* a, const float* b, float* y, std::size_t n) {
+    X::launch("mul", n, [=] __host__ __device__(std::size_t i) { y[i] = a[i] * b[i]; });
+  }
+  /// A rows x cols block between row-major matrices of leading dimensions ld_dst and ld_src.
+  static void copy_cols(float* dst, std::size_t ld_dst, const float* src, std::size_t ld_src, std::size_t rows,
+                        std::size_t cols) {
+    if (cols == 0) return;
+    X::launch("copy_cols", rows * cols, [=] __host__ __device__(std::size_t i) {
+      const std::size_t r = i / cols, c = i % cols;
+      dst[r * ld_dst + c] = src[r * ld_src + c];
+    });
+  }
+
+  // ---- activations -------------------------------------------------------------------------------
+  static void activation(Act a, const float* x, float* y, std::size_t n) {
+    X::launch("activation", n, [=] __host__ __device__(std::size_t i) { y[i] = act1(a, x[i]); });
+  }
+  /// dx = dy * act'(x), from the output y = act(x); dx may alias dy.
+  static void activation_backward(Act a, const float* y, const float* dy, float* dx, std::size_t n) {
+    X::launch("activation_backward", n, [=] __host__ __device__(std::size_t i) {
+      float d = 1.0f;
+      if (a == Act::ReLU) d = y[i] > 0 ? 1.0f : 0.0f;
+      else if (a == Act::Sigmoid) d = y[i] * (1.0f - y[i]);
+      else if (a == Act::Tanh) d = 1.0f - y[i] * y[i];
+      dx[i] = dy[i] * d;
+    });
+  }
+
+  /// Inverted dropout with Reference's counter-based mask: bit for bit the same mask.
+  static void dropout_forward(const float* x, float* y, float* mask, float rate, std::uint64_t seed, std::size_t n) {
+    const float keep = 1.0f / (1.0f - rate);
+    X::launch("dropout_forward", n, [=] __host__ __device__(std::size_t i) {
+      const float m = siamese::detail::to_unit(siamese::detail::hash2(seed, i)) < rate ? 0.0f : keep;
+      mask[i] = m;
+      y[i] = x[i] * m;
+    });
+  }
+
+  // ---- gradient utilities and optimizers -----------------------------------------------------------
+  static double sum_squares(const float* x, std::size_t n) {
+    return reduce_sum<X>("sum_squares", n, [=] __host__ __device__(std::size_t i) { return double(x[i]) * x[i]; });
+  }
+  static void scale(float* x, float s, std::size_t n) {
+    X::launch("scale", n, [=] __host__ __device__(std::size_t i) { x[i] *= s; });
+  }
+  /// std::clamp(x, -lim, lim); NaN stays NaN.
+  static void clip(float* x, float lim, std::size_t n) {
+    X::launch("clip", n, [=] __host__ __device__(std::size_t i) {
+      const float v = x[i];
+      x[i] = v < -lim ? -lim : lim < v ? lim : v;
+    });
+  }
+  static bool all_finite(const float* x, std::size_t n) {
+    return reduce_sum<X>("all_finite", n, [=] __host__ __device__(std::size_t i) {
+             return finite(x[i]) ? 0.0 : 1.0;
+           }) == 0.0;
+  }
+  /// SGD with Keras' momentum (and Nesterov); g includes the L2 term wd * w.
+  static void sgd_step(float* w, const float* g, float* v, std::size_t n, float lr, float momentum, bool nesterov,
+                       float wd) {
+    X::launch("sgd_step", n, [=] __host__ __device__(std::size_t i) {
+      const float gi = g[i] + wd * w[i];
+      if (momentum == 0.0f) {
+        w[i] -= lr * gi;
+        return;
+      }
+      v[i] = momentum * v[i] - lr * gi;
+      w[i] += nesterov ? momentum * v[i] - lr * gi : v[i];
+    });
+  }
+  /// Adam with bias correction at step t >= 1; `decoupled` is AdamW.
+  static void adam_step(float* w, const float* g, float* m, float* v, std::size_t n, float lr, float b1, float b2,
+                        float eps, std::size_t t, float wd, bool decoupled) {
+    const double c1 = 1.0 - std::pow(double(b1), double(t)), c2 = 1.0 - std::pow(double(b2), double(t));
+    X::launch("adam_step", n, [=] __host__ __device__(std::size_t i) {
+      const float gi = decoupled ? g[i] : g[i] + wd * w[i];
+      m[i] = b1 * m[i] + (1 - b1) * gi;
+      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+      const double mh = m[i] / c1, vh = v[i] / c2;
+      if (decoupled) w[i] -= lr * wd * w[i];
+      w[i] -= float(lr * mh / (::sqrt(vh) + eps));
+    });
+  }
+};
+
+}  // namespace siamese::backend::detail_cuda

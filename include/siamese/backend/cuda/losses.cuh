@@ -1,0 +1,95 @@
+#pragma once
+// backend::Cuda's losses: each writes the gradient of the batch mean on the device while summing the
+// per-sample terms (one thread per sample), and returns the mean to the host.
+#include <cstddef>
+
+#include "../kinds.hpp"
+#include "common.cuh"
+#include "features.cuh"
+
+namespace siamese::backend::detail_cuda {
+
+/// A distance between rows x and z (width d) and what its gradient needs.
+struct RowDistance {
+  double value, nx, nz, cs;  // cs, nx, nz: cosine only; value: the distance (Euclidean: with eps)
+
+  __host__ __device__ static RowDistance of(Distance k, const float* x, const float* z, std::size_t d) {
+    if (k == Distance::Cosine) {
+      double xx = 0, zz = 0, xz = 0;
+      for (std::size_t j = 0; j < d; ++j) {
+        xx += double(x[j]) * x[j];
+        zz += double(z[j]) * z[j];
+        xz += double(x[j]) * z[j];
+      }
+      const double nx = ::sqrt(max_of(xx, feature_eps)), nz = ::sqrt(max_of(zz, feature_eps)), cs = xz / (nx * nz);
+      return {1.0 - cs, nx, nz, cs};
+    }
+    double dd = 0;
+    for (std::size_t j = 0; j < d; ++j) dd += double(x[j] - z[j]) * (x[j] - z[j]);
+    return {k == Distance::Euclidean ? ::sqrt(dd + feature_eps) : dd, 0, 0, 0};
+  }
+  /// d(distance)/d(x[j]); the gradient with respect to z[j] is grad_z.
+  __host__ __device__ double grad_x(Distance k, const float* x, const float* z, std::size_t j) const {
+    if (k == Distance::Cosine) return -(z[j] / (nx * nz) - cs * x[j] / (nx * nx));
+    return k == Distance::Euclidean ? (x[j] - z[j]) / value : 2.0 * (x[j] - z[j]);
+  }
+  __host__ __device__ double grad_z(Distance k, const float* x, const float* z, std::size_t j) const {
+    if (k == Distance::Cosine) return -(x[j] / (nx * nz) - cs * z[j] / (nz * nz));
+    return -grad_x(k, x, z, j);
+  }
+};
+
+template <class X>
+struct LossOps {
+  static constexpr double kEps = feature_eps;
+
+  /// Binary cross-entropy from logits z with targets t in [0, 1], stable for any z.
+  static float bce_logits(const float* z, const float* t, float* dz, std::size_t n) {
+    const double s = reduce_sum<X>("bce_logits", n, [=] __host__ __device__(std::size_t i) {
+      const float zi = z[i];
+      if (dz) dz[i] = (sigmoid(zi) - t[i]) / float(n);
+      return double(max_of(zi, 0.0f)) - double(zi) * t[i] + ::log1p(::exp(-::fabs(double(zi))));
+    });
+    return float(s / double(n));
+  }
+
+  /// Contrastive loss 0.5 (t d^2 + (1 - t) max(0, margin - d)^2), t = 1 for similar pairs.
+  static float contrastive(const float* a, const float* b, const float* t, float* da, float* db, std::size_t n,
+                           std::size_t d, float margin) {
+    const double s = reduce_sum<X>("contrastive", n, [=] __host__ __device__(std::size_t i) {
+      const float *x = a + i * d, *z = b + i * d;
+      double dd = 0;
+      for (std::size_t j = 0; j < d; ++j) dd += double(x[j] - z[j]) * (x[j] - z[j]);
+      const double dist = ::sqrt(dd + feature_eps), hinge = max_of(0.0, margin - dist);
+      const double coef = (t[i] - (1 - t[i]) * hinge / dist) / double(n);
+      for (std::size_t j = 0; j < d; ++j) {
+        const float g = float(coef * (x[j] - z[j]));
+        if (da) da[i * d + j] = g;
+        if (db) db[i * d + j] = -g;
+      }
+      return 0.5 * (t[i] * dd + (1 - t[i]) * hinge * hinge);
+    });
+    return float(s / double(n));
+  }
+
+  /// Triplet loss mean(max(d(a, p) - d(a, n) + margin, 0)).
+  static float triplet(const float* a, const float* p, const float* q, float* da, float* dp, float* dq, std::size_t n,
+                       std::size_t d, float margin, Distance k) {
+    const double s = reduce_sum<X>("triplet", n, [=] __host__ __device__(std::size_t i) {
+      const float *x = a + i * d, *pos = p + i * d, *neg = q + i * d;
+      const RowDistance dpos = RowDistance::of(k, x, pos, d), dneg = RowDistance::of(k, x, neg, d);
+      const double l = dpos.value - dneg.value + margin;
+      const bool active = l > 0;
+      if (da)
+        for (std::size_t j = 0; j < d; ++j) {
+          da[i * d + j] = active ? float((dpos.grad_x(k, x, pos, j) - dneg.grad_x(k, x, neg, j)) / double(n)) : 0.0f;
+          dp[i * d + j] = active ? float(dpos.grad_z(k, x, pos, j) / double(n)) : 0.0f;
+          dq[i * d + j] = active ? float(-dneg.grad_z(k, x, neg, j) / double(n)) : 0.0f;
+        }
+      return active ? l : 0.0;
+    });
+    return float(s / double(n));
+  }
+};
+
+}  // namespace siamese::backend::detail_cuda

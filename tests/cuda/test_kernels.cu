@@ -1,0 +1,33 @@
+// backend::Cuda's kernels on the GPU against backend::Reference (exit 77 without a GPU).
+#include <siamese/backend/cuda/cuda.cuh>
+
+using B = siamese::backend::Cuda;
+
+#include "kernel_cases.cuh"
+#include "sequence_cases.cuh"
+
+TEST_CASE("errors name the CUDA call and the error string") {
+  bool thrown = false;
+  try {
+    siamese::backend::detail_cuda::DeviceExec::allocate(std::size_t{1} << 62);  // 4 EiB: more than any device holds
+  } catch (const siamese::CudaError& e) {
+    thrown = true;
+    const std::string what = e.what();
+    INFO(what);
+    CHECK(what.find("cudaMalloc") != std::string::npos);
+    CHECK(what.find("memory") != std::string::npos);
+  }
+  CHECK(thrown);
+  // the context is still usable after the failure
+  Dev<B> x(std::vector<float>{1.0f, 2.0f});
+  B::scale(x.p(), 2.0f, 2);
+  CHECK(x.host() == std::vector<float>{2.0f, 4.0f});
+}
+
+TEST_CASE("TF32 is off by default and can be switched on") {
+  CHECK_FALSE(B::tf32());
+  B::set_tf32(true);
+  CHECK(B::tf32());
+  B::set_tf32(false);
+  CHECK_FALSE(B::tf32());
+}
