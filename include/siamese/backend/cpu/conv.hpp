@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "../../core/shape.hpp"
 #include "../kinds.hpp"
 #include "elementwise.hpp"
 #include "gemm.hpp"
@@ -34,61 +35,83 @@ inline void copy_floats(float* dst, const float* src, std::size_t len) {
   for (; i + vw <= len; i += vw) Vec::load_unaligned(src + i).store_unaligned(dst + i);
   for (; i < len; ++i) dst[i] = src[i];
 }
+inline void zero_floats(float* dst, std::size_t len) {
+  std::size_t i = 0;
+  for (; i + vw <= len; i += vw) Vec(0.0f).store_unaligned(dst + i);
+  for (; i < len; ++i) dst[i] = 0.0f;
+}
 inline void add_floats(float* dst, const float* src, std::size_t len) {
   std::size_t i = 0;
   for (; i + vw <= len; i += vw) (Vec::load_unaligned(dst + i) + Vec::load_unaligned(src + i)).store_unaligned(dst + i);
   for (; i < len; ++i) dst[i] += src[i];
 }
 
-/// Visits the kernel rows of output pixel (oy, ox): f(ky, kx0, kx1, iy, ix0) for the in-map run of
-/// kernel columns [kx0, kx1) starting at input column ix0; rows above or below the map get kx0 == kx1.
-template <class F>
-void conv_runs(const siamese::detail::ConvGeom& g, std::size_t oy, std::size_t ox, F&& f) {
-  const long x0 = long(ox * g.sw) - long(g.pl);
-  const long lo = std::max<long>(0, -x0), hi = std::max(lo, std::min<long>(long(g.kw), long(g.w) - x0));
-  const std::size_t kx0 = std::size_t(lo), kx1 = std::size_t(hi);
-  for (std::size_t ky = 0; ky < g.kh; ++ky) {
-    const long iy = long(oy * g.sh + ky) - long(g.pt);
-    if (iy < 0 || iy >= long(g.h)) f(ky, std::size_t{0}, std::size_t{0}, std::size_t{0}, std::size_t{0});
-    else f(ky, kx0, kx1, std::size_t(iy), std::size_t(x0 + long(kx0)));
-  }
+/// Walks the column matrix of one sample: for each output pixel (oy, ox) and kernel row ky, calls
+/// run(col_offset, x_offset, kx0, kx1) for the in-map kernel columns [kx0, kx1), whose inputs lie
+/// contiguously at x_offset (channels-last), or outside(col_offset) for a kernel row above or below
+/// the map. col_offset points at the kernel row's first column entry. Interior pixels, the common
+/// case, take the branch-free path with kx0 = 0 and kx1 = kw.
+template <class Run, class Outside>
+void conv_walk(const siamese::detail::ConvGeom& g, Run&& run, Outside&& outside) {
+  const std::size_t kk = g.kh * g.kw * g.c, krow = g.kw * g.c;
+  // Output columns whose whole kernel row lies inside the map: [ox_lo, ox_hi).
+  const std::size_t ox_lo = std::min(g.ow, (g.pl + g.sw - 1) / g.sw);
+  const std::size_t ox_hi = g.w + g.pl >= g.kw ? std::clamp((g.w + g.pl - g.kw) / g.sw + 1, ox_lo, g.ow) : ox_lo;
+  for (std::size_t oy = 0; oy < g.oh; ++oy)
+    for (std::size_t ky = 0; ky < g.kh; ++ky) {
+      const long iy = long(oy * g.sh + ky) - long(g.pt);
+      const std::size_t c0 = oy * g.ow * kk + ky * krow;
+      if (iy < 0 || iy >= long(g.h)) {
+        for (std::size_t ox = 0; ox < g.ow; ++ox) outside(c0 + ox * kk);
+        continue;
+      }
+      const std::size_t xrow = std::size_t(iy) * g.w;
+      auto edge = [&](std::size_t ox) {
+        const long x0 = long(ox * g.sw) - long(g.pl);
+        const long lo = std::max<long>(0, -x0), hi = std::max(lo, std::min<long>(long(g.kw), long(g.w) - x0));
+        run(c0 + ox * kk, (xrow + std::size_t(x0 + lo)) * g.c, std::size_t(lo), std::size_t(hi));
+      };
+      for (std::size_t ox = 0; ox < ox_lo; ++ox) edge(ox);
+      for (std::size_t ox = ox_lo; ox < ox_hi; ++ox) run(c0 + ox * kk, (xrow + ox * g.sw - g.pl) * g.c, 0, g.kw);
+      for (std::size_t ox = ox_hi; ox < g.ow; ++ox) edge(ox);
+    }
 }
 
 /// col[(s*oh + oy)*ow + ox, (ky*kw + kx)*c + ci] = x[s, oy*sh + ky - pt, ox*sw + kx - pl, ci] (0 outside),
 /// for the `ns` samples starting at x.
 inline void im2col(const siamese::detail::ConvGeom& g, const float* x, float* col, std::size_t ns) {
-  const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow;
+  const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, krow = g.kw * g.c, c = g.c;
   for_ranges(ns, 1, ns * rows * kk, [&](std::size_t s0, std::size_t s1) {
     for (std::size_t s = s0; s < s1; ++s) {
       const float* xs = x + s * g.h * g.w * g.c;
-      for (std::size_t oy = 0; oy < g.oh; ++oy)
-        for (std::size_t ox = 0; ox < g.ow; ++ox) {
-          float* dst = col + ((s * g.oh + oy) * g.ow + ox) * kk;
-          conv_runs(g, oy, ox, [&](std::size_t ky, std::size_t kx0, std::size_t kx1, std::size_t iy, std::size_t ix0) {
-            float* d = dst + ky * g.kw * g.c;
-            std::fill(d, d + kx0 * g.c, 0.0f);
-            copy_floats(d + kx0 * g.c, xs + (iy * g.w + ix0) * g.c, (kx1 - kx0) * g.c);
-            std::fill(d + kx1 * g.c, d + g.kw * g.c, 0.0f);
-          });
-        }
+      float* cs = col + s * rows * kk;
+      conv_walk(
+          g,
+          [&](std::size_t co, std::size_t xo, std::size_t kx0, std::size_t kx1) {
+            float* d = cs + co;
+            zero_floats(d, kx0 * c);
+            copy_floats(d + kx0 * c, xs + xo, (kx1 - kx0) * c);
+            zero_floats(d + kx1 * c, krow - kx1 * c);
+          },
+          [&](std::size_t co) { zero_floats(cs + co, krow); });
     }
   });
 }
 
-/// The adjoint of im2col: dx[s, iy, ix, ci] += every column entry that im2col copied from it.
+/// The adjoint of im2col: dx[s, iy, ix, ci] = the sum of the column entries that im2col copied from it.
 inline void col2im(const siamese::detail::ConvGeom& g, const float* col, float* dx, std::size_t ns) {
-  const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow;
+  const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, c = g.c;
   for_ranges(ns, 1, ns * rows * kk, [&](std::size_t s0, std::size_t s1) {
     for (std::size_t s = s0; s < s1; ++s) {
       float* ds = dx + s * g.h * g.w * g.c;
-      std::fill(ds, ds + g.h * g.w * g.c, 0.0f);
-      for (std::size_t oy = 0; oy < g.oh; ++oy)
-        for (std::size_t ox = 0; ox < g.ow; ++ox) {
-          const float* src = col + ((s * g.oh + oy) * g.ow + ox) * kk;
-          conv_runs(g, oy, ox, [&](std::size_t ky, std::size_t kx0, std::size_t kx1, std::size_t iy, std::size_t ix0) {
-            add_floats(ds + (iy * g.w + ix0) * g.c, src + (ky * g.kw + kx0) * g.c, (kx1 - kx0) * g.c);
-          });
-        }
+      const float* cs = col + s * rows * kk;
+      zero_floats(ds, g.h * g.w * g.c);
+      conv_walk(
+          g,
+          [&](std::size_t co, std::size_t xo, std::size_t kx0, std::size_t kx1) {
+            add_floats(ds + xo, cs + co + kx0 * c, (kx1 - kx0) * c);
+          },
+          [](std::size_t) {});
     }
   });
 }
@@ -114,37 +137,64 @@ inline void conv2d_forward(const siamese::detail::ConvGeom& g, const float* x, c
   }
 }
 
+namespace detail {
+/// dw (kk x f) += col^T dy over one chunk of `rows` rows. The transposed operand is packed by sgemm
+/// at a cost that grows with its width, so the narrower of kk and f takes that role: with f < kk the
+/// chunk adds dy^T col into dwt (f x kk), transposed into dw once at the end.
+inline void conv_weight_grad(std::size_t kk, std::size_t f, std::size_t rows, const float* col, const float* dy,
+                             bool first, float* dw, float* dwt) {
+  const float beta = first ? 0.0f : 1.0f;
+  if (dwt) sgemm(true, false, f, kk, rows, 1.0f, dy, f, col, kk, beta, dwt, kk);
+  else sgemm(true, false, kk, f, rows, 1.0f, col, kk, dy, f, beta, dw, f);
+}
+}  // namespace detail
+
 /// Gradients of conv2d_forward, each overwritten when its pointer is not null: dx = conv^T(dy),
 /// dw = im2col(x)^T dy, db = column sums of dy.
 inline void conv2d_backward(const siamese::detail::ConvGeom& g, const float* x, const float* w, const float* dy,
                             float* dx, float* dw, float* db, std::size_t n) {
   const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, in = g.h * g.w * g.c;
-  if (db) bias_grad(dy, db, n * rows, g.f);
-  if (!dx && !dw) return;
-  if (n == 0) {
+  if ((!dx && !dw) || n == 0) {
+    if (db) bias_grad(dy, db, n * rows, g.f);
     if (dw) fill(dw, 0.0f, kk * g.f);
     return;
   }
   if (detail::conv_is_pointwise(g)) {
+    if (db) bias_grad(dy, db, n * rows, g.f);
     if (dw) sgemm(true, false, kk, g.f, n * rows, 1.0f, x, kk, dy, g.f, 0.0f, dw, g.f);
     if (dx) sgemm(false, true, n * rows, kk, g.f, 1.0f, dy, g.f, w, g.f, 0.0f, dx, kk);
     return;
   }
-  const std::size_t chunk = detail::conv_chunk(g, n);
+  const std::size_t chunk = detail::conv_chunk(g, n), chunks = (n + chunk - 1) / chunk;
+  const std::size_t col_floats = siamese::detail::align_floats(chunk * rows * kk);
+  const bool transposed = dw && g.f < kk;
   static thread_local detail::Workspace ws;
-  float* col = ws.reserve(chunk * rows * kk);
-  for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
+  float* col = ws.reserve(col_floats + (transposed ? kk * g.f : 0) + (db ? chunks * g.f : 0));
+  float* dwt = transposed ? col + col_floats : nullptr;
+  float* db_part = col + col_floats + (transposed ? kk * g.f : 0);
+  for (std::size_t s0 = 0, ci = 0; s0 < n; s0 += chunk, ++ci) {
     const std::size_t ns = std::min(chunk, n - s0);
     const float* dys = dy + s0 * rows * g.f;
+    // The bias sums bring the chunk of dy into cache for the products that follow.
+    if (db) bias_grad(dys, db_part + ci * g.f, ns * rows, g.f);
     if (dw) {
       detail::im2col(g, x + s0 * in, col, ns);
-      sgemm(true, false, kk, g.f, ns * rows, 1.0f, col, kk, dys, g.f, s0 == 0 ? 0.0f : 1.0f, dw, g.f);
+      detail::conv_weight_grad(kk, g.f, ns * rows, col, dys, s0 == 0, dw, dwt);
     }
     if (dx) {
       sgemm(false, true, ns * rows, kk, g.f, 1.0f, dys, g.f, w, g.f, 0.0f, col, kk);
       detail::col2im(g, col, dx + s0 * in, ns);
     }
   }
+  if (transposed)
+    for (std::size_t i = 0; i < kk; ++i)
+      for (std::size_t j = 0; j < g.f; ++j) dw[i * g.f + j] = dwt[j * kk + i];
+  if (db)
+    for (std::size_t j = 0; j < g.f; ++j) {
+      double sum = 0;
+      for (std::size_t ci = 0; ci < chunks; ++ci) sum += db_part[ci * g.f + j];
+      db[j] = static_cast<float>(sum);
+    }
 }
 
 }  // namespace siamese::cpu

@@ -67,16 +67,16 @@ inline std::size_t reduce_block_rows(std::size_t rows) { return std::max<std::si
 template <class Term>
 void column_reduce(const float* a, const float* b, std::size_t bs, std::size_t rows, std::size_t c, float* out,
                    Term term) {
-  const std::size_t br = reduce_block_rows(rows), nb = (rows + br - 1) / br;
+  const std::size_t br = reduce_block_rows(rows), nb = (rows + br - 1) / br, body = c - c % vw;
+  auto add_row = [&](float* acc, const float* ra, const float* rb) {
+    for (std::size_t k = 0; k < body; k += vw)
+      (Vec::load_unaligned(acc + k) + term(Vec::load_unaligned(ra + k), Vec::load_unaligned(rb + k)))
+          .store_unaligned(acc + k);
+    for (std::size_t k = body; k < c; ++k) acc[k] += term(ra[k], rb[k]);
+  };
   if (nb <= 1) {
     std::fill(out, out + c, 0.0f);
-    for (std::size_t r = 0; r < rows; ++r) {
-      std::size_t k = 0;
-      for (; k + vw <= c; k += vw)
-        (Vec::load_unaligned(out + k) + term(Vec::load_unaligned(a + r * c + k), Vec::load_unaligned(b + r * bs + k)))
-            .store_unaligned(out + k);
-      for (; k < c; ++k) out[k] += term(a[r * c + k], b[r * bs + k]);
-    }
+    for (std::size_t r = 0; r < rows; ++r) add_row(out, a + r * c, b + r * bs);
     return;
   }
   static thread_local Workspace ws;
@@ -86,13 +86,7 @@ void column_reduce(const float* a, const float* b, std::size_t bs, std::size_t r
       float* p = part + blk * c;
       std::fill(p, p + c, 0.0f);
       const std::size_t r1 = std::min(rows, (blk + 1) * br);
-      for (std::size_t r = blk * br; r < r1; ++r) {
-        std::size_t k = 0;
-        for (; k + vw <= c; k += vw)
-          (Vec::load_unaligned(p + k) + term(Vec::load_unaligned(a + r * c + k), Vec::load_unaligned(b + r * bs + k)))
-              .store_unaligned(p + k);
-        for (; k < c; ++k) p[k] += term(a[r * c + k], b[r * bs + k]);
-      }
+      for (std::size_t r = blk * br; r < r1; ++r) add_row(p, a + r * c, b + r * bs);
     }
   });
   for (std::size_t k = 0; k < c; ++k) {

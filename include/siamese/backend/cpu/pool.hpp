@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 
 #include "../kinds.hpp"
 #include "parallel.hpp"
@@ -65,56 +66,73 @@ inline void pool2d_forward(const siamese::detail::PoolGeom& g, bool is_max, cons
   });
 }
 
+namespace detail {
+/// The gradient of one sample. Accumulate: windows overlap, so dx is zeroed and then added to;
+/// otherwise (windows tile the map: stride == window) every cell is written once, and only the
+/// cells that no window covers (the last rows and columns of a Valid pooling) are zeroed.
+template <bool Accumulate>
+void pool2d_backward_sample(const siamese::detail::PoolGeom& g, bool is_max, const float* xs, const float* ys,
+                            const float* dys, float* ds) {
+  const std::size_t c = g.c;
+  if (Accumulate) {
+    std::fill(ds, ds + g.h * g.w * c, 0.0f);
+  } else {
+    const std::size_t y_end = std::min(g.h, g.oh * g.sh - g.pt), x_end = std::min(g.w, g.ow * g.sw - g.pl);
+    std::fill(ds + y_end * g.w * c, ds + g.h * g.w * c, 0.0f);
+    for (std::size_t iy = 0; iy < y_end && x_end < g.w; ++iy)
+      std::fill(ds + (iy * g.w + x_end) * c, ds + (iy + 1) * g.w * c, 0.0f);
+  }
+  auto put = [&](float* p, auto v) {
+    if constexpr (std::is_same_v<decltype(v), float>) *p = Accumulate ? *p + v : v;
+    else (Accumulate ? Vec::load_unaligned(p) + v : v).store_unaligned(p);
+  };
+  for (std::size_t oy = 0; oy < g.oh; ++oy)
+    for (std::size_t ox = 0; ox < g.ow; ++ox) {
+      const Window win = window(g, oy, ox);
+      const std::size_t o = (oy * g.ow + ox) * c;
+      const float cnt = float(win.count());
+      std::size_t k = 0;
+      for (; k + vw <= c; k += vw) {
+        const Vec d = Vec::load_unaligned(dys + o + k);
+        if (!is_max) {
+          const Vec share = d / Vec(cnt);
+          for (std::size_t iy = win.y0; iy < win.y1; ++iy)
+            for (std::size_t ix = win.x0; ix < win.x1; ++ix) put(ds + (iy * g.w + ix) * c + k, share);
+          continue;
+        }
+        const Vec best = Vec::load_unaligned(ys + o + k);
+        xsimd::batch_bool<float> done(false);
+        for (std::size_t iy = win.y0; iy < win.y1; ++iy)
+          for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
+            const std::size_t i = (iy * g.w + ix) * c + k;
+            const auto hit = (Vec::load_unaligned(xs + i) == best) && !done;
+            put(ds + i, xsimd::select(hit, d, Vec(0.0f)));
+            done = done || hit;
+          }
+      }
+      for (; k < c; ++k) {
+        bool done = false;
+        for (std::size_t iy = win.y0; iy < win.y1; ++iy)
+          for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
+            const std::size_t i = (iy * g.w + ix) * c + k;
+            const bool hit = is_max && !done && xs[i] == ys[o + k];
+            put(ds + i, !is_max ? dys[o + k] / cnt : hit ? dys[o + k] : 0.0f);
+            done = done || hit;
+          }
+      }
+    }
+}
+}  // namespace detail
+
 /// Max pooling routes each gradient to the first maximum of its window; average spreads it.
 inline void pool2d_backward(const siamese::detail::PoolGeom& g, bool is_max, const float* x, const float* y,
                             const float* dy, float* dx, std::size_t n) {
-  using detail::Vec, detail::vw;
-  const std::size_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c, c = g.c;
+  const std::size_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
+  const bool tiles = g.sh == g.ph && g.sw == g.pw;
   detail::for_ranges(n, 1, n * (2 * in + 2 * out), [&](std::size_t b0, std::size_t b1) {
     for (std::size_t b = b0; b < b1; ++b) {
-      const float* xs = x + b * in;
-      float* ds = dx + b * in;
-      std::fill(ds, ds + in, 0.0f);
-      for (std::size_t oy = 0; oy < g.oh; ++oy)
-        for (std::size_t ox = 0; ox < g.ow; ++ox) {
-          const detail::Window win = detail::window(g, oy, ox);
-          const std::size_t o = b * out + (oy * g.ow + ox) * c;
-          const float cnt = float(win.count());
-          std::size_t k = 0;
-          for (; k + vw <= c; k += vw) {
-            const Vec d = Vec::load_unaligned(dy + o + k);
-            if (!is_max) {
-              const Vec share = d / Vec(cnt);
-              for (std::size_t iy = win.y0; iy < win.y1; ++iy)
-                for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
-                  float* p = ds + (iy * g.w + ix) * c + k;
-                  (Vec::load_unaligned(p) + share).store_unaligned(p);
-                }
-              continue;
-            }
-            const Vec best = Vec::load_unaligned(y + o + k);
-            xsimd::batch_bool<float> done(false);
-            for (std::size_t iy = win.y0; iy < win.y1; ++iy)
-              for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
-                const std::size_t i = (iy * g.w + ix) * c + k;
-                const auto hit = (Vec::load_unaligned(xs + i) == best) && !done;
-                (Vec::load_unaligned(ds + i) + xsimd::select(hit, d, Vec(0.0f))).store_unaligned(ds + i);
-                done = done || hit;
-              }
-          }
-          for (; k < c; ++k) {
-            bool done = false;
-            for (std::size_t iy = win.y0; iy < win.y1; ++iy)
-              for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
-                const std::size_t i = (iy * g.w + ix) * c + k;
-                if (!is_max) ds[i] += dy[o + k] / cnt;
-                else if (!done && xs[i] == y[o + k]) {
-                  ds[i] += dy[o + k];
-                  done = true;
-                }
-              }
-          }
-        }
+      if (tiles) detail::pool2d_backward_sample<false>(g, is_max, x + b * in, y + b * out, dy + b * out, dx + b * in);
+      else detail::pool2d_backward_sample<true>(g, is_max, x + b * in, y + b * out, dy + b * out, dx + b * in);
     }
   });
 }
