@@ -24,7 +24,8 @@
 namespace siamese {
 
 /// How a parameter tensor starts (Keras' defaults: glorot_uniform kernels, zero biases).
-enum class Init { Zeros, Ones, GlorotUniform, HeNormal, HeUniform, Uniform005, Orthogonal };
+/// UnitForgetBias: an LSTM bias (4u), zero but for the forget gate's quarter [u, 2u), set to 1.
+enum class Init { Zeros, Ones, GlorotUniform, HeNormal, HeUniform, Uniform005, Orthogonal, UnitForgetBias };
 
 /// A parameter tensor of a layer: name, shape (row-major, up to 4 extents) and initialiser.
 struct ParamSpec {

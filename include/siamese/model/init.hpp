@@ -32,6 +32,9 @@ inline void init_tensor(float* v, const ParamInfo& p, std::uint64_t seed) {
       break;
     }
     case Init::Uniform005: for (std::size_t i = 0; i < p.size; ++i) v[i] = r.uniform(-0.05f, 0.05f); break;
+    case Init::UnitForgetBias:
+      for (std::size_t i = 0; i < p.size; ++i) v[i] = i / (p.size / 4) == 1 ? 1.0f : 0.0f;
+      break;
     case Init::Orthogonal: {
       // Rows of a (rows x cols) matrix, orthonormalised by Gram-Schmidt (columns when rows > cols).
       const std::size_t cols = p.shape.back(), rows = p.size / cols;

@@ -1,0 +1,150 @@
+// Siamese text models (Embedding + LSTM/GRU): whole-model gradients, padding, frozen and GloVe tables.
+#include <siamese/layers/embedding.hpp>
+#include <siamese/layers/recurrent.hpp>
+#include <siamese/layers/time_pooling.hpp>
+#include <siamese/siamese.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "../support/gradcheck.hpp"
+
+using namespace siamese;
+
+namespace {
+using TextEncoder = Sequential<Input<6>, Embedding<20, 4>, LSTM<3>>;
+using TextModel = Siamese<TextEncoder, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<1>>>, backend::Reference>;
+
+/// n pairs of 6 token ids in [1, 20), each padded with 0 'pre' or 'post' to a random length >= 2.
+PairBatch token_pairs(std::size_t n, std::uint64_t seed) {
+  detail::Rng r(seed);
+  PairBatch b{Tensor({n, 6}), Tensor({n, 6}), {}};
+  for (Tensor* side : {&b.a, &b.b})
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t len = 2 + r.below(5), start = r.below(2) ? 6 - len : 0;
+      for (std::size_t t = 0; t < 6; ++t) (*side)[i * 6 + t] = t >= start && t < start + len ? float(1 + r.below(19)) : 0.0f;
+    }
+  for (std::size_t i = 0; i < n; ++i) b.labels.push_back(float(i % 2));
+  return b;
+}
+
+/// The pattern of tests/model/test_siamese.cpp: the model's gradient against central differences of its loss.
+/// The table is first redrawn in [-1, 1]: Keras' +-0.05 start gives states near 0, where the
+/// cosine feature curves too fast for finite differences.
+template <class M>
+void check_model_gradient(M& m, const PairBatch& batch) {
+  const auto table = test::random_vector(m.store().param_info[0].size, 77);
+  std::copy(table.begin(), table.end(), m.store().params.data() + m.store().param_info[0].offset);
+  SGD still;
+  still.learning_rate = 0.0f;
+  m.train_step(batch, BinaryCrossEntropy{}, still);
+  auto& st = m.store();
+  std::vector<float> w(st.params.data(), st.params.data() + st.params.size());
+  std::vector<float> g(st.grads.data(), st.grads.data() + st.grads.size());
+  for (const auto& t : st.param_info) {
+    std::vector<float> wt(w.begin() + t.offset, w.begin() + t.offset + t.size);
+    std::vector<float> gt(g.begin() + t.offset, g.begin() + t.offset + t.size);
+    test::check_gradient(t.name, wt, gt, [&] {
+      std::copy(wt.begin(), wt.end(), st.params.data() + t.offset);
+      return double(m.evaluate(batch, BinaryCrossEntropy{}));
+    }, 1e-2, 3e-2, 1e-3, 80);
+    std::copy(w.begin() + t.offset, w.begin() + t.offset + t.size, st.params.data() + t.offset);
+  }
+}
+
+Tensor ids(std::vector<float> v) {
+  Tensor t({1, v.size()});
+  std::copy(v.begin(), v.end(), t.begin());
+  return t;
+}
+}  // namespace
+
+TEST_CASE("gradient check: whole Siamese text model (Embedding, LSTM, head) on padded pairs") {
+  TextModel m(3);
+  const auto& info = m.store().param_info;
+  REQUIRE(info.size() == 6);
+  CHECK(info[0].name == "encoder/1_embedding/embeddings");
+  CHECK(info[3].name == "encoder/2_lstm/bias");
+  // Keras' unit_forget_bias: the forget quarter of the bias starts at 1, the rest at 0.
+  for (std::size_t i = 0; i < 12; ++i) CHECK(m.store().params[info[3].offset + i] == (i >= 3 && i < 6 ? 1.0f : 0.0f));
+  check_model_gradient(m, token_pairs(4, 7));
+}
+
+TEST_CASE("gradient check: Siamese text model with a GRU, a bidirectional LSTM and time pooling") {
+  Siamese<Sequential<Input<6>, Embedding<20, 4>, GRU<3>>, Head<AbsDiff, Product, Classifier<Dense<1>>>,
+          backend::Reference>
+      g(5);
+  check_model_gradient(g, token_pairs(3, 9));
+  Siamese<Sequential<Input<6>, Embedding<20, 3>, Bidirectional<LSTM<2, true>>, GlobalMaxPool1D>,
+          Head<SqDiff, Cosine, Classifier<Dense<1>>>, backend::Reference>
+      b(6);
+  check_model_gradient(b, token_pairs(3, 10));
+}
+
+TEST_CASE("a padded and an unpadded question get the same embedding ('pre' and 'post')") {
+  TextModel padded(11);
+  Siamese<Sequential<Input<3>, Embedding<20, 4>, LSTM<3>>, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<1>>>,
+          backend::Reference>
+      exact(11);
+  REQUIRE(exact.store().params.size() == padded.store().params.size());
+  const Tensor e = exact.embed(ids({5, 3, 17}));
+  const Tensor pre = padded.embed(ids({0, 0, 0, 5, 3, 17})), post = padded.embed(ids({5, 3, 17, 0, 0, 0}));
+  for (std::size_t k = 0; k < 3; ++k) {
+    CHECK(pre[k] == doctest::Approx(e[k]).epsilon(1e-6));
+    CHECK(post[k] == doctest::Approx(e[k]).epsilon(1e-6));
+  }
+  CHECK(padded.embed(ids({5, 3, 17, 0, 0, 9}))[0] != doctest::Approx(e[0]).epsilon(1e-4));
+  // Without mask_zero, padding is a token like any other.
+  Siamese<Sequential<Input<6>, Embedding<20, 4, true, false>, LSTM<3>>, Head<SqDiff, Classifier<Dense<1>>>,
+          backend::Reference>
+      plain(11);
+  CHECK(plain.embed(ids({0, 0, 0, 5, 3, 17}))[0] != doctest::Approx(plain.embed(ids({5, 3, 17, 0, 0, 0}))[0]).epsilon(1e-4));
+}
+
+TEST_CASE("an out-of-vocabulary id stops a training step before any update") {
+  TextModel m(1);
+  auto b = token_pairs(2, 3);
+  b.b[7] = 20.0f;
+  Adam opt;
+  CHECK_THROWS_WITH_AS(m.train_step(b, BinaryCrossEntropy{}, opt),
+                       doctest::Contains("token id 20.000000 at sample 3, position 1 is not an integer in [0, 20)"),
+                       ShapeError);
+  CHECK(m.store().step == 0);
+}
+
+TEST_CASE("a frozen embedding table does not change while the LSTM trains") {
+  Siamese<Sequential<Input<6>, Embedding<20, 4, false>, LSTM<3>>, Head<SqDiff, Classifier<Dense<1>>>,
+          backend::Reference>
+      m(2);
+  const auto& info = m.store().param_info;
+  CHECK_FALSE(info[0].trainable);
+  CHECK(info[1].trainable);
+  std::vector<float> table(m.store().params.data(), m.store().params.data() + info[0].size);
+  const float lstm0 = m.store().params[info[1].offset];
+  Adam opt;
+  const auto batch = token_pairs(4, 5);
+  for (int i = 0; i < 3; ++i) m.train_step(batch, BinaryCrossEntropy{}, opt);
+  for (std::size_t i = 0; i < table.size(); ++i) CHECK(m.store().params[i] == table[i]);
+  CHECK(m.store().params[info[1].offset] != lstm0);
+}
+
+TEST_CASE("load_glove into a model's embedding table; training then learns") {
+  TextModel m(4);
+  const auto path = (std::filesystem::temp_directory_path() / "siamese_seq_model_glove.txt").string();
+  std::ofstream(path) << "apple 1 2 3 4\npear 0.5 0.5 0.5 0.5\n";
+  const std::map<std::string, int> index{{"apple", 2}, {"pear", 19}};
+  const GloveStats s = load_glove(m, path, index);
+  CHECK(s.rows_set == 2);
+  CHECK(m.store().params[2 * 4 + 3] == 4.0f);
+  CHECK(m.store().params[19 * 4] == 0.5f);
+  CHECK_THROWS_AS(load_glove(m, path, index, "encoder/2_lstm/kernel"), FileError);  // 4 values, 12 columns
+  // The loss on a fixed batch falls under Adam: the layers train end to end.
+  const auto batch = token_pairs(8, 21);
+  Adam opt;
+  opt.learning_rate = 0.02f;
+  const float first = m.train_step(batch, BinaryCrossEntropy{}, opt);
+  float last = first;
+  for (int i = 0; i < 60; ++i) last = m.train_step(batch, BinaryCrossEntropy{}, opt);
+  CHECK(last < 0.5f * first);
+}
