@@ -1,0 +1,67 @@
+// backend::Cpu runs the sequence layers (its GEMMs with strided operands, Reference's step kernels)
+// to the same results as backend::Reference, forward and backward.
+#include <siamese/backend/cpu/cpu.hpp>
+#include <siamese/layers/embedding.hpp>
+#include <siamese/layers/recurrent.hpp>
+#include <siamese/layers/time_pooling.hpp>
+#include <siamese/model/sequential.hpp>
+
+#include <cmath>
+
+#include "support.hpp"
+
+using namespace siamese;
+using test::Bound;
+
+namespace {
+struct Result {
+  std::vector<float> y, dx, dw;
+};
+
+template <class L, class B>
+Result run(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& dy, std::size_t n) {
+  Result r{std::vector<float>(n * L::out_shape::size), std::vector<float>(x.size()), std::vector<float>(w.size())};
+  std::vector<float> scratch(L::scratch(n) + 16);
+  std::vector<float> state(detail::state_count_of<L>() + 1);
+  L::template forward<B>(Forward{x.data(), r.y.data(), n, w.data(), state.data(), scratch.data(), true, 5});
+  L::template backward<B>(
+      Backward{x.data(), r.y.data(), dy.data(), r.dx.data(), n, w.data(), r.dw.data(), state.data(), scratch.data()});
+  return r;
+}
+
+void close(const char* what, const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::fabs(double(a[i]) - b[i]) / (1e-4 + std::fabs(double(b[i]))));
+  INFO(what << ": worst relative difference " << worst);
+  CHECK(worst < 1e-3);
+}
+
+template <class Spec, class In>
+void parity(const char* name, std::size_t n, bool ids = false) {
+  using L = Bound<Spec, In>;
+  std::vector<float> x = ids ? std::vector<float>(n * In::size) : test::random_vector(n * In::size, 3);
+  if (ids)
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = float((i * 7919) % 50 % 3 == 0 ? 0 : (i * 104729) % 50);
+  else  // padding: the last two steps of every third sample
+    for (std::size_t b = 0; b < n; b += 3)
+      for (std::size_t i = In::size - 2 * detail::last_dim<In>; i < In::size; ++i) x[b * In::size + i] = 0.0f;
+  const auto w = test::random_vector(detail::param_count_of<L>(), 4, -0.5f, 0.5f);
+  const auto dy = test::random_vector(n * L::out_shape::size, 5);
+  const Result ref = run<L, backend::Reference>(x, w, dy, n), cpu = run<L, backend::Cpu>(x, w, dy, n);
+  INFO(name);
+  close("y", cpu.y, ref.y);
+  if (!ids) close("dx", cpu.dx, ref.dx);
+  close("dw", cpu.dw, ref.dw);
+}
+}  // namespace
+
+TEST_CASE("backend::Cpu matches backend::Reference on the sequence layers") {
+  parity<Embedding<50, 24>, Shape<19>>("Embedding", 37, true);
+  parity<LSTM<21>, Shape<9, 13>>("LSTM", 37);
+  parity<LSTM<21, true>, Shape<9, 13>>("LSTM sequences", 37);
+  parity<GRU<19, true>, Shape<9, 13>>("GRU sequences", 37);
+  parity<Bidirectional<GRU<11>>, Shape<9, 13>>("Bidirectional GRU", 37);
+  parity<Sequential<Bidirectional<LSTM<16, true>>, GlobalMaxPool1D>, Shape<9, 13>>("BiLSTM + max over time", 37);
+  parity<GlobalAvgPool1D, Shape<9, 13>>("GlobalAvgPool1D", 37);
+}
