@@ -82,11 +82,12 @@ int main() {
                  dnnl_dim_t(s.k), b.get(), dnnl_dim_t(s.n), 0.f, c_dnnl.get(),
                  dnnl_dim_t(s.n));
     };
-    // Enough calls per round for about 0.2 s at 400 GFLOP/s, never fewer than 5.
+    // Rounds alternate the two libraries, so that both meet the same machine
+    // load; each round makes enough calls for about 0.1 s at 400 GFLOP/s.
     const double flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
-    const int reps = std::max(5, int(0.2 * 400e9 / flops));
+    const int reps = std::max(5, int(0.1 * 400e9 / flops));
     double t_ours = 1e30, t_dnnl = 1e30;
-    for (int round = 0; round < 3; ++round) {
+    for (int round = 0; round < 5; ++round) {
       settle();
       ours();  // warm-up: caches, thread pool, workspace
       t_ours = std::min(t_ours, best_seconds(ours, reps));

@@ -56,9 +56,9 @@ struct TileOut {
   GemmAct act;
 };
 
-/// Memory that a later micro-kernel call will read: `rows` rows of `len`
-/// floats, `ld` apart. The current call pulls it into L2 while it computes,
-/// one line of each row every 16 steps of k.
+/// Memory that a later micro-kernel call will read from far away: `rows` rows
+/// of `len` floats, `ld` apart. The current call asks for it to be brought
+/// into L2 before it starts computing.
 struct Prefetch {
   const float* p = nullptr;
   std::size_t ld = 0, rows = 0, len = 0;
@@ -71,18 +71,29 @@ inline Prefetch prefetch_share(const Prefetch& all, std::size_t call, std::size_
   return {all.p + r0 * all.ld, all.ld, r1 - r0, all.len};
 }
 
-inline void prefetch_lines(const Prefetch& pf, std::size_t k0) {
-  if (k0 >= pf.len) return;
-  for (std::size_t r = 0; r < pf.rows; ++r) __builtin_prefetch(pf.p + r * pf.ld + k0, 0, 2);
+inline void prefetch_l2(const Prefetch& pf) {
+  constexpr std::size_t line = gemm_align / sizeof(float);
+  for (std::size_t r = 0; r < pf.rows; ++r) {
+    for (std::size_t k = 0; k < pf.len; k += line) {
+      const float* p = pf.p + r * pf.ld + k;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+      // g++ 12 deletes __builtin_prefetch in loops that have no other effect.
+      asm volatile("prefetcht1 %0" : : "m"(*p));
+#else
+      __builtin_prefetch(p, 0, 2);
+#endif
+    }
+  }
 }
 
 /// Computes an MR x NR tile over kc steps.
 /// DirectA: a points at row-major A (a[i*lda + k]); otherwise at a packed panel a[k*MR + i].
 /// b points at a packed panel b[k*NR + j] aligned to gemm_align.
+/// pf: memory for a later call, requested before this one computes.
 template <bool DirectA>
 inline void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const float* b,
                          float* c, std::size_t ldc, const TileOut& out,
-                         const Prefetch& pf_a = {}, const Prefetch& pf_b = {}) {
+                         const Prefetch& pf = {}) {
   constexpr std::size_t MR = gemm_mr, NR = gemm_nr, W = simd_w;
   using Rows = std::make_index_sequence<MR>;
   FBatch acc[MR][2];
@@ -90,25 +101,21 @@ inline void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const 
     acc[i][0] = FBatch(0.f);
     acc[i][1] = FBatch(0.f);
   });
-  constexpr std::size_t line = gemm_align / sizeof(float);
-  for (std::size_t k0 = 0; k0 < kc; k0 += line) {
-    prefetch_lines(pf_a, k0);
-    prefetch_lines(pf_b, k0);
-    const std::size_t k1 = std::min(kc, k0 + line);
-    for (std::size_t k = k0; k < k1; ++k) {
-      const FBatch b0 = FBatch::load_aligned(b + k * NR);
-      const FBatch b1 = FBatch::load_aligned(b + k * NR + W);
-      unroll(Rows{}, [&](auto i) {
-        const FBatch ai(DirectA ? a[i * lda + k] : a[k * MR + i]);
-        acc[i][0] = xsimd::fma(ai, b0, acc[i][0]);
-        acc[i][1] = xsimd::fma(ai, b1, acc[i][1]);
-      });
-    }
+  prefetch_l2(pf);
+  for (std::size_t k = 0; k < kc; ++k) {
+    const FBatch b0 = FBatch::load_aligned(b + k * NR);
+    const FBatch b1 = FBatch::load_aligned(b + k * NR + W);
+    unroll(Rows{}, [&](auto i) {
+      const FBatch ai(DirectA ? a[i * lda + k] : a[k * MR + i]);
+      acc[i][0] = xsimd::fma(ai, b0, acc[i][0]);
+      acc[i][1] = xsimd::fma(ai, b1, acc[i][1]);
+    });
   }
   const FBatch va(out.alpha), vb(out.beta), zero(0.f);
   const bool col = out.finish && out.col_bias != nullptr;
   const bool row = out.finish && out.row_bias != nullptr;
   const bool relu = out.finish && out.act == GemmAct::relu;
+  const bool scale = out.alpha != 1.f;  // short k: a multiply per register is not free
   FBatch cb0 = zero, cb1 = zero;
   if (col) {
     cb0 = FBatch::load_unaligned(out.col_bias);
@@ -116,7 +123,11 @@ inline void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const 
   }
   unroll(Rows{}, [&](auto i) {
     float* ci = c + i * ldc;
-    FBatch v0 = va * acc[i][0], v1 = va * acc[i][1];
+    FBatch v0 = acc[i][0], v1 = acc[i][1];
+    if (scale) {
+      v0 *= va;
+      v1 *= va;
+    }
     if (out.read_c) {
       v0 = xsimd::fma(vb, FBatch::load_unaligned(ci), v0);
       v1 = xsimd::fma(vb, FBatch::load_unaligned(ci + W), v1);
