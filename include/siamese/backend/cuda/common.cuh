@@ -134,16 +134,4 @@ void channel_sums(const char* what, std::size_t rows, std::size_t c, const F& f,
   });
 }
 
-/// A vector of n ones in X's memory (column sums as a matrix product).
-template <class X>
-const float* ones(std::size_t n) {
-  float* p = static_cast<float*>(X::scratch(Slot::Ones, n * sizeof(float)));
-  std::size_t& filled = X::ones_filled();
-  if (filled < n) {
-    X::launch("ones", n, [=] __host__ __device__(std::size_t i) { p[i] = 1.0f; });
-    filled = n;
-  }
-  return p;
-}
-
 }  // namespace siamese::backend::detail_cuda

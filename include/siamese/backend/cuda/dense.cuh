@@ -27,14 +27,14 @@ struct DenseOps {
     if (cols == 0) return;
     X::launch("add_bias", rows * cols, [=] __host__ __device__(std::size_t i) { y[i] += bias[i % cols]; });
   }
-  /// db[c] = sum_r dy[r, c], as the product of a row of ones with dy.
+  /// db[c] = sum_r dy[r, c], in double: stripes of rows summed in parallel, then the stripes (a
+  /// matrix product with a row of ones would leave cuBLAS a 1-row output to parallelise).
   static void bias_grad(const float* dy, float* db, std::size_t rows, std::size_t cols) {
     if (cols == 0) return;
-    if (rows == 0) {
-      X::zero(db, cols * sizeof(float));
-      return;
-    }
-    gemm(false, false, 1, cols, rows, 1.0f, ones<X>(rows), rows, dy, cols, 0.0f, db, cols);
+    double* sums = static_cast<double*>(X::scratch(Slot::Stats, cols * sizeof(double)));
+    channel_sums<X>("bias_grad", rows, cols,
+                    [=] __host__ __device__(std::size_t r, std::size_t k) { return double(dy[r * cols + k]); }, sums);
+    X::launch("bias_grad", cols, [=] __host__ __device__(std::size_t k) { db[k] = static_cast<float>(sums[k]); });
   }
 };
 

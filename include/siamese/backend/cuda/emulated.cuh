@@ -40,11 +40,9 @@ struct HostExec {
       s.bytes = 0;
       s.ptr = allocate(bytes);
       s.bytes = bytes;
-      s.ones = 0;
     }
     return s.ptr;
   }
-  static std::size_t& ones_filled() { return blocks()[std::size_t(Slot::Ones)].ones; }
 
   static void sgemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
                     std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
@@ -61,7 +59,7 @@ struct HostExec {
  private:
   struct Block {
     void* ptr = nullptr;
-    std::size_t bytes = 0, ones = 0;
+    std::size_t bytes = 0;
     ~Block() { release(ptr); }
   };
   static Block* blocks() {

@@ -34,7 +34,7 @@ inline void check(cublasStatus_t s, const std::string& call) {
 
 /// Temporary memory of the kernels, one grow-only block per use, so that no kernel allocates per call.
 /// A kernel holds a slot's pointer only until it returns; two slots never alias.
-enum class Slot { Reduce, Reduce2, Columns, Ones, Stats, Mask, Temp, Count };
+enum class Slot { Reduce, Reduce2, Columns, Stats, Mask, Temp, Count };
 inline constexpr std::size_t slot_count = std::size_t(Slot::Count);
 
 /// A grid-stride loop over [0, n): f(i) once per index, in any order and in parallel.
@@ -76,12 +76,9 @@ class Context {
       s.bytes = 0;
       check(cudaMalloc(&s.ptr, bytes), "cudaMalloc of " + std::to_string(bytes) + " bytes (scratch)");
       s.bytes = bytes;
-      s.ones = 0;
     }
     return s.ptr;
   }
-  /// How many leading floats of the Ones slot already hold 1 (set by the caller after filling).
-  std::size_t& ones_filled() { return slots_[std::size_t(Slot::Ones)].ones; }
 
  private:
   Context() {
@@ -95,7 +92,7 @@ class Context {
   }
   struct Block {
     void* ptr = nullptr;
-    std::size_t bytes = 0, ones = 0;
+    std::size_t bytes = 0;
   };
   cudaStream_t stream_{};
   cublasHandle_t blas_{};
@@ -151,7 +148,6 @@ struct DeviceExec {
   }
   static void synchronize() { check(cudaStreamSynchronize(Context::get().stream()), "cudaStreamSynchronize"); }
   static void* scratch(Slot s, std::size_t bytes) { return Context::get().scratch(s, bytes); }
-  static std::size_t& ones_filled() { return Context::get().ones_filled(); }
 
   /// Column-major C = alpha op(A) op(B) + beta C (BLAS conventions; beta == 0 never reads C).
   static void sgemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
