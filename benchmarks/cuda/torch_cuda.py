@@ -141,8 +141,13 @@ def main():
     if not torch.cuda.is_available():
         print("torch_cuda.py: PyTorch sees no CUDA device", file=sys.stderr)
         return 1
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    if hasattr(torch.backends.cudnn, "conv"):  # PyTorch >= 2.9 (the old flags are deprecated there)
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+        torch.backends.cudnn.rnn.fp32_precision = "ieee"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(1)
     print(f"# torch {torch.__version__}, {torch.cuda.get_device_name(0)}", file=sys.stderr)

@@ -10,6 +10,10 @@
 #include "../kinds.hpp"
 #include "runtime.cuh"
 
+#if !defined(__CUDACC_EXTENDED_LAMBDA__) || !defined(__CUDACC_RELAXED_CONSTEXPR__)
+#error "backend::Cuda's kernels need nvcc's --extended-lambda and --expt-relaxed-constexpr"
+#endif
+
 namespace siamese::backend::detail_cuda {
 
 /// An owning array of floats in X's memory (device memory for DeviceExec); contents start zeroed.

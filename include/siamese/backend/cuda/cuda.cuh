@@ -6,10 +6,6 @@
 #include "kernels.cuh"
 #include "runtime.cuh"
 
-#ifndef __CUDACC_EXTENDED_LAMBDA__
-#error "siamese/backend/cuda/cuda.cuh needs nvcc's --extended-lambda (and --expt-relaxed-constexpr)"
-#endif
-
 namespace siamese::backend {
 
 /// The GPU backend. Parameters, gradients, optimizer slots and activations live in device memory
