@@ -38,6 +38,10 @@ const ConvCase conv_cases[] = {
     {6, 6, 4, 1, 1, 2, 2, Padding::Valid, 3},     {1, 1, 3, 1, 1, 1, 1, Padding::Same, 1},
     {3, 3, 2, 3, 3, 1, 1, Padding::Same, 1},      {4, 4, 3, 3, 3, 3, 3, Padding::Same, 2},
     {9, 4, 5, 4, 2, 2, 3, Padding::Same, 17},
+    // Direct kernels (kh*kw*c <= 32, f <= 64): a second, partial block of 32 outputs; 64 outputs.
+    {10, 10, 3, 3, 3, 1, 1, Padding::Valid, 40}, {28, 28, 1, 5, 5, 2, 2, Padding::Same, 64},
+    // im2col + sgemm for small kernels that the direct kernels leave: pointwise over 40 channels, 70 outputs.
+    {5, 5, 40, 1, 1, 1, 1, Padding::Valid, 9},    {6, 6, 2, 3, 3, 1, 1, Padding::Same, 70},
 };
 }  // namespace
 
@@ -84,6 +88,37 @@ TEST_CASE("conv2d forward and backward match the reference") {
   }
 }
 
+TEST_CASE("conv2d with a fused activation matches the reference's convolution then activation") {
+  for (const auto& k : conv_cases) {
+    const auto g = conv_geom(k.h, k.w, k.c, k.kh, k.kw, k.sh, k.sw, k.p, k.f);
+    const std::size_t n = 5, in = n * g.h * g.w * g.c, out = n * g.oh * g.ow * g.f, wn = g.kh * g.kw * g.c * g.f;
+    const auto x = random_vector(in, 21), w = random_vector(wn, 22, -0.5f, 0.5f), bias = random_vector(g.f, 23);
+    const auto dy = random_vector(out, 24);
+    for (Act a : {Act::ReLU, Act::Sigmoid, Act::Tanh, Act::Linear}) {
+      CAPTURE(k.h);
+      CAPTURE(k.c);
+      CAPTURE(k.kh);
+      CAPTURE(k.f);
+      CAPTURE(detail::act_name(a));
+      std::vector<float> y(out), yr(out);
+      Cpu::conv2d_forward_act(g, a, x.data(), w.data(), bias.data(), y.data(), n);
+      Ref::conv2d_forward(g, x.data(), w.data(), bias.data(), yr.data(), n);
+      Ref::activation(a, yr.data(), yr.data(), out);
+      expect_sum_close("forward", y, yr);
+      std::vector<float> dz(out), dx(in, 9.0f), dw(wn, 9.0f), db(g.f, 9.0f), dxr(in), dwr(wn), dbr(g.f);
+      Ref::activation_backward(a, yr.data(), dy.data(), dz.data(), out);
+      Ref::conv2d_backward(g, x.data(), w.data(), dz.data(), dxr.data(), dwr.data(), dbr.data(), n);
+      Cpu::conv2d_backward_act(g, a, x.data(), yr.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), n);
+      expect_sum_close("dx", dx, dxr);
+      expect_sum_close("dw", dw, dwr);
+      expect_sum_close("db", db, dbr);
+      std::vector<float> only(g.f, 9.0f);
+      Cpu::conv2d_backward_act(g, a, x.data(), yr.data(), w.data(), dy.data(), nullptr, nullptr, only.data(), n);
+      expect_sum_close("db alone", only, dbr);
+    }
+  }
+}
+
 TEST_CASE("conv2d with a batch large enough for several chunks and threads") {
   const auto g = conv_geom(13, 13, 32, 3, 3, 1, 1, Padding::Valid, 64);
   const std::size_t n = 40, in = n * g.h * g.w * g.c, out = n * g.oh * g.ow * g.f, wn = 9 * 32 * 64;
@@ -96,6 +131,16 @@ TEST_CASE("conv2d with a batch large enough for several chunks and threads") {
   Ref::conv2d_backward(g, x.data(), w.data(), dy.data(), dxr.data(), dwr.data(), nullptr, n);
   expect_sum_close("dx", dx, dxr);
   expect_sum_close("dw", dw, dwr);
+  // Fused ReLU over several chunks.
+  std::vector<float> dz(out), yrelu(out);
+  Cpu::conv2d_forward_act(g, Act::ReLU, x.data(), w.data(), nullptr, yrelu.data(), n);
+  Ref::activation(Act::ReLU, yr.data(), yr.data(), out);
+  expect_sum_close("relu forward", yrelu, yr);
+  Ref::activation_backward(Act::ReLU, yr.data(), dy.data(), dz.data(), out);
+  Ref::conv2d_backward(g, x.data(), w.data(), dz.data(), dxr.data(), dwr.data(), nullptr, n);
+  Cpu::conv2d_backward_act(g, Act::ReLU, x.data(), yr.data(), w.data(), dy.data(), dx.data(), dw.data(), nullptr, n);
+  expect_sum_close("relu dx", dx, dxr);
+  expect_sum_close("relu dw", dw, dwr);
 }
 
 TEST_CASE("conv2d of an empty batch writes zero gradients") {

@@ -8,6 +8,7 @@
 
 #include "../../core/shape.hpp"
 #include "../kinds.hpp"
+#include "conv_direct.hpp"
 #include "elementwise.hpp"
 #include "gemm.hpp"
 #include "parallel.hpp"
@@ -118,72 +119,99 @@ inline void col2im(const siamese::detail::ConvGeom& g, const float* col, float* 
 
 }  // namespace detail
 
+/// y = act(conv(x, w) + bias) over n NHWC samples (bias may be null); w is HWIO (kh, kw, c, f). The
+/// bias and a ReLU are applied in the product's epilogue, other activations while the chunk is in cache.
+inline void conv2d_forward_act(const siamese::detail::ConvGeom& g, Act act, const float* x, const float* w,
+                               const float* bias, float* y, std::size_t n) {
+  const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, in = g.h * g.w * g.c;
+  if (detail::conv_direct_ok(g)) return detail::conv2d_forward_direct(g, act, x, w, bias, y, n);
+  const GemmEpilogue ep{bias, nullptr, act == Act::ReLU ? GemmAct::relu : GemmAct::identity};
+  const bool pointwise = detail::conv_is_pointwise(g), act_after = act != Act::Linear && act != Act::ReLU;
+  const std::size_t chunk = detail::conv_chunk(g, n);
+  static thread_local detail::Workspace ws;
+  float* col = pointwise ? nullptr : ws.reserve(chunk * rows * kk);
+  for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
+    const std::size_t ns = std::min(chunk, n - s0);
+    const float* a = x + s0 * in;
+    if (!pointwise) {
+      detail::im2col(g, a, col, ns);
+      a = col;
+    }
+    float* ys = y + s0 * rows * g.f;
+    sgemm_bias_act(false, false, ns * rows, g.f, kk, 1.0f, a, kk, w, g.f, 0.0f, ys, g.f, ep);
+    if (act_after) activation(act, ys, ys, ns * rows * g.f);
+  }
+}
+
 /// y = conv(x, w) + bias over n NHWC samples (bias may be null); w is HWIO (kh, kw, c, f).
 inline void conv2d_forward(const siamese::detail::ConvGeom& g, const float* x, const float* w, const float* bias,
                            float* y, std::size_t n) {
-  const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, in = g.h * g.w * g.c;
-  const GemmEpilogue ep{bias, nullptr, GemmAct::identity};
-  if (detail::conv_is_pointwise(g)) {
-    sgemm_bias_act(false, false, n * rows, g.f, kk, 1.0f, x, kk, w, g.f, 0.0f, y, g.f, ep);
-    return;
-  }
-  const std::size_t chunk = detail::conv_chunk(g, n);
-  static thread_local detail::Workspace ws;
-  float* col = ws.reserve(chunk * rows * kk);
-  for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
-    const std::size_t ns = std::min(chunk, n - s0);
-    detail::im2col(g, x + s0 * in, col, ns);
-    sgemm_bias_act(false, false, ns * rows, g.f, kk, 1.0f, col, kk, w, g.f, 0.0f, y + s0 * rows * g.f, g.f, ep);
-  }
+  conv2d_forward_act(g, Act::Linear, x, w, bias, y, n);
 }
 
 namespace detail {
-/// dw (kk x f) += col^T dy over one chunk of `rows` rows. The transposed operand is packed by sgemm
+/// dw (kk x f) += col^T dz over one chunk of `rows` rows. The transposed operand is packed by sgemm
 /// at a cost that grows with its width, so the narrower of kk and f takes that role: with f < kk the
-/// chunk adds dy^T col into dwt (f x kk), transposed into dw once at the end.
-inline void conv_weight_grad(std::size_t kk, std::size_t f, std::size_t rows, const float* col, const float* dy,
+/// chunk adds dz^T col into dwt (f x kk), transposed into dw once at the end.
+inline void conv_weight_grad(std::size_t kk, std::size_t f, std::size_t rows, const float* col, const float* dz,
                              bool first, float* dw, float* dwt) {
   const float beta = first ? 0.0f : 1.0f;
-  if (dwt) sgemm(true, false, f, kk, rows, 1.0f, dy, f, col, kk, beta, dwt, kk);
-  else sgemm(true, false, kk, f, rows, 1.0f, col, kk, dy, f, beta, dw, f);
+  if (dwt) sgemm(true, false, f, kk, rows, 1.0f, dz, f, col, kk, beta, dwt, kk);
+  else sgemm(true, false, kk, f, rows, 1.0f, col, kk, dz, f, beta, dw, f);
 }
 }  // namespace detail
 
-/// Gradients of conv2d_forward, each overwritten when its pointer is not null: dx = conv^T(dy),
-/// dw = im2col(x)^T dy, db = column sums of dy.
-inline void conv2d_backward(const siamese::detail::ConvGeom& g, const float* x, const float* w, const float* dy,
-                            float* dx, float* dw, float* db, std::size_t n) {
+/// Gradients of conv2d_forward_act, each overwritten when its pointer is not null, with dz = dy *
+/// act'(.) taken through the output y (not read for Linear): dx = conv^T(dz), dw = im2col(x)^T dz,
+/// db = column sums of dz. dz is formed one chunk at a time and used while in cache.
+inline void conv2d_backward_act(const siamese::detail::ConvGeom& g, Act act, const float* x, const float* y,
+                                const float* w, const float* dy, float* dx, float* dw, float* db, std::size_t n) {
   const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, in = g.h * g.w * g.c;
-  if ((!dx && !dw) || n == 0) {
-    if (db) bias_grad(dy, db, n * rows, g.f);
+  if (n == 0) {
     if (dw) fill(dw, 0.0f, kk * g.f);
+    if (db) fill(db, 0.0f, g.f);
     return;
   }
-  if (detail::conv_is_pointwise(g)) {
-    if (db) bias_grad(dy, db, n * rows, g.f);
-    if (dw) sgemm(true, false, kk, g.f, n * rows, 1.0f, x, kk, dy, g.f, 0.0f, dw, g.f);
-    if (dx) sgemm(false, true, n * rows, kk, g.f, 1.0f, dy, g.f, w, g.f, 0.0f, dx, kk);
-    return;
+  if (detail::conv_direct_ok(g)) {
+    if (dw || db) detail::conv2d_weight_grad_direct(g, act, x, y, dy, dw, db, n);
+    if (!dx) return;
+    dw = db = nullptr;  // done: the chunks below only propagate dx
   }
+  if (!dx && !dw && !db) return;
+  const bool pointwise = detail::conv_is_pointwise(g), with_col = !pointwise && (dx || dw);
   const std::size_t chunk = detail::conv_chunk(g, n), chunks = (n + chunk - 1) / chunk;
-  const std::size_t col_floats = siamese::detail::align_floats(chunk * rows * kk);
+  const std::size_t col_floats = with_col ? siamese::detail::align_floats(chunk * rows * kk) : 0;
+  const std::size_t dz_floats = act != Act::Linear ? siamese::detail::align_floats(chunk * rows * g.f) : 0;
   const bool transposed = dw && g.f < kk;
   static thread_local detail::Workspace ws;
-  float* col = ws.reserve(col_floats + (transposed ? kk * g.f : 0) + (db ? chunks * g.f : 0));
-  float* dwt = transposed ? col + col_floats : nullptr;
-  float* db_part = col + col_floats + (transposed ? kk * g.f : 0);
+  float* col = ws.reserve(col_floats + dz_floats + (transposed ? kk * g.f : 0) + (db ? chunks * g.f : 0));
+  float* dz_buf = col + col_floats;
+  float* dwt = transposed ? dz_buf + dz_floats : nullptr;
+  float* db_part = dz_buf + dz_floats + (transposed ? kk * g.f : 0);
   for (std::size_t s0 = 0, ci = 0; s0 < n; s0 += chunk, ++ci) {
-    const std::size_t ns = std::min(chunk, n - s0);
-    const float* dys = dy + s0 * rows * g.f;
-    // The bias sums bring the chunk of dy into cache for the products that follow.
-    if (db) bias_grad(dys, db_part + ci * g.f, ns * rows, g.f);
+    const std::size_t ns = std::min(chunk, n - s0), m = ns * rows;
+    const float* dz = dy + s0 * rows * g.f;
+    if (act != Act::Linear) {
+      activation_backward(act, y + s0 * rows * g.f, dz, dz_buf, m * g.f);
+      dz = dz_buf;
+    }
+    // The bias sums bring the chunk of dz into cache (when not just written) for the products.
+    if (db) bias_grad(dz, db_part + ci * g.f, m, g.f);
     if (dw) {
-      detail::im2col(g, x + s0 * in, col, ns);
-      detail::conv_weight_grad(kk, g.f, ns * rows, col, dys, s0 == 0, dw, dwt);
+      const float* a = x + s0 * in;
+      if (!pointwise) {
+        detail::im2col(g, a, col, ns);
+        a = col;
+      }
+      detail::conv_weight_grad(kk, g.f, m, a, dz, s0 == 0, dw, dwt);
     }
     if (dx) {
-      sgemm(false, true, ns * rows, kk, g.f, 1.0f, dys, g.f, w, g.f, 0.0f, col, kk);
-      detail::col2im(g, col, dx + s0 * in, ns);
+      if (pointwise) {
+        sgemm(false, true, m, kk, g.f, 1.0f, dz, g.f, w, g.f, 0.0f, dx + s0 * in, kk);
+      } else {
+        sgemm(false, true, m, kk, g.f, 1.0f, dz, g.f, w, g.f, 0.0f, col, kk);
+        detail::col2im(g, col, dx + s0 * in, ns);
+      }
     }
   }
   if (transposed)
@@ -195,6 +223,13 @@ inline void conv2d_backward(const siamese::detail::ConvGeom& g, const float* x, 
       for (std::size_t ci = 0; ci < chunks; ++ci) sum += db_part[ci * g.f + j];
       db[j] = static_cast<float>(sum);
     }
+}
+
+/// Gradients of conv2d_forward, each overwritten when its pointer is not null: dx = conv^T(dy),
+/// dw = im2col(x)^T dy, db = column sums of dy.
+inline void conv2d_backward(const siamese::detail::ConvGeom& g, const float* x, const float* w, const float* dy,
+                            float* dx, float* dw, float* db, std::size_t n) {
+  conv2d_backward_act(g, Act::Linear, x, nullptr, w, dy, dx, dw, db, n);
 }
 
 }  // namespace siamese::cpu

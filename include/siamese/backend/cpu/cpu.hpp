@@ -59,6 +59,16 @@ struct Cpu : Reference {
                               float* dw, float* db, std::size_t n) {
     cpu::conv2d_backward(g, x, w, dy, dx, dw, db, n);
   }
+  /// conv2d_forward then act, in one pass (the Conv2D layer calls this when the backend has it).
+  static void conv2d_forward_act(const detail::ConvGeom& g, Act act, const float* x, const float* w, const float* bias,
+                                 float* y, std::size_t n) {
+    cpu::conv2d_forward_act(g, act, x, w, bias, y, n);
+  }
+  /// activation_backward through the output y, then conv2d_backward, without the intermediate pass.
+  static void conv2d_backward_act(const detail::ConvGeom& g, Act act, const float* x, const float* y, const float* w,
+                                  const float* dy, float* dx, float* dw, float* db, std::size_t n) {
+    cpu::conv2d_backward_act(g, act, x, y, w, dy, dx, dw, db, n);
+  }
   static void pool2d_forward(const detail::PoolGeom& g, bool is_max, const float* x, float* y, std::size_t n) {
     cpu::pool2d_forward(g, is_max, x, y, n);
   }

@@ -105,57 +105,58 @@ inline void bias_grad(const float* dy, float* db, std::size_t rows, std::size_t 
 }
 
 namespace detail {
+// g++ 12 flags the deliberately undefined operands inside its AVX-512 intrinsics (used by xsimd's
+// exp) as uninitialized: a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 /// sigmoid(x) from e = exp(-|x|), which never overflows: 1/(1+e) for x >= 0, e/(1+e) below.
 inline Vec sigmoid(const Vec& x) {
   const Vec e = xsimd::exp(-xsimd::abs(x)), r = Vec(1.0f) / (Vec(1.0f) + e);
   return xsimd::select(x >= Vec(0.0f), r, e * r);
 }
+#pragma GCC diagnostic pop
 inline float sigmoid(float x) {
   return x >= 0 ? 1.0f / (1.0f + std::exp(-x)) : std::exp(x) / (1.0f + std::exp(x));
+}
+/// act(v) for a Vec or a float.
+template <class V>
+[[gnu::always_inline]] inline V apply_act(Act a, V v) {
+  constexpr bool scalar = std::is_same_v<V, float>;
+  switch (a) {
+    case Act::ReLU:
+      if constexpr (scalar) return v > 0 ? v : 0.0f;
+      else return xsimd::max(v, Vec(0.0f));
+    case Act::Sigmoid: return sigmoid(v);
+    case Act::Tanh:
+      if constexpr (scalar) return std::tanh(v);
+      else return xsimd::tanh(v);
+    default: return v;
+  }
+}
+/// dy * act'(x), written through the output y = act(x), for a Vec or a float.
+template <class V>
+[[gnu::always_inline]] inline V act_grad(Act a, V y, V dy) {
+  switch (a) {
+    case Act::ReLU:
+      if constexpr (std::is_same_v<V, float>) return y > 0 ? dy : 0.0f;
+      else return xsimd::select(y > Vec(0.0f), dy, Vec(0.0f));
+    case Act::Sigmoid: return dy * (y * (1.0f - y));
+    case Act::Tanh: return dy * (1.0f - y * y);
+    default: return dy;
+  }
 }
 }  // namespace detail
 
 /// y = act(x); x and y may alias.
 inline void activation(Act a, const float* x, float* y, std::size_t n) {
-  using detail::Vec;
-  switch (a) {
-    case Act::ReLU:
-      detail::map_unary(x, y, n, [](auto v) {
-        if constexpr (std::is_same_v<decltype(v), float>) return v > 0 ? v : 0.0f;
-        else return xsimd::max(v, Vec(0.0f));
-      });
-      return;
-    case Act::Sigmoid:
-      detail::map_unary(x, y, n, [](auto v) { return detail::sigmoid(v); });
-      return;
-    case Act::Tanh:
-      detail::map_unary(x, y, n, [](auto v) {
-        if constexpr (std::is_same_v<decltype(v), float>) return std::tanh(v);
-        else return xsimd::tanh(v);
-      });
-      return;
-    default: copy(y, x, n); return;
-  }
+  if (a == Act::Linear) return copy(y, x, n);
+  detail::map_unary(x, y, n, [a](auto v) { return detail::apply_act(a, v); });
 }
 
 /// dx = dy * act'(x), written through the output y = act(x); dx may alias dy.
 inline void activation_backward(Act a, const float* y, const float* dy, float* dx, std::size_t n) {
-  using detail::Vec;
-  switch (a) {
-    case Act::ReLU:
-      detail::map_binary(y, dy, dx, n, [](auto o, auto g) {
-        if constexpr (std::is_same_v<decltype(o), float>) return o > 0 ? g : 0.0f;
-        else return xsimd::select(o > Vec(0.0f), g, Vec(0.0f));
-      });
-      return;
-    case Act::Sigmoid:
-      detail::map_binary(y, dy, dx, n, [](auto o, auto g) { return g * (o * (1.0f - o)); });
-      return;
-    case Act::Tanh:
-      detail::map_binary(y, dy, dx, n, [](auto o, auto g) { return g * (1.0f - o * o); });
-      return;
-    default: copy(dx, dy, n); return;
-  }
+  if (a == Act::Linear) return copy(dx, dy, n);
+  detail::map_binary(y, dy, dx, n, [a](auto o, auto g) { return detail::act_grad(a, o, g); });
 }
 
 /// Inverted dropout: mask[i] is 0 or 1/(1-rate), the same pure function of (seed, i) as the reference.

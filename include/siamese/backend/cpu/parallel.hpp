@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <new>
+#include <type_traits>
+#include <utility>
 
 namespace siamese::cpu::detail {
 
@@ -138,6 +140,17 @@ void map_binary(const float* x, const float* z, float* y, std::size_t n, F f) {
     for (; i + vw <= i1; i += vw) f(Vec::load_unaligned(x + i), Vec::load_unaligned(z + i)).store_unaligned(y + i);
     for (; i < i1; ++i) y[i] = f(x[i], z[i]);
   });
+}
+
+/// Calls f(std::integral_constant<std::size_t, I>{}) for I < N, unrolled: arrays of SIMD registers
+/// indexed this way stay in registers, where a loop would leave them in memory.
+template <std::size_t... I, class F>
+[[gnu::always_inline]] inline void static_for_each(std::index_sequence<I...>, F&& f) {
+  (f(std::integral_constant<std::size_t, I>{}), ...);
+}
+template <std::size_t N, class F>
+[[gnu::always_inline]] inline void static_for(F&& f) {
+  static_for_each(std::make_index_sequence<N>{}, f);
 }
 
 /// Sum of the lanes of v: xsimd 8's name for it.
