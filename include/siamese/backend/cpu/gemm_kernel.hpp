@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <cstring>
 #include <new>
 #include <utility>
 
@@ -97,12 +96,17 @@ inline void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const 
   constexpr std::size_t MR = gemm_mr, NR = gemm_nr, W = simd_w;
   using Rows = std::make_index_sequence<MR>;
   FBatch acc[MR][2];
-  unroll(Rows{}, [&](auto i) {
-    acc[i][0] = FBatch(0.f);
-    acc[i][1] = FBatch(0.f);
-  });
   prefetch_l2(pf);
-  for (std::size_t k = 0; k < kc; ++k) {
+  {  // the first step sets the accumulators (kc >= 1): no zeroing pass
+    const FBatch b0 = FBatch::load_aligned(b);
+    const FBatch b1 = FBatch::load_aligned(b + W);
+    unroll(Rows{}, [&](auto i) {
+      const FBatch ai(DirectA ? a[i * lda] : a[i]);
+      acc[i][0] = ai * b0;
+      acc[i][1] = ai * b1;
+    });
+  }
+  for (std::size_t k = 1; k < kc; ++k) {
     const FBatch b0 = FBatch::load_aligned(b + k * NR);
     const FBatch b1 = FBatch::load_aligned(b + k * NR + W);
     unroll(Rows{}, [&](auto i) {
@@ -115,7 +119,24 @@ inline void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const 
   const bool col = out.finish && out.col_bias != nullptr;
   const bool row = out.finish && out.row_bias != nullptr;
   const bool relu = out.finish && out.act == GemmAct::relu;
-  const bool scale = out.alpha != 1.f;  // short k: a multiply per register is not free
+  const bool scale = out.alpha != 1.f;
+  // With a short k the finish is a good part of the call: the two common cases
+  // (store, accumulate) get straight-line code, the rest tests per row.
+  if (!scale && !col && !row && !relu && (!out.read_c || out.beta == 1.f)) {
+    if (out.read_c) {
+      unroll(Rows{}, [&](auto i) {
+        float* ci = c + i * ldc;
+        (acc[i][0] + FBatch::load_unaligned(ci)).store_unaligned(ci);
+        (acc[i][1] + FBatch::load_unaligned(ci + W)).store_unaligned(ci + W);
+      });
+    } else {
+      unroll(Rows{}, [&](auto i) {
+        acc[i][0].store_unaligned(c + i * ldc);
+        acc[i][1].store_unaligned(c + i * ldc + W);
+      });
+    }
+    return;
+  }
   FBatch cb0 = zero, cb1 = zero;
   if (col) {
     cb0 = FBatch::load_unaligned(out.col_bias);
