@@ -24,8 +24,9 @@ struct CudaError : std::runtime_error {
 namespace backend::detail_cuda {
 
 inline void check(cudaError_t e, const std::string& call) {
-  if (e != cudaSuccess)
-    throw CudaError("backend::Cuda: " + call + " failed: " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
+  if (e == cudaSuccess) return;
+  (void)cudaGetLastError();  // reset the runtime's last error, or the next launch check would report it again
+  throw CudaError("backend::Cuda: " + call + " failed: " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
 }
 inline void check(cublasStatus_t s, const std::string& call) {
   if (s != CUBLAS_STATUS_SUCCESS)
@@ -66,12 +67,15 @@ class Context {
   }
   bool tf32() const { return tf32_; }
 
-  /// At least `bytes` of device memory in `slot`; growing it frees the old block (cudaFree waits for
-  /// the device, so no queued kernel still reads it).
+  /// At least `bytes` of device memory in `slot`; growing it frees the old block once the queued
+  /// kernels, which may still read it, are done.
   void* scratch(Slot slot, std::size_t bytes) {
     auto& s = slots_[std::size_t(slot)];
     if (bytes > s.bytes) {
-      if (s.ptr) check(cudaFree(s.ptr), "cudaFree (scratch)");
+      if (s.ptr) {
+        check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize (before growing scratch memory)");
+        check(cudaFree(s.ptr), "cudaFree (scratch)");
+      }
       s.ptr = nullptr;
       s.bytes = 0;
       check(cudaMalloc(&s.ptr, bytes), "cudaMalloc of " + std::to_string(bytes) + " bytes (scratch)");
