@@ -5,6 +5,7 @@
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -21,7 +22,9 @@ inline constexpr std::size_t vw = Vec::size;
 inline constexpr std::size_t parallel_min = 32768;
 
 /// Runs f(begin, end) over [0, n): on the calling thread when `work` floats are too few to pay for
-/// threads, else split over the task arena in ranges of at least `grain` items.
+/// threads, else split over the task arena in ranges of at least `grain` items. The region is
+/// isolated: while it waits, the calling thread runs none of its caller's other tasks, which could
+/// enter a kernel and take over the thread-local workspace that this call is still using.
 template <class F>
 void for_ranges(std::size_t n, std::size_t grain, std::size_t work, F&& f) {
   if (n == 0) return;
@@ -29,8 +32,10 @@ void for_ranges(std::size_t n, std::size_t grain, std::size_t work, F&& f) {
     f(std::size_t{0}, n);
     return;
   }
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, std::max<std::size_t>(grain, 1)),
-                    [&](const tbb::blocked_range<std::size_t>& r) { f(r.begin(), r.end()); });
+  tbb::this_task_arena::isolate([&] {
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, std::max<std::size_t>(grain, 1)),
+                      [&](const tbb::blocked_range<std::size_t>& r) { f(r.begin(), r.end()); });
+  });
 }
 
 /// A 64-byte aligned float array that only grows: a kernel that keeps one per call site (thread_local)
