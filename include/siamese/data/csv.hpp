@@ -35,6 +35,9 @@ struct CsvOptions {
   std::size_t fields = 0;
   /// Bytes read from the stream at a time (at least 4).
   std::size_t buffer_size = std::size_t{1} << 16;
+  /// Largest record, in bytes of its fields (each field counting its string's size too): a longer one is
+  /// malformed, so a file without line breaks cannot take unbounded memory.
+  std::size_t max_record_bytes = std::size_t{1} << 26;
 };
 
 /// Reads records one at a time from a stream or file, following RFC 4180: fields separated by
@@ -156,10 +159,20 @@ class CsvReader {
     return row[n];
   }
 
+  // Counts k more bytes of the current record; false (with error_ set) once it exceeds max_record_bytes.
+  bool grow(std::size_t k) {
+    record_bytes_ += k;
+    if (record_bytes_ <= opt_.max_record_bytes) return true;
+    error_ = "record longer than " + std::to_string(opt_.max_record_bytes) + " bytes (CsvOptions::max_record_bytes)";
+    return false;
+  }
+
   Status parse_record(std::vector<std::string>& row, std::size_t& n) {
     const int delim = static_cast<unsigned char>(opt_.delimiter);
+    record_bytes_ = 0;
     while (true) {
       std::string& f = field(row, n++);
+      if (!grow(sizeof(std::string))) return Status::syntax_error;
       if (peek() == '"') {
         get();
         const std::size_t opened = line_;
@@ -167,6 +180,7 @@ class CsvReader {
           // Copy the run of ordinary characters in one go.
           std::size_t i = pos_;
           while (i < end_ && buf_[i] != '"' && buf_[i] != '\n' && buf_[i] != '\r') ++i;
+          if (!grow(i - pos_ + 1)) return Status::syntax_error;  // + 1: the quote or line break after the run
           f.append(buf_.data() + pos_, i - pos_);
           pos_ = i;
           if (pos_ == end_) {
@@ -200,6 +214,7 @@ class CsvReader {
       while (true) {
         std::size_t i = pos_;
         while (i < end_ && buf_[i] != opt_.delimiter && buf_[i] != '"' && buf_[i] != '\n' && buf_[i] != '\r') ++i;
+        if (!grow(i - pos_)) return Status::syntax_error;
         f.append(buf_.data() + pos_, i - pos_);
         pos_ = i;
         const int c = peek();
@@ -223,7 +238,7 @@ class CsvReader {
   std::vector<char> buf_;
   std::size_t pos_ = 0, end_ = 0;
   bool done_ = false, first_block_ = true;
-  std::size_t line_ = 1, record_line_ = 0, expected_ = 0, skipped_ = 0, rows_ = 0;
+  std::size_t line_ = 1, record_line_ = 0, expected_ = 0, skipped_ = 0, rows_ = 0, record_bytes_ = 0;
   std::string error_;
 };
 

@@ -114,6 +114,22 @@ class GzReader {
                       " bytes of " + std::string(what) + ", read " + std::to_string(got));
   }
 
+  // read_exact into a vector grown chunk by chunk: a header claiming more than the file holds is refused having
+  // allocated about what the file does hold, not what it claims.
+  std::vector<std::uint8_t> read_vector(std::size_t n, std::string_view what) {
+    constexpr std::size_t chunk = std::size_t{1} << 24;
+    std::vector<std::uint8_t> out;
+    while (out.size() < n) {
+      const std::size_t have = out.size(), want = std::min(chunk, n - have);
+      out.resize(have + want);
+      const std::size_t got = read(out.data() + have, want);
+      if (got != want)
+        throw DataError("siamese: IDX file " + quoted(path_) + " is truncated: expected " + std::to_string(n) +
+                        " bytes of " + std::string(what) + ", read " + std::to_string(have + got));
+    }
+    return out;
+  }
+
   bool at_end() {
     unsigned char extra = 0;
     return read(&extra, 1) == 0;
@@ -203,10 +219,9 @@ inline ImageSet load_idx_images(const std::filesystem::path& path) {
     throw DataError("siamese: IDX file " + detail::quoted(path) + " declares empty images (" +
                     std::to_string(dims[1]) + " x " + std::to_string(dims[2]) + ")");
   const std::size_t n = static_cast<std::size_t>(dims[0] * dims[1] * dims[2]);
-  std::vector<std::uint8_t> raw(n);
-  in.read_exact(raw.data(), n,
-                "pixel data (" + std::to_string(dims[0]) + " images of " + std::to_string(dims[1]) + " x " +
-                    std::to_string(dims[2]) + ")");
+  const std::vector<std::uint8_t> raw =
+      in.read_vector(n, "pixel data (" + std::to_string(dims[0]) + " images of " + std::to_string(dims[1]) + " x " +
+                            std::to_string(dims[2]) + ")");
   detail::expect_end(in, path, n);
   ImageSet set;
   set.count = dims[0];
@@ -222,8 +237,7 @@ inline ImageSet load_idx_images(const std::filesystem::path& path) {
 inline std::vector<std::uint8_t> load_idx_labels(const std::filesystem::path& path) {
   detail::GzReader in(path);
   const auto dims = detail::read_idx_header(in, path, 1);
-  std::vector<std::uint8_t> labels(dims[0]);
-  in.read_exact(labels.data(), labels.size(), "labels (" + std::to_string(dims[0]) + " of them)");
+  std::vector<std::uint8_t> labels = in.read_vector(dims[0], "labels (" + std::to_string(dims[0]) + " of them)");
   detail::expect_end(in, path, labels.size());
   return labels;
 }

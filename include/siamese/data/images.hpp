@@ -11,6 +11,7 @@
 
 #include "../core/errors.hpp"
 #include "../core/tensor.hpp"
+#include "detail/image_checks.hpp"
 #include "detail/stb_image.hpp"
 
 namespace siamese {
@@ -74,7 +75,18 @@ static inline Tensor read_image(const std::filesystem::path& path) {
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (bytes.empty()) throw FileError("'" + file + "': the image file is empty");
   if (bytes.size() > 0x7fffffff) throw FileError("'" + file + "': the image file is larger than 2 GiB");
+  if (!detail::jpeg_huffman_tables_ok(bytes))
+    throw FileError("'" + file + "': cannot decode the image (corrupt JPEG: a Huffman table of over 256 codes)");
+  if (!detail::png_chunks_fit(bytes))
+    throw FileError("'" + file + "': cannot decode the image (corrupt PNG: a chunk longer than the file)");
   int w = 0, h = 0, channels = 0;
+  // Refuse a header claiming far more pixels than the file can encode (even a blank 1-bit PNG or JPEG stays
+  // under ~8000 pixels a byte) before stb_image allocates for them.
+  if (stbi_info_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()), &w,
+                            &h, &channels) &&
+      double(w) * double(h) > 16384.0 * double(bytes.size()) + double(1 << 22))
+    throw FileError("'" + file + "': the image claims " + std::to_string(w) + " x " + std::to_string(h) +
+                    " pixels, more than its " + std::to_string(bytes.size()) + " bytes can hold");
   unsigned char* px = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
                                             static_cast<int>(bytes.size()), &w, &h, &channels, 3);
   if (!px) {

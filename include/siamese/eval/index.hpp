@@ -231,8 +231,10 @@ class EmbeddingIndex {
     EmbeddingIndex idx(dim, static_cast<Distance>(metric));
     std::vector<float> rows(n * dim);
     std::vector<int> labels(n);
-    std::memcpy(rows.data(), buf.data() + detail::index_header_bytes, rows.size() * 4);
-    std::memcpy(labels.data(), buf.data() + detail::index_header_bytes + rows.size() * 4, labels.size() * 4);
+    if (n != 0) {  // an empty vector's data() may be null, which memcpy must not get
+      std::memcpy(rows.data(), buf.data() + detail::index_header_bytes, rows.size() * 4);
+      std::memcpy(labels.data(), buf.data() + detail::index_header_bytes + rows.size() * 4, labels.size() * 4);
+    }
     try {
       idx.add(rows, labels);
     } catch (const std::invalid_argument& e) {

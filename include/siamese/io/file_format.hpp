@@ -173,7 +173,7 @@ inline WeightFile read_weight_file(const std::filesystem::path& path) {
                       " values but its shape needs " + std::to_string(elems));
     in.need(n * sizeof(float), ("the values of tensor '" + t.name + "'").c_str());
     t.data.resize(n);
-    std::memcpy(t.data.data(), buf.data() + in.pos, n * sizeof(float));
+    if (n != 0) std::memcpy(t.data.data(), buf.data() + in.pos, n * sizeof(float));  // data() may be null
     in.pos += n * sizeof(float);
     f.tensors.push_back(std::move(t));
   }

@@ -2,6 +2,7 @@
 // Keras HDF5 weight files (model.save_weights, or model.save's "model_weights" group) read into named
 // arrays for import_arrays. Needs the HDF5 C library: built with SIAMESE_HAVE_HDF5 defined (Meson's
 // siamese_hdf5_dep does it); without it read_keras_h5 says how to convert the file to .npz instead.
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -59,6 +60,10 @@ inline std::vector<std::string> h5_string_attr(hid_t obj, const char* name, cons
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   if (n <= 0) return {};
   if (H5Tget_class(type.get()) != H5T_STRING) throw FileError(where + "attribute '" + name + "' does not hold strings");
+  // Sizes come from the file: refuse absurd ones before allocating (Keras lists hold at most thousands of names).
+  if (n > (hssize_t{1} << 24) || H5Tget_size(type.get()) > (std::size_t{1} << 16))
+    throw FileError(where + "attribute '" + name + "' claims " + std::to_string(n) + " strings of up to " +
+                    std::to_string(H5Tget_size(type.get())) + " bytes; refusing to allocate");
   std::vector<std::string> out;
   if (H5Tis_variable_str(type.get()) > 0) {
     std::vector<char*> buf(static_cast<std::size_t>(n), nullptr);
@@ -99,7 +104,8 @@ inline std::string keras_weight_leaf(const std::string& w) {
   return s;
 }
 
-inline NamedArray h5_read_float(hid_t group, const std::string& path, std::string name, const std::string& where) {
+inline NamedArray h5_read_float(hid_t group, const std::string& path, std::string name, const std::string& where,
+                                std::uintmax_t file_bytes) {
   H5Handle ds(H5Dopen2(group, path.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds) throw FileError(where + "dataset '" + path + "' is listed in 'weight_names' but cannot be opened");
   H5Handle type(H5Dget_type(ds.get()), H5Tclose), space(H5Dget_space(ds.get()), H5Sclose);
@@ -110,8 +116,14 @@ inline NamedArray h5_read_float(hid_t group, const std::string& path, std::strin
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   NamedArray a{std::move(name), std::vector<std::size_t>(dims.begin(), dims.end()), {}};
+  // The extents come from the file: refuse a product that overflows or exceeds what the file could hold even
+  // deflate-compressed (at most ~1032:1), before allocating.
+  const std::size_t limit = 1100 * static_cast<std::size_t>(file_bytes) + (std::size_t{1} << 20);
   std::size_t count = 1;
-  for (auto d : dims) count *= static_cast<std::size_t>(d);
+  for (auto d : dims)
+    if (d != 0 && count > limit / static_cast<std::size_t>(d)) count = limit + 1;
+    else count *= static_cast<std::size_t>(d);
+  if (count > limit) throw FileError(where + "dataset '" + path + "' claims an absurd size; refusing to allocate");
   a.data.resize(count);
   if (count && H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()) < 0)
     throw FileError(where + "cannot read dataset '" + path + "'");
@@ -127,6 +139,7 @@ inline NamedArray h5_read_float(hid_t group, const std::string& path, std::strin
 inline ArrayFile read_keras_h5(const std::filesystem::path& path) {
   const std::string file = path.string(), where = "'" + file + "': ";
   if (!std::filesystem::is_regular_file(path)) throw FileError(where + "cannot open file");
+  const std::uintmax_t file_bytes = std::filesystem::file_size(path);
   detail::H5Quiet quiet;
   if (H5Fis_hdf5(file.c_str()) <= 0) throw FileError(where + "not an HDF5 file");
   detail::H5Handle f(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
@@ -140,7 +153,8 @@ inline ArrayFile read_keras_h5(const std::filesystem::path& path) {
     detail::H5Handle g(H5Gopen2(root.get(), layer.c_str(), H5P_DEFAULT), H5Gclose);
     if (!g) throw FileError(where + "layer '" + layer + "' is listed in 'layer_names' but has no group");
     for (const auto& w : detail::keras_list_attr(g.get(), "weight_names", where + "layer '" + layer + "': "))
-      out.arrays.push_back(detail::h5_read_float(g.get(), w, layer + "/" + detail::keras_weight_leaf(w), where));
+      out.arrays.push_back(
+          detail::h5_read_float(g.get(), w, layer + "/" + detail::keras_weight_leaf(w), where, file_bytes));
   }
   return out;
 }

@@ -93,6 +93,7 @@ inline NamedArray parse_npy(const std::string& b, const std::string& file, std::
   const auto close = h.find(')', v);
   if (h[v] != '(' || close == std::string::npos) throw FileError(where + "malformed shape in header: " + h);
   NamedArray a{std::move(name), {}, {}};
+  const std::size_t item = descr == "<f4" ? 4 : 8, have = b.size() - start - hl;
   std::size_t count = 1;
   for (std::size_t i = v + 1; i < close;) {
     if (h[i] == ' ' || h[i] == ',') {
@@ -101,18 +102,20 @@ inline NamedArray parse_npy(const std::string& b, const std::string& file, std::
     }
     if (h[i] < '0' || h[i] > '9') throw FileError(where + "malformed shape in header: " + h);
     std::size_t d = 0;
-    while (i < close && h[i] >= '0' && h[i] <= '9') d = d * 10 + std::size_t(h[i++] - '0');
+    while (i < close && h[i] >= '0' && h[i] <= '9') {
+      if (d > (~std::size_t{0} - 9) / 10) throw FileError(where + "absurd extent in shape: " + h);
+      d = d * 10 + std::size_t(h[i++] - '0');
+    }
     a.shape.push_back(d);
-    count *= d;
+    count = d != 0 && count > have / d ? have + 1 : count * d;  // saturates: more than the data can hold
   }
-  const std::size_t item = descr == "<f4" ? 4 : 8, have = b.size() - start - hl;
   if (have != count * item)
     throw FileError(where + "shape " + Tensor::shape_str(a.shape) + " of " + descr + " needs " +
-                    std::to_string(count * item) + " bytes of data, the array holds " + std::to_string(have));
+                    (count > have ? "more than " + std::to_string(have) : std::to_string(count * item)) + " bytes of data, the array holds " + std::to_string(have));
   a.data.resize(count);
   const char* p = b.data() + start + hl;
   if (item == 4) {
-    std::memcpy(a.data.data(), p, count * 4);
+    if (count != 0) std::memcpy(a.data.data(), p, count * 4);  // data() of an empty vector may be null
   } else {
     for (std::size_t i = 0; i < count; ++i) {
       double d;
@@ -167,7 +170,7 @@ inline std::vector<ZipEntry> zip_directory(const std::string& b, const std::stri
                 cd = le<std::uint32_t>(b, eocd + 16);
   if (eocd >= 20 && le<std::uint32_t>(b, eocd - 20) == 0x07064b50) {  // zip64 locator
     const std::uint64_t z = le<std::uint64_t>(b, eocd - 20 + 8);
-    if (z > b.size() - 56 || le<std::uint32_t>(b, z) != 0x06064b50)
+    if (b.size() < 56 || z > b.size() - 56 || le<std::uint32_t>(b, z) != 0x06064b50)
       throw FileError(where + "corrupt zip64 end of central directory");
     n = le<std::uint64_t>(b, z + 32);
     cd_size = le<std::uint64_t>(b, z + 40);
@@ -194,7 +197,7 @@ inline std::vector<ZipEntry> zip_directory(const std::string& b, const std::stri
       std::size_t f = x + 4;
       if (id == 1) {
         for (std::uint64_t* v : {&e.size, &e.packed, &e.offset})
-          if (*v == 0xFFFFFFFFu && f + 8 <= x + 4 + len) *v = le<std::uint64_t>(b, f), f += 8;
+          if (*v == 0xFFFFFFFFu && f + 8 <= std::min<std::size_t>(x + 4 + len, end)) *v = le<std::uint64_t>(b, f), f += 8;
       }
       x += 4 + len;
     }
@@ -219,7 +222,7 @@ inline ArrayFile read_npz(const std::filesystem::path& path) {
     if (e.flags & 1) throw FileError(where + "encrypted zip entries are not supported");
     if (e.method != 0 && e.method != 8)
       throw FileError(where + "zip compression method " + std::to_string(e.method) + " is not supported (stored or deflate)");
-    if (e.offset + 30 > b.size() || detail::le<std::uint32_t>(b, e.offset) != 0x04034b50)
+    if (e.offset > b.size() || b.size() - e.offset < 30 || detail::le<std::uint32_t>(b, e.offset) != 0x04034b50)
       throw FileError(where + "corrupt or truncated file: no local header at offset " + std::to_string(e.offset));
     const std::uint64_t data = e.offset + 30 + detail::le<std::uint16_t>(b, e.offset + 26) +
                                detail::le<std::uint16_t>(b, e.offset + 28);
@@ -227,6 +230,9 @@ inline ArrayFile read_npz(const std::filesystem::path& path) {
       throw FileError(where + "truncated file: the entry needs " + std::to_string(e.packed) + " bytes at offset " +
                       std::to_string(data) + ", the file ends at " + std::to_string(b.size()));
     std::string raw = b.substr(data, e.packed);
+    if (e.method == 8 && e.size / 1032 > e.packed)  // deflate expands at most ~1032:1: refuse before allocating
+      throw FileError(where + "claims " + std::to_string(e.size) + " bytes inflated from " + std::to_string(e.packed) +
+                      ", more than deflate can produce");
     if (e.method == 8) raw = detail::inflate_raw(raw, e.size, where);
     else if (raw.size() != e.size) throw FileError(where + "stored entry size differs from its directory record");
     const auto crc = crc32_z(0, reinterpret_cast<const Bytef*>(raw.data()), raw.size());

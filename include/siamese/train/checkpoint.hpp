@@ -1,6 +1,7 @@
 #pragma once
 // Checkpoints: everything needed to continue training exactly where it stopped (parameters, states,
 // optimizer slots and step, the model's seed, the epoch and the history), written atomically.
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ inline NamedTensor counter_tensor(const std::string& name, std::uint64_t v) {
 inline std::uint64_t read_counter(const WeightFile& f, const std::string& name, const std::string& file) {
   const NamedTensor* t = f.find(name);
   if (!t || t->data.size() != 2) throw FileError("'" + file + "': checkpoint lacks '" + name + "'");
+  for (float h : t->data)  // converting a negative, fractional or non-finite float to an integer is undefined
+    if (!(h >= 0.0f && h < 16777216.0f) || h != float(std::uint32_t(h)))
+      throw FileError("'" + file + "': checkpoint counter '" + name + "' is damaged");
   return std::uint64_t(t->data[0]) | (std::uint64_t(t->data[1]) << 24);
 }
 }  // namespace detail
@@ -76,6 +80,11 @@ TrainingState load_checkpoint(Model& m, const std::filesystem::path& path) {
     if (!t) throw FileError("'" + file + "': checkpoint lacks '" + name + "'");
     return *t;
   };
+  auto scalar = [&](const char* name) {
+    const NamedTensor& t = need(name);
+    if (t.data.size() != 1) throw FileError("'" + file + "': checkpoint entry '" + name + "' is not one value");
+    return t.data[0];
+  };
   TrainingState s;
   const auto& slots = need("optimizer:slots");
   const std::uint64_t step = detail::read_counter(f, "optimizer:step", file);
@@ -85,14 +94,18 @@ TrainingState load_checkpoint(Model& m, const std::filesystem::path& path) {
   s.epochs_done = detail::read_counter(f, "fit:epochs_done", file);
   s.best_epoch = detail::read_counter(f, "fit:best_epoch", file);
   s.bad_epochs = detail::read_counter(f, "fit:bad_epochs", file);
-  s.learning_rate = need("fit:learning_rate").data.at(0);
+  s.learning_rate = scalar("fit:learning_rate");
   for (const auto& [name, dst] : {std::pair{"fit:loss", &s.loss}, {"fit:val_loss", &s.val_loss}, {"fit:lr", &s.lr}})
     for (float v : need(name).data) dst->push_back(v);
-  s.best_val = need("fit:best_val").data.at(0);
+  s.best_val = scalar("fit:best_val");
   s.best_params = need("fit:best_params").data;
   s.best_states = need("fit:best_states").data;
   if (slots.data.size() != kind * Model::param_count)
     throw FileError("'" + file + "': optimizer slots of the wrong size");
+  // fit() copies these over the model's parameters and states: a wrong size would write past them.
+  if ((!s.best_params.empty() && s.best_params.size() != m.store().params.size()) ||
+      (!s.best_states.empty() && s.best_states.size() != m.store().states.size()))
+    throw FileError("'" + file + "': the best epoch's parameters or states are of the wrong size");
   detail::load_model_file(m, f, file);  // validates the signature first
   auto& st = m.store();
   st.slots.resize(slots.data.size());

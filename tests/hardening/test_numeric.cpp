@@ -1,0 +1,129 @@
+// Numerical faults in the encoder-only models: a NaN or infinite loss or gradient stops training with a
+// NumericError naming the model's step function, the step and (for a gradient) the parameter tensor, before the
+// optimizer changes anything; fit() then leaves the last checkpoint intact.
+#include <siamese/siamese.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <vector>
+
+#include <unistd.h>
+
+using namespace siamese;
+
+namespace {
+// Dense then ReLU: a NaN input gives NaN pre-activations that ReLU maps to 0, so the loss stays finite while
+// the first kernel's gradient (input x upstream gradient) is NaN.
+using Enc = Sequential<Input<4>, Dense<3>, ReLU, Dense<2>>;
+constexpr float not_a_number = std::numeric_limits<float>::quiet_NaN();
+
+TripletBatch triplets(std::size_t n, unsigned seed) {
+  detail::Rng r(seed);
+  TripletBatch b{Tensor({n, 4}), Tensor({n, 4}), Tensor({n, 4})};
+  for (Tensor* t : {&b.anchor, &b.positive, &b.negative})
+    for (float& v : *t) v = r.uniform() - 0.5f;
+  return b;
+}
+
+template <class Model>
+std::vector<float> params_of(const Model& m) {
+  return {m.store().params.data(), m.store().params.data() + m.store().params.size()};
+}
+}  // namespace
+
+TEST_CASE("Triplet: a NaN gradient names the step, the tensor and the step function; nothing is updated") {
+  Triplet<Enc, backend::Reference> m(1);
+  Adam opt;
+  m.train_step(triplets(4, 1), TripletLoss{}, opt);  // one good step: the fault happens at step 2
+  REQUIRE(m.store().step == 1);
+  const auto before = params_of(m);
+  const auto slots_before = std::vector<float>(m.store().slots.data(), m.store().slots.data() + m.store().slots.size());
+  auto b = triplets(4, 2);
+  b.anchor[1] = not_a_number;
+  CHECK_THROWS_WITH_AS(m.train_step(b, TripletLoss{}, opt),
+                       "Triplet::train_step: the gradient of 'encoder/1_dense/kernel' is not finite at step 2",
+                       NumericError);
+  CHECK(params_of(m) == before);
+  CHECK(std::equal(slots_before.begin(), slots_before.end(), m.store().slots.data()));
+  CHECK(m.store().step == 1);
+}
+
+TEST_CASE("Triplet: an infinite loss names the step; evaluate() checks its loss too") {
+  Triplet<Enc, backend::Reference> m(2);
+  Adam opt;
+  auto b = triplets(2, 3);
+  // Positives far from their anchors, negatives on them: d(a, p) about 1e60 overflows the float loss.
+  for (std::size_t i = 0; i < b.anchor.size(); ++i) b.anchor[i] = 1e30f, b.positive[i] = -1e30f, b.negative[i] = 1e30f;
+  const auto before = params_of(m);
+  CHECK_THROWS_WITH_AS(m.train_step(b, TripletLoss{}, opt), "Triplet::train_step: the loss is infinite at step 1",
+                       NumericError);
+  CHECK(params_of(m) == before);
+  CHECK(m.store().step == 0);
+  CHECK_THROWS_WITH_AS(m.evaluate(b, TripletLoss{}), "Triplet::evaluate: the loss is infinite at step 1", NumericError);
+}
+
+TEST_CASE("Triplet: NaN embeddings stop training through the gradient check") {
+  Triplet<Sequential<Input<4>, Dense<2>>, backend::Reference> m(4);
+  Adam opt;
+  auto b = triplets(2, 5);
+  b.anchor[0] = not_a_number;  // a linear encoder: the anchor's embedding is NaN
+  CHECK_THROWS_WITH_AS(m.train_step(b, TripletLoss{}, opt),
+                       "Triplet::train_step: the gradient of 'encoder/1_dense/kernel' is not finite at step 1",
+                       NumericError);
+}
+
+// Known gap, reported: the triplet hinge tests `l > 0`, which is false for NaN, so NaN embeddings add 0 to the
+// loss; evaluate() has no gradient to check and returns a finite loss (a validation loss fit() would take as the
+// best). Remove should_fail once the loss propagates NaN.
+TEST_CASE("Triplet: evaluate() on NaN embeddings throws" * doctest::should_fail()) {
+  Triplet<Sequential<Input<4>, Dense<2>>, backend::Reference> m(4);
+  auto b = triplets(2, 5);
+  b.anchor[0] = not_a_number;
+  CHECK_THROWS_AS(m.evaluate(b, TripletLoss{}), NumericError);
+}
+
+TEST_CASE("Embedder: a NaN gradient is caught with the tensor named") {
+  Embedder<Enc, backend::Reference> m(3);
+  Adam opt;
+  LabeledBatch b{Tensor({4, 4}), {0, 0, 1, 1}};
+  detail::Rng r(4);
+  for (float& v : b.x) v = r.uniform();
+  b.x[5] = not_a_number;
+  const auto before = params_of(m);
+  CHECK_THROWS_WITH_AS(m.train_step(b, BatchHard{}, opt),
+                       "Embedder::train_step: the gradient of 'encoder/1_dense/kernel' is not finite at step 1",
+                       NumericError);
+  CHECK(params_of(m) == before);
+}
+
+namespace {
+struct TripletData {  // a pure function of (epoch, index); epoch 2 is poisoned
+  std::size_t size() const { return 2; }
+  void batch(std::size_t epoch, std::size_t index, TripletBatch& b) const {
+    b = triplets(4, unsigned(10 + index));
+    if (epoch == 2) b.positive[0] = std::numeric_limits<float>::infinity();
+  }
+};
+}  // namespace
+
+TEST_CASE("fit with a Triplet model: a fault in epoch 3 leaves the checkpoint of epoch 2") {
+  const auto path = std::filesystem::temp_directory_path() / ("siamese_hardening_nan_" + std::to_string(::getpid()));
+  std::filesystem::remove(path);
+  Triplet<Enc, backend::Reference> m(5);
+  Adam opt;
+  FitOptions o;
+  o.epochs = 4;
+  o.progress = false;
+  o.checkpoint = path;
+  CHECK_THROWS_AS(fit(m, TripletLoss{}, opt, TripletData{}, o), NumericError);
+  Triplet<Enc, backend::Reference> back(6);
+  const TrainingState s = load_checkpoint(back, path);
+  CHECK(s.epochs_done == 2);
+  CHECK(back.store().step == 4);
+  CHECK(s.loss.size() == 2);
+  for (double l : s.loss) CHECK(std::isfinite(l));
+  std::filesystem::remove(path);
+}
