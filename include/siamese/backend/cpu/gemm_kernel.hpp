@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <new>
 #include <utility>
 
@@ -235,6 +236,10 @@ inline void pack_a_panel(bool trans, const float* a, std::size_t lda, std::size_
     for (std::size_t k = 0; k < kc; ++k) {
       const float* src = a + (p + k) * lda + i;
       float* d = dst + k * MR;
+      if (mr == MR) {  // a fixed-size copy becomes a few vector moves
+        std::memcpy(d, src, MR * sizeof(float));
+        continue;
+      }
       std::size_t ii = 0;
       for (; ii < mr; ++ii) d[ii] = src[ii];
       for (; ii < MR; ++ii) d[ii] = 0.f;
