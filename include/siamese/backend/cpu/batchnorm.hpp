@@ -37,7 +37,7 @@ inline void batchnorm_forward(const float* x, float* y, const float* gamma, cons
   detail::for_ranges(rows, 64, 3 * rows * c, [&](std::size_t r0, std::size_t r1) {
     for (std::size_t r = r0; r < r1; ++r) {
       std::size_t k = 0;
-      for (; k + vw <= c; k += vw) {
+      for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
         const Vec h =
             (Vec::load_unaligned(x + r * c + k) - Vec::load_unaligned(mean + k)) * Vec::load_unaligned(inv_std + k);
         h.store_unaligned(xhat + r * c + k);
@@ -79,7 +79,7 @@ inline void batchnorm_backward(const float* dy, const float* gamma, const float*
   detail::for_ranges(rows, 64, 3 * rows * c, [&](std::size_t r0, std::size_t r1) {
     for (std::size_t r = r0; r < r1; ++r) {
       std::size_t k = 0;
-      for (; k + vw <= c; k += vw) {
+      for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
         const std::size_t i = r * c + k;
         const Vec t = Vec::load_unaligned(dy + i) - Vec::load_unaligned(mean_dy + k) -
                       Vec::load_unaligned(xhat + i) * Vec::load_unaligned(sdyh + k);

@@ -33,17 +33,19 @@ inline std::size_t conv_chunk(const siamese::detail::ConvGeom& g, std::size_t n)
 
 inline void copy_floats(float* dst, const float* src, std::size_t len) {
   std::size_t i = 0;
-  for (; i + vw <= len; i += vw) Vec::load_unaligned(src + i).store_unaligned(dst + i);
+  for (const std::size_t body = i + (len - i) / vw * vw; i < body; i += vw)
+    Vec::load_unaligned(src + i).store_unaligned(dst + i);
   for (; i < len; ++i) dst[i] = src[i];
 }
 inline void zero_floats(float* dst, std::size_t len) {
   std::size_t i = 0;
-  for (; i + vw <= len; i += vw) Vec(0.0f).store_unaligned(dst + i);
+  for (const std::size_t body = i + (len - i) / vw * vw; i < body; i += vw) Vec(0.0f).store_unaligned(dst + i);
   for (; i < len; ++i) dst[i] = 0.0f;
 }
 inline void add_floats(float* dst, const float* src, std::size_t len) {
   std::size_t i = 0;
-  for (; i + vw <= len; i += vw) (Vec::load_unaligned(dst + i) + Vec::load_unaligned(src + i)).store_unaligned(dst + i);
+  for (const std::size_t body = i + (len - i) / vw * vw; i < body; i += vw)
+    (Vec::load_unaligned(dst + i) + Vec::load_unaligned(src + i)).store_unaligned(dst + i);
   for (; i < len; ++i) dst[i] += src[i];
 }
 

@@ -69,7 +69,8 @@ inline bool all_finite(const float* x, std::size_t n) {
     const std::size_t i1 = std::min(n, i0 + block);
     Vec acc(0.0f);
     std::size_t i = i0;
-    for (; i + vw <= i1; i += vw) acc += Vec::load_unaligned(x + i) * Vec(0.0f);
+    for (const std::size_t body = i + (i1 - i) / vw * vw; i < body; i += vw)
+      acc += Vec::load_unaligned(x + i) * Vec(0.0f);
     float s = xsimd::hadd(acc);
     for (; i < i1; ++i) s += x[i] * 0.0f;
     if (s != 0.0f) return false;
@@ -92,7 +93,7 @@ inline void add_bias(float* y, const float* bias, std::size_t rows, std::size_t 
     for (std::size_t r = r0; r < r1; ++r) {
       float* row = y + r * cols;
       std::size_t c = 0;
-      for (; c + vw <= cols; c += vw)
+      for (const std::size_t body = c + (cols - c) / vw * vw; c < body; c += vw)
         (Vec::load_unaligned(row + c) + Vec::load_unaligned(bias + c)).store_unaligned(row + c);
       for (; c < cols; ++c) row[c] += bias[c];
     }

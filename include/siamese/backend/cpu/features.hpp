@@ -21,7 +21,7 @@ struct RowDots {
 inline RowDots row_dots(const float* x, const float* z, std::size_t d) {
   Vec xx(0.0f), zz(0.0f), xz(0.0f), dd(0.0f);
   std::size_t j = 0;
-  for (; j + vw <= d; j += vw) {
+  for (const std::size_t body = j + (d - j) / vw * vw; j < body; j += vw) {
     const Vec p = Vec::load_unaligned(x + j), q = Vec::load_unaligned(z + j), e = p - q;
     xx = xsimd::fma(p, p, xx);
     zz = xsimd::fma(q, q, zz);
@@ -42,7 +42,8 @@ inline RowDots row_dots(const float* x, const float* z, std::size_t d) {
 template <class F>
 void row_map(const float* x, const float* z, float* o, std::size_t d, F f) {
   std::size_t j = 0;
-  for (; j + vw <= d; j += vw) f(Vec::load_unaligned(x + j), Vec::load_unaligned(z + j)).store_unaligned(o + j);
+  for (const std::size_t body = j + (d - j) / vw * vw; j < body; j += vw)
+    f(Vec::load_unaligned(x + j), Vec::load_unaligned(z + j)).store_unaligned(o + j);
   for (; j < d; ++j) o[j] = f(x[j], z[j]);
 }
 
@@ -50,7 +51,7 @@ void row_map(const float* x, const float* z, float* o, std::size_t d, F f) {
 template <class FX, class FZ>
 void row_grad(const float* x, const float* z, const float* g, float* gx, float* gz, std::size_t d, FX fx, FZ fz) {
   std::size_t j = 0;
-  for (; j + vw <= d; j += vw) {
+  for (const std::size_t body = j + (d - j) / vw * vw; j < body; j += vw) {
     const Vec p = Vec::load_unaligned(x + j), q = Vec::load_unaligned(z + j), o = Vec::load_unaligned(g + j);
     (Vec::load_unaligned(gx + j) + fx(p, q, o)).store_unaligned(gx + j);
     (Vec::load_unaligned(gz + j) + fz(p, q, o)).store_unaligned(gz + j);

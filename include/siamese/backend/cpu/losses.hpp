@@ -19,7 +19,7 @@ inline float bce_logits(const float* z, const float* t, float* dz, std::size_t n
   const float inv_n = 1.0f / float(n);
   double s = 0;
   std::size_t i = 0;
-  for (; i + vw <= n; i += vw) {
+  for (const std::size_t body = i + (n - i) / vw * vw; i < body; i += vw) {
     const Vec v = Vec::load_unaligned(z + i), y = Vec::load_unaligned(t + i);
     const Vec e = xsimd::exp(-xsimd::abs(v));  // in (0, 1]: neither log1p nor the sigmoid overflows
     s += xsimd::hadd(xsimd::max(v, Vec(0.0f)) - v * y + xsimd::log1p(e));
@@ -53,7 +53,7 @@ inline float contrastive(const float* a, const float* b, const float* t, float* 
     float* ga = da ? da + i * d : nullptr;
     float* gb = db ? db + i * d : nullptr;
     std::size_t j = 0;
-    for (; j + detail::vw <= d; j += detail::vw) {
+    for (const std::size_t body = j + (d - j) / detail::vw * detail::vw; j < body; j += detail::vw) {
       const detail::Vec g = coef * (detail::Vec::load_unaligned(x + j) - detail::Vec::load_unaligned(z + j));
       if (ga) g.store_unaligned(ga + j);
       if (gb) (-g).store_unaligned(gb + j);
@@ -117,7 +117,7 @@ inline float triplet(const float* a, const float* p, const float* q, float* da, 
     if (k != Distance::Cosine) {
       // From the differences, which stay accurate when the embeddings nearly coincide.
       const float fp = float(py), fn = float(qx);
-      for (; j + vw <= d; j += vw) {
+      for (const std::size_t body = j + (d - j) / vw * vw; j < body; j += vw) {
         const Vec vx = Vec::load_unaligned(x + j);
         const Vec gpos = fp * (vx - Vec::load_unaligned(y + j)), gneg = fn * (vx - Vec::load_unaligned(z + j));
         (gpos - gneg).store_unaligned(ga + j);
@@ -134,7 +134,7 @@ inline float triplet(const float* a, const float* p, const float* q, float* da, 
     }
     const float fcx = float(cx), fcy = float(cy), fcz = float(cz), fpx = float(px), fpy = float(py),
                 fqx = float(qx), fqz = float(qz);
-    for (; j + vw <= d; j += vw) {
+    for (const std::size_t body = j + (d - j) / vw * vw; j < body; j += vw) {
       const Vec vx = Vec::load_unaligned(x + j), vy = Vec::load_unaligned(y + j), vz = Vec::load_unaligned(z + j);
       (fcx * vx + fcy * vy + fcz * vz).store_unaligned(ga + j);
       (fpx * vx + fpy * vy).store_unaligned(gp + j);

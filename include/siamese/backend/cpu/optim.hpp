@@ -21,7 +21,7 @@ inline void sgd_step(float* w, const float* g, float* v, std::size_t n, float lr
       return std::pair{wi + (nesterov ? momentum * vi - lr * gi : vi), vi};
     };
     std::size_t i = i0;
-    for (; i + vw <= i1; i += vw) {
+    for (const std::size_t body = i + (i1 - i) / vw * vw; i < body; i += vw) {
       const auto [wn, vn] = one(Vec::load_unaligned(w + i), Vec::load_unaligned(g + i),
                                 momentum == 0.0f ? Vec(0.0f) : Vec::load_unaligned(v + i));
       wn.store_unaligned(w + i);
@@ -45,7 +45,7 @@ inline void adam_step(float* w, const float* g, float* m, float* v, std::size_t 
   const float gwd = decoupled ? 0.0f : wd, keep = decoupled ? 1.0f - lr * wd : 1.0f;
   detail::for_ranges(n, 8192, 4 * n, [&](std::size_t i0, std::size_t i1) {
     std::size_t i = i0;
-    for (; i + vw <= i1; i += vw) {
+    for (const std::size_t body = i + (i1 - i) / vw * vw; i < body; i += vw) {
       const Vec wi = Vec::load_unaligned(w + i), gi = Vec::load_unaligned(g + i) + gwd * wi;
       const Vec mi = b1 * Vec::load_unaligned(m + i) + (1 - b1) * gi;
       const Vec vi = b2 * Vec::load_unaligned(v + i) + (1 - b2) * gi * gi;

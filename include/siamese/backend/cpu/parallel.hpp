@@ -113,7 +113,7 @@ double sum_reduce(const float* a, const float* b, std::size_t n, Term term) {
     const std::size_t i0 = blk * bs, i1 = std::min(n, i0 + bs);
     Vec acc0(0.0f), acc1(0.0f);
     std::size_t i = i0;
-    for (; i + 2 * vw <= i1; i += 2 * vw) {
+    for (const std::size_t body = i + (i1 - i) / (2 * vw) * (2 * vw); i < body; i += 2 * vw) {
       acc0 += term(Vec::load_unaligned(a + i), Vec::load_unaligned(b + i));
       acc1 += term(Vec::load_unaligned(a + i + vw), Vec::load_unaligned(b + i + vw));
     }
@@ -134,7 +134,8 @@ template <class F>
 void map_unary(const float* x, float* y, std::size_t n, F f) {
   for_ranges(n, 8192, n, [&](std::size_t i0, std::size_t i1) {
     std::size_t i = i0;
-    for (; i + vw <= i1; i += vw) f(Vec::load_unaligned(x + i)).store_unaligned(y + i);
+    for (const std::size_t body = i + (i1 - i) / vw * vw; i < body; i += vw)
+      f(Vec::load_unaligned(x + i)).store_unaligned(y + i);
     for (; i < i1; ++i) y[i] = f(x[i]);
   });
 }
@@ -142,7 +143,8 @@ template <class F>
 void map_binary(const float* x, const float* z, float* y, std::size_t n, F f) {
   for_ranges(n, 8192, n, [&](std::size_t i0, std::size_t i1) {
     std::size_t i = i0;
-    for (; i + vw <= i1; i += vw) f(Vec::load_unaligned(x + i), Vec::load_unaligned(z + i)).store_unaligned(y + i);
+    for (const std::size_t body = i + (i1 - i) / vw * vw; i < body; i += vw)
+      f(Vec::load_unaligned(x + i), Vec::load_unaligned(z + i)).store_unaligned(y + i);
     for (; i < i1; ++i) y[i] = f(x[i], z[i]);
   });
 }

@@ -42,7 +42,7 @@ inline void pool2d_forward(const siamese::detail::PoolGeom& g, bool is_max, cons
           const float inv = 1.0f / float(win.count() ? win.count() : 1);
           float* o = y + b * out + (oy * g.ow + ox) * c;
           std::size_t k = 0;
-          for (; k + vw <= c; k += vw) {
+          for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
             Vec acc(is_max ? lowest : 0.0f);
             for (std::size_t iy = win.y0; iy < win.y1; ++iy)
               for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
@@ -92,7 +92,7 @@ void pool2d_backward_sample(const siamese::detail::PoolGeom& g, bool is_max, con
       const std::size_t o = (oy * g.ow + ox) * c;
       const float cnt = float(win.count());
       std::size_t k = 0;
-      for (; k + vw <= c; k += vw) {
+      for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
         const Vec d = Vec::load_unaligned(dys + o + k);
         if (!is_max) {
           const Vec share = d / Vec(cnt);
@@ -147,7 +147,7 @@ inline void global_pool_forward(bool is_max, const float* x, float* y, std::size
       const float* xs = x + b * rows * c;
       float* o = y + b * c;
       std::size_t k = 0;
-      for (; k + vw <= c; k += vw) {
+      for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
         Vec acc(is_max ? lowest : 0.0f);
         for (std::size_t r = 0; r < rows; ++r) {
           const Vec v = Vec::load_unaligned(xs + r * c + k);
@@ -174,7 +174,7 @@ inline void global_pool_backward(bool is_max, const float* x, const float* y, co
       float* ds = dx + b * rows * c;
       const float* g = dy + b * c;
       std::size_t k = 0;
-      for (; k + vw <= c; k += vw) {
+      for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
         const Vec d = Vec::load_unaligned(g + k);
         if (!is_max) {
           const Vec share = d / Vec(float(rows));
