@@ -129,7 +129,7 @@ TEST_CASE("activations forward and backward, in place too") {
   }
 }
 
-TEST_CASE("conv2d forward and backward: strides, padding, 1x1, chunked columns, missing gradients") {
+TEST_CASE("conv2d forward (plain, fused with an activation) and backward: strides, padding, 1x1, chunks") {
   struct Case {
     std::size_t h, w, c, k, s;
     Padding p;
@@ -155,6 +155,13 @@ TEST_CASE("conv2d forward and backward: strides, padding, 1x1, chunked columns, 
     B::conv2d_forward(g, dx_.p(), dw_.p(), nullptr, y.p(), t.n);
     Ref::conv2d_forward(g, x.data(), w.data(), nullptr, yw.data(), t.n);
     expect_close("forward without bias", y.host(), yw, 1e-4 * kernel_tol, 1e-5 * kernel_tol);
+    for (Act a : {Act::ReLU, Act::Tanh}) {
+      B::conv2d_forward_act(g, a, dx_.p(), dw_.p(), db_.p(), y.p(), t.n);
+      Ref::conv2d_forward(g, x.data(), w.data(), bias.data(), yw.data(), t.n);
+      Ref::activation(a, yw.data(), yw.data(), out);
+      expect_close(std::string("forward fused with ") + detail::act_name(a), y.host(), yw, 1e-4 * kernel_tol,
+                   1e-5 * kernel_tol);
+    }
     B::conv2d_backward(g, dx_.p(), dw_.p(), ddy.p(), gx.p(), gw.p(), gb.p(), t.n);
     Ref::conv2d_backward(g, x.data(), w.data(), dy.data(), gxw.data(), gww.data(), gbw.data(), t.n);
     expect_close("dx", gx.host(), gxw, 1e-4 * kernel_tol, 1e-5 * kernel_tol);

@@ -18,20 +18,17 @@ struct ConvOps {
 
   static void conv2d_forward(const siamese::detail::ConvGeom& g, const float* x, const float* w, const float* bias,
                              float* y, std::size_t n) {
-    const std::size_t kkc = g.kh * g.kw * g.c, pix = g.oh * g.ow;
-    if (n == 0 || g.f == 0) return;
-    if (pointwise(g)) {
-      DenseOps<X>::gemm(false, false, n * pix, g.f, g.c, 1.0f, x, g.c, w, g.f, 0.0f, y, g.f);
-    } else {
-      const std::size_t chunk = samples_per_chunk(g, n);
-      float* col = columns(g, chunk);
-      for (std::size_t b0 = 0; b0 < n; b0 += chunk) {
-        const std::size_t nb = b0 + chunk <= n ? chunk : n - b0;
-        im2col(g, x + b0 * g.h * g.w * g.c, col, nb);
-        DenseOps<X>::gemm(false, false, nb * pix, g.f, kkc, 1.0f, col, kkc, w, g.f, 0.0f, y + b0 * pix * g.f, g.f);
-      }
-    }
-    if (bias) DenseOps<X>::add_bias(y, bias, n * pix, g.f);
+    products(g, x, w, y, n);
+    if (bias) DenseOps<X>::add_bias(y, bias, n * g.oh * g.ow, g.f);
+  }
+  /// conv2d_forward, then act(y): bias and activation in one pass over the output.
+  static void conv2d_forward_act(const siamese::detail::ConvGeom& g, Act act, const float* x, const float* w,
+                                 const float* bias, float* y, std::size_t n) {
+    products(g, x, w, y, n);
+    const std::size_t f = g.f;
+    X::launch("conv2d_forward_act", n * g.oh * g.ow * f, [=] __host__ __device__(std::size_t i) {
+      y[i] = act1(act, bias ? y[i] + bias[i % f] : y[i]);
+    });
   }
 
   /// dx (if not null) = conv^T(dy); dw, db (if not null): parameter gradients, overwritten.
@@ -65,6 +62,22 @@ struct ConvOps {
     }
   }
 
+  /// y = the convolution of x with w, without bias: one GEMM over the pixels per chunk of samples.
+  static void products(const siamese::detail::ConvGeom& g, const float* x, const float* w, float* y, std::size_t n) {
+    const std::size_t kkc = g.kh * g.kw * g.c, pix = g.oh * g.ow;
+    if (n == 0 || g.f == 0) return;
+    if (pointwise(g)) {
+      DenseOps<X>::gemm(false, false, n * pix, g.f, g.c, 1.0f, x, g.c, w, g.f, 0.0f, y, g.f);
+      return;
+    }
+    const std::size_t chunk = samples_per_chunk(g, n);
+    float* col = columns(g, chunk);
+    for (std::size_t b0 = 0; b0 < n; b0 += chunk) {
+      const std::size_t nb = b0 + chunk <= n ? chunk : n - b0;
+      im2col(g, x + b0 * g.h * g.w * g.c, col, nb);
+      DenseOps<X>::gemm(false, false, nb * pix, g.f, kkc, 1.0f, col, kkc, w, g.f, 0.0f, y + b0 * pix * g.f, g.f);
+    }
+  }
   /// Windows of x as rows: col[(b, oy, ox), (ky, kx, c)], zero where the window leaves the map.
   static void im2col(const siamese::detail::ConvGeom& g, const float* x, float* col, std::size_t nb) {
     const std::size_t kkc = g.kh * g.kw * g.c;
