@@ -60,8 +60,9 @@ inline std::vector<std::string> h5_string_attr(hid_t obj, const char* name, cons
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   if (n <= 0) return {};
   if (H5Tget_class(type.get()) != H5T_STRING) throw FileError(where + "attribute '" + name + "' does not hold strings");
-  // Sizes come from the file: refuse absurd ones before allocating (Keras lists hold at most thousands of names).
-  if (n > (hssize_t{1} << 24) || H5Tget_size(type.get()) > (std::size_t{1} << 16))
+  // Sizes come from the file: refuse absurd ones before allocating (Keras lists hold at most thousands of names; each
+  // variable-length one costs a heap look-up in libhdf5).
+  if (n > (hssize_t{1} << 16) || H5Tget_size(type.get()) > (std::size_t{1} << 16))
     throw FileError(where + "attribute '" + name + "' claims " + std::to_string(n) + " strings of up to " +
                     std::to_string(H5Tget_size(type.get())) + " bytes; refusing to allocate");
   std::vector<std::string> out;
