@@ -193,12 +193,16 @@ inline void conv2d_backward_act(const siamese::detail::ConvGeom& g, Act act, con
   for (std::size_t s0 = 0, ci = 0; s0 < n; s0 += chunk, ++ci) {
     const std::size_t ns = std::min(chunk, n - s0), m = ns * rows;
     const float* dz = dy + s0 * rows * g.f;
+    float* db_chunk = db ? db_part + ci * g.f : nullptr;
     if (act != Act::Linear) {
-      activation_backward(act, y + s0 * rows * g.f, dz, dz_buf, m * g.f);
+      // dz and its column sums in one pass; the chunk of dz stays in cache for the products.
+      const float* ys = y + s0 * rows * g.f;
+      if (db) detail::column_reduce(ys, dz, g.f, m, g.f, db_chunk, detail::ActGrad{act}, dz_buf);
+      else activation_backward(act, ys, dz, dz_buf, m * g.f);
       dz = dz_buf;
+    } else if (db) {
+      bias_grad(dz, db_chunk, m, g.f);  // brings the chunk of dy into cache for the products
     }
-    // The bias sums bring the chunk of dz into cache (when not just written) for the products.
-    if (db) bias_grad(dz, db_part + ci * g.f, m, g.f);
     if (dw) {
       const float* a = x + s0 * in;
       if (!pointwise) {

@@ -146,6 +146,14 @@ template <class V>
     default: return dy;
   }
 }
+/// act_grad as a function object over Vec and float, for the column reductions.
+struct ActGrad {
+  Act act;
+  template <class V>
+  V operator()(V y, V dy) const {
+    return act_grad(act, y, dy);
+  }
+};
 }  // namespace detail
 
 /// y = act(x); x and y may alias.

@@ -70,20 +70,30 @@ class Workspace {
 inline std::size_t reduce_block_rows(std::size_t rows) { return std::max<std::size_t>(256, (rows + 255) / 256); }
 
 /// out[k] = sum over r < rows of term(a[r*c + k], b[r*bs + k]) for k < c, where term accepts both
-/// (Vec, Vec) and (float, float). bs = 0 broadcasts one row of b (a per-column mean, say).
+/// (Vec, Vec) and (float, float). bs = 0 broadcasts one row of b (a per-column mean, say). When
+/// `terms` is not null, each term is also stored at terms[r*c + k] (an activation gradient and its
+/// column sums in one pass).
 template <class Term>
 void column_reduce(const float* a, const float* b, std::size_t bs, std::size_t rows, std::size_t c, float* out,
-                   Term term) {
+                   Term term, float* terms = nullptr) {
   const std::size_t br = reduce_block_rows(rows), nb = (rows + br - 1) / br, body = c - c % vw;
-  auto add_row = [&](float* acc, const float* ra, const float* rb) {
-    for (std::size_t k = 0; k < body; k += vw)
-      (Vec::load_unaligned(acc + k) + term(Vec::load_unaligned(ra + k), Vec::load_unaligned(rb + k)))
-          .store_unaligned(acc + k);
-    for (std::size_t k = body; k < c; ++k) acc[k] += term(ra[k], rb[k]);
+  auto add_row = [&](float* acc, std::size_t r) {
+    const float *ra = a + r * c, *rb = b + r * bs;
+    float* rt = terms ? terms + r * c : nullptr;
+    for (std::size_t k = 0; k < body; k += vw) {
+      const Vec t = term(Vec::load_unaligned(ra + k), Vec::load_unaligned(rb + k));
+      if (rt) t.store_unaligned(rt + k);
+      (Vec::load_unaligned(acc + k) + t).store_unaligned(acc + k);
+    }
+    for (std::size_t k = body; k < c; ++k) {
+      const float t = term(ra[k], rb[k]);
+      if (rt) rt[k] = t;
+      acc[k] += t;
+    }
   };
   if (nb <= 1) {
     std::fill(out, out + c, 0.0f);
-    for (std::size_t r = 0; r < rows; ++r) add_row(out, a + r * c, b + r * bs);
+    for (std::size_t r = 0; r < rows; ++r) add_row(out, r);
     return;
   }
   static thread_local Workspace ws;
@@ -93,7 +103,7 @@ void column_reduce(const float* a, const float* b, std::size_t bs, std::size_t r
       float* p = part + blk * c;
       std::fill(p, p + c, 0.0f);
       const std::size_t r1 = std::min(rows, (blk + 1) * br);
-      for (std::size_t r = blk * br; r < r1; ++r) add_row(p, a + r * c, b + r * bs);
+      for (std::size_t r = blk * br; r < r1; ++r) add_row(p, r);
     }
   });
   for (std::size_t k = 0; k < c; ++k) {
