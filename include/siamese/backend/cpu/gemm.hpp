@@ -251,8 +251,9 @@ inline void gemm_checked(const GemmArgs& g) {
 /// Threads: runs in the calling thread's oneTBB task arena, so it uses at most
 /// this_task_arena::max_concurrency() threads, fewer under an active
 /// tbb::global_control(max_allowed_parallelism); small products stay on the
-/// calling thread. Packing memory is a per-calling-thread buffer that only
-/// grows: repeated calls at one size do not allocate.
+/// calling thread. Packing memory is a buffer owned by the calling thread (at
+/// most about 1 MiB per arena thread) that only grows: repeated calls at one
+/// size, or smaller ones, do not allocate.
 inline void sgemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k,
                   float alpha, const float* a, std::size_t lda, const float* b, std::size_t ldb,
                   float beta, float* c, std::size_t ldc) {
