@@ -43,7 +43,7 @@ struct FeatureOps {
         case PairFeature::SqDiff: v = (p - q) * (p - q); break;
         case PairFeature::DiffSq: v = p * p - q * q; break;
         case PairFeature::AbsDiff: v = ::fabsf(p - q); break;
-        case PairFeature::AbsDiffSq: v = ::fabsf(p * p - q * q); break;
+        case PairFeature::AbsDiffSq: v = ::fabsf((p - q) * (p + q)); break;
         default: v = p * q; break;
       }
       out[i * ld + j] = v;
@@ -104,7 +104,7 @@ struct FeatureOps {
           break;
         }
         case PairFeature::AbsDiffSq: {
-          const float v = p * p - q * q, s = v > 0 ? 1.0f : v < 0 ? -1.0f : 0.0f;
+          const float v = (p - q) * (p + q), s = v > 0 ? 1.0f : v < 0 ? -1.0f : 0.0f;
           da[e] += 2 * p * s * o;
           db[e] -= 2 * q * s * o;
           break;

@@ -296,7 +296,7 @@ struct Reference : detail_reference::SequenceKernels {
           case PairFeature::SqDiff: o[j] = (p - q) * (p - q); break;
           case PairFeature::DiffSq: o[j] = p * p - q * q; break;
           case PairFeature::AbsDiff: o[j] = std::fabs(p - q); break;
-          case PairFeature::AbsDiffSq: o[j] = std::fabs(p * p - q * q); break;
+          case PairFeature::AbsDiffSq: o[j] = std::fabs((p - q) * (p + q)); break;  // exactly 0 when p == q
           default: o[j] = p * q; break;
         }
       }
@@ -349,7 +349,7 @@ struct Reference : detail_reference::SequenceKernels {
             break;
           }
           case PairFeature::AbsDiffSq: {
-            const float v = p * p - q * q, s = v > 0 ? 1.0f : v < 0 ? -1.0f : 0.0f;
+            const float v = (p - q) * (p + q), s = v > 0 ? 1.0f : v < 0 ? -1.0f : 0.0f;
             gx[j] += 2 * p * s * o;
             gz[j] -= 2 * q * s * o;
             break;
