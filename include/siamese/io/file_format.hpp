@@ -99,7 +99,8 @@ inline void write_weight_file(const std::filesystem::path& path, const WeightFil
       crc32(0L, reinterpret_cast<const Bytef*>(w.buf.data()), static_cast<uInt>(w.buf.size())));
   w.put(crc);
 
-  const std::string tmp = path.string() + ".tmp" + std::to_string(::getpid());
+  // One fixed name: an interrupted write leaves at most one stale file, replaced by the next save.
+  const std::string tmp = path.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) throw FileError("'" + path.string() + "': cannot create the temporary file '" + tmp + "'");
   std::size_t done = 0;

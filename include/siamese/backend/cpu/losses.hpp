@@ -103,7 +103,7 @@ inline float triplet(const float* a, const float* p, const float* q, float* da, 
       qx = (sq ? 2.0 : 1.0 / dneg) * inv_n;
     }
     const double l = dpos - dneg + margin;
-    const bool active = l > 0;
+    const bool active = !(l <= 0);  // a NaN distance stays active, so a NaN loss surfaces
     if (active) s += l;
     if (!da) continue;
     float *ga = da + i * d, *gp = dp + i * d, *gq = dq + i * d;

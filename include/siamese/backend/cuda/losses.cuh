@@ -79,7 +79,7 @@ struct LossOps {
       const float *x = a + i * d, *pos = p + i * d, *neg = q + i * d;
       const RowDistance dpos = RowDistance::of(k, x, pos, d), dneg = RowDistance::of(k, x, neg, d);
       const double l = dpos.value - dneg.value + margin;
-      const bool active = l > 0;
+      const bool active = !(l <= 0);  // a NaN distance stays active, so a NaN loss surfaces
       if (da)
         for (std::size_t j = 0; j < d; ++j) {
           da[i * d + j] = active ? float((dpos.grad_x(k, x, pos, j) - dneg.grad_x(k, x, neg, j)) / double(n)) : 0.0f;

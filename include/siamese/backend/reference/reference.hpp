@@ -426,7 +426,7 @@ struct Reference : detail_reference::SequenceKernels {
       const double dp_ = distance(k, a + i * d, p + i * d, d, da ? g1 : nullptr, da ? g2 : nullptr);
       const double dn_ = distance(k, a + i * d, q + i * d, d, da ? g3 : nullptr, da ? g4 : nullptr);
       const double l = dp_ - dn_ + margin;
-      const bool active = l > 0;
+      const bool active = !(l <= 0);  // a NaN distance stays active, so a NaN loss surfaces
       if (active) s += l;
       if (!da) continue;
       for (std::size_t j = 0; j < d; ++j) {
