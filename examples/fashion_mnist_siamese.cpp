@@ -15,7 +15,7 @@ using Encoder = Sequential<Input<28, 28, 1>,
 using Model = Siamese<Encoder, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<64, ReLU>, Dropout<0.2f>, Dense<1>>>>;
 
 int main(int argc, char** argv) try {
-  auto o = example::parse(argc, argv, /*epochs=*/8, /*steps=*/150, /*batch=*/128, "fashion_mnist_siamese_results");
+  auto o = example::parse(argc, argv, /*epochs=*/45, /*steps=*/150, /*batch=*/128, "fashion_mnist_siamese_results");
   example::Timer clock;
   const example::Data d = example::load(o);
 
