@@ -132,8 +132,8 @@ inline void gemm_task(const GemmArgs& g, const GemmPlan& p, std::size_t t0, std:
   for (std::size_t p0 = 0; p0 < g.k; p0 += p.kc) {
     const std::size_t kc = std::min(p.kc, g.k - p0);
     const bool first = p0 == 0, last = p0 + kc == g.k;
-    const TileOut out{g.alpha, first ? g.beta : 1.f, !first || g.beta != 0.f, last,
-                      nullptr, nullptr, g.ep.act};
+    const float beta = first ? g.beta : 1.f;
+    const bool read_c = !first || g.beta != 0.f;
     // Plain A is read in place; transposed A and a ragged last tile are packed
     // (zero-padded) into `dst`, which is returned for the micro-kernel.
     auto a_tile = [&](std::size_t t, float* dst) -> const float* {
@@ -146,21 +146,23 @@ inline void gemm_task(const GemmArgs& g, const GemmPlan& p, std::size_t t0, std:
       pack_b_panel(g.trans_b, g.b, g.ldb, p0, q * NR, kc, std::min(NR, g.n - q * NR), dst);
     };
     auto tile = [&](std::size_t t, std::size_t q, const float* ap, const float* bp,
-                    const Prefetch& pf) {
+                    const float* pf = nullptr, std::size_t pf_rows = 0) {
       const std::size_t i = t * MR, j = q * NR;
       const std::size_t mr = std::min(MR, g.m - i), nr = std::min(NR, g.n - j);
-      TileOut o = out;
-      if (g.ep.col_bias != nullptr) o.col_bias = g.ep.col_bias + j;
-      if (g.ep.row_bias != nullptr) o.row_bias = g.ep.row_bias + i;
+      // Built from scalars: copying a TileOut made g++ -O3 read it back with
+      // one wide load over narrow stores, a store-forwarding stall per tile.
+      const TileOut o{g.alpha, beta, read_c, last,
+                      g.ep.col_bias != nullptr ? g.ep.col_bias + j : nullptr,
+                      g.ep.row_bias != nullptr ? g.ep.row_bias + i : nullptr, g.ep.act};
       const bool full = mr == MR && nr == NR;
       float* const cp = full ? g.c + i * g.ldc + j : edge;
       const std::size_t ldc = full ? g.ldc : NR;
       const TileOut raw{g.alpha, 0.f, false, false, nullptr, nullptr, GemmAct::identity};
       const bool in_place = ap == g.a + i * g.lda + p0;  // else a packed panel
       if (in_place)
-        micro_kernel<true>(kc, ap, g.lda, bp, cp, ldc, full ? o : raw, pf);
+        micro_kernel<true>(kc, ap, g.lda, bp, cp, ldc, full ? o : raw, pf, pf_rows);
       else
-        micro_kernel<false>(kc, ap, 0, bp, cp, ldc, full ? o : raw, pf);
+        micro_kernel<false>(kc, ap, 0, bp, cp, ldc, full ? o : raw);
       if (!full) merge_edge_tile(edge, mr, nr, g.c + i * g.ldc + j, g.ldc, o);
     };
     if (p.tile_outer) {
@@ -171,11 +173,14 @@ inline void gemm_task(const GemmArgs& g, const GemmPlan& p, std::size_t t0, std:
       const bool ahead = !g.trans_a && nq <= gemm_prefetch_panels && kc >= gemm_prefetch_depth;
       for (std::size_t t = t0; t < t1; ++t) {
         const float* ap = a_tile(t, abuf);
-        Prefetch next{};
-        if (ahead && t + 1 < t1)
-          next = {g.a + (t + 1) * MR * g.lda + p0, g.lda, std::min(MR, g.m - (t + 1) * MR), kc};
-        for (std::size_t q = q0; q < q1; ++q)
-          tile(t, q, ap, bbuf + (q - q0) * kc * NR, prefetch_share(next, q - q0, nq));
+        // The next tile's rows, shared out evenly over this tile's calls.
+        const std::size_t rows = ahead && t + 1 < t1 ? std::min(MR, g.m - (t + 1) * MR) : 0;
+        const std::size_t per = ceil_div(rows, nq);
+        for (std::size_t q = q0; q < q1; ++q) {
+          const std::size_t r0 = std::min(rows, (q - q0) * per), r1 = std::min(rows, r0 + per);
+          tile(t, q, ap, bbuf + (q - q0) * kc * NR,
+               r1 > r0 ? g.a + ((t + 1) * MR + r0) * g.lda + p0 : nullptr, r1 - r0);
+        }
       }
     } else {
       // One B panel at a time, packed straight into L1 and swept by the A block,
@@ -184,7 +189,7 @@ inline void gemm_task(const GemmArgs& g, const GemmPlan& p, std::size_t t0, std:
       for (std::size_t t = t0; t < t1; ++t) ap[t - t0] = a_tile(t, abuf + (t - t0) * MR * kc);
       for (std::size_t q = q0; q < q1; ++q) {
         pack_b(q, bbuf);
-        for (std::size_t t = t0; t < t1; ++t) tile(t, q, ap[t - t0], bbuf, {});
+        for (std::size_t t = t0; t < t1; ++t) tile(t, q, ap[t - t0], bbuf);
       }
     }
   }

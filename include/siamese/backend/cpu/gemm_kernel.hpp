@@ -41,7 +41,7 @@ inline constexpr std::size_t gemm_kc = 256;
 inline constexpr std::size_t gemm_align = 64;
 
 template <std::size_t... I, class F>
-inline void unroll(std::index_sequence<I...>, F&& f) {
+[[gnu::always_inline]] inline void unroll(std::index_sequence<I...>, F&& f) {
   (f(std::integral_constant<std::size_t, I>{}), ...);
 }
 
@@ -56,31 +56,17 @@ struct TileOut {
   GemmAct act;
 };
 
-/// Memory that a later micro-kernel call will read from far away: `rows` rows
-/// of `len` floats, `ld` apart. The current call asks for it to be brought
-/// into L2 before it starts computing.
-struct Prefetch {
-  const float* p = nullptr;
-  std::size_t ld = 0, rows = 0, len = 0;
-};
-
-/// The part of `all` that call `call` of `calls` prefetches: consecutive rows, evenly spread.
-inline Prefetch prefetch_share(const Prefetch& all, std::size_t call, std::size_t calls) {
-  const std::size_t per = (all.rows + calls - 1) / calls;
-  const std::size_t r0 = std::min(all.rows, call * per), r1 = std::min(all.rows, r0 + per);
-  return {all.p + r0 * all.ld, all.ld, r1 - r0, all.len};
-}
-
-inline void prefetch_l2(const Prefetch& pf) {
+/// Asks for `rows` rows of `len` floats, `ld` apart, to be brought into L2.
+inline void prefetch_l2(const float* p, std::size_t ld, std::size_t rows, std::size_t len) {
   constexpr std::size_t line = gemm_align / sizeof(float);
-  for (std::size_t r = 0; r < pf.rows; ++r) {
-    for (std::size_t k = 0; k < pf.len; k += line) {
-      const float* p = pf.p + r * pf.ld + k;
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t k = 0; k < len; k += line) {
+      const float* q = p + r * ld + k;
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
       // g++ 12 deletes __builtin_prefetch in loops that have no other effect.
-      asm volatile("prefetcht1 %0" : : "m"(*p));
+      asm volatile("prefetcht1 %0" : : "m"(*q));
 #else
-      __builtin_prefetch(p, 0, 2);
+      __builtin_prefetch(q, 0, 2);
 #endif
     }
   }
@@ -89,15 +75,18 @@ inline void prefetch_l2(const Prefetch& pf) {
 /// Computes an MR x NR tile over kc steps.
 /// DirectA: a points at row-major A (a[i*lda + k]); otherwise at a packed panel a[k*MR + i].
 /// b points at a packed panel b[k*NR + j] aligned to gemm_align.
-/// pf: memory for a later call, requested before this one computes.
+/// pf: pf_rows rows of kc floats, lda apart, that a later call reads in place;
+/// requested before this call computes.
+// flatten: g++ -O3 otherwise may keep the unroll lambdas out of line, and the
+// accumulators then live in memory (measured: 4x slower).
 template <bool DirectA>
-inline void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const float* b,
+[[gnu::flatten]] inline void micro_kernel(std::size_t kc, const float* a, std::size_t lda, const float* b,
                          float* c, std::size_t ldc, const TileOut& out,
-                         const Prefetch& pf = {}) {
+                         const float* pf = nullptr, std::size_t pf_rows = 0) {
   constexpr std::size_t MR = gemm_mr, NR = gemm_nr, W = simd_w;
   using Rows = std::make_index_sequence<MR>;
   FBatch acc[MR][2];
-  prefetch_l2(pf);
+  prefetch_l2(pf, lda, pf_rows, kc);
   {  // the first step sets the accumulators (kc >= 1): no zeroing pass
     const FBatch b0 = FBatch::load_aligned(b);
     const FBatch b1 = FBatch::load_aligned(b + W);
