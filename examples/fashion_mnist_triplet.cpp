@@ -52,13 +52,13 @@ std::vector<float> pair_scores(const std::vector<float>& emb, const IndexPairs& 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  bool semi_hard = false;
+  bool semi_hard = true;  // batch-hard with a large learning rate can collapse every embedding to one point
   std::vector<char*> args{argv[0]};
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--semi-hard") == 0) semi_hard = true;
+    if (std::strcmp(argv[i], "--batch-hard") == 0) semi_hard = false;
     else args.push_back(argv[i]);
   }
-  auto o = example::parse(int(args.size()), args.data(), /*epochs=*/8, /*steps=*/150, /*batch=*/160,
+  auto o = example::parse(int(args.size()), args.data(), /*epochs=*/40, /*steps=*/150, /*batch=*/160,
                           "fashion_mnist_triplet_results");
   example::Timer clock;
   const example::Data d = example::load(o);
@@ -79,7 +79,10 @@ int main(int argc, char** argv) try {
   fo.schedule = CosineDecay{o.epochs, 0.05f};
   History h;
   if (semi_hard) h = fit(model, SemiHard{0.5f, Distance::SquaredEuclidean}, adam, train, validation, fo);
-  else h = fit(model, BatchHard{0.5f, Distance::Euclidean}, adam, train, validation, fo);
+  else {
+    adam.learning_rate = 1e-4f;
+    h = fit(model, BatchHard{0.5f, Distance::Euclidean}, adam, train, validation, fo);
+  }
   const double train_secs = clock.seconds();
   save_weights(model, o.out / "model.bin");
   example::plot_history(o.out / "loss.svg", h.loss, h.val_loss);
