@@ -251,8 +251,7 @@ inline void pack_a_panel(bool trans, const float* a, std::size_t lda, std::size_
 /// size allocate only the first time. Large buffers are made of whole 2 MiB
 /// pages, which Linux is asked to back with huge pages: a packed block is then
 /// physically contiguous and spreads evenly over the L2 sets instead of
-/// depending on where the kernel placed each 4 KiB page (measured: up to 1.6x
-/// on 784x512x2304).
+/// depending on where the kernel placed each 4 KiB page.
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
