@@ -26,44 +26,26 @@ float run_mining(F&& f, const float* emb, const float* labels, float* demb, std:
 }
 }  // namespace detail
 
-/// Batch-hard triplet loss (Hermans et al. 2017): each anchor with its farthest positive and nearest negative.
-struct BatchHard {
+/// An in-batch mining loss over labelled embeddings: `Loss` is one of mining.hpp's triplet losses.
+template <auto Loss, Distance Default>
+struct MiningLoss {
   float margin = 0.2f;
-  Distance distance = Distance::Euclidean;
+  Distance distance = Default;
   static constexpr std::size_t tuple = 1;
   template <class B>
   float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
     return detail::run_mining<B>([&](const float* e, const int* l, float* g) {
-      return batch_hard_triplet_loss(e, l, n, d, margin, distance, g);
+      return Loss(e, l, n, d, margin, distance, g, nullptr);
     }, emb, labels, demb, n, d);
   }
 };
 
+/// Batch-hard triplet loss (Hermans et al. 2017): each anchor with its farthest positive and nearest negative.
+using BatchHard = MiningLoss<&batch_hard_triplet_loss<float>, Distance::Euclidean>;
 /// Semi-hard triplet loss (Schroff et al. 2015, FaceNet): negatives farther than the positive but
 /// within the margin.
-struct SemiHard {
-  float margin = 0.2f;
-  Distance distance = Distance::SquaredEuclidean;
-  static constexpr std::size_t tuple = 1;
-  template <class B>
-  float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
-    return detail::run_mining<B>([&](const float* e, const int* l, float* g) {
-      return semi_hard_triplet_loss(e, l, n, d, margin, distance, g);
-    }, emb, labels, demb, n, d);
-  }
-};
-
+using SemiHard = MiningLoss<&semi_hard_triplet_loss<float>, Distance::SquaredEuclidean>;
 /// Batch-all triplet loss: the mean over every valid triplet of the batch with a positive loss.
-struct BatchAll {
-  float margin = 0.2f;
-  Distance distance = Distance::SquaredEuclidean;
-  static constexpr std::size_t tuple = 1;
-  template <class B>
-  float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
-    return detail::run_mining<B>([&](const float* e, const int* l, float* g) {
-      return batch_all_triplet_loss(e, l, n, d, margin, distance, g);
-    }, emb, labels, demb, n, d);
-  }
-};
+using BatchAll = MiningLoss<&batch_all_triplet_loss<float>, Distance::SquaredEuclidean>;
 
 }  // namespace siamese
