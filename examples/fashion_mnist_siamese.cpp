@@ -52,27 +52,15 @@ int main(int argc, char** argv) try {
     return std::vector<float>(p.begin(), p.end());
   };
   // Calibrate the threshold on validation pairs, then apply it unchanged to test pairs.
-  const auto val_scores = scores(val_emb, validation.pairs);
-  const CalibratedThreshold cal = calibrate_threshold(val_scores, validation.pairs.target);
   const IndexPairs test = PairSampler(d.test.labels, o.seed + 2).sample(10000);
-  const auto test_scores = scores(test_emb, test);
-  const double auc = roc_auc(test_scores, test.target);
-  const BinaryMetrics bm = binary_metrics(test_scores, test.target, cal.threshold);
-  const EqualErrorRate eer = equal_error_rate(test_scores, test.target);
-  example::plot_roc(o.out / "roc.svg", test_scores, test.target);
-
+  const example::Verification v = example::verify(scores(val_emb, validation.pairs), validation.pairs.target,
+                                                  scores(test_emb, test), test.target, o.out / "roc.svg");
   // Retrieval: each test image against the training embeddings.
   const RetrievalMetrics rm =
       example::retrieval(train_emb, d.train, test_emb, d.test, Model::embedding_width, o.out / "index.bin");
 
   std::printf("training: %zu epochs in %.1f s; total %.1f s\n", h.loss.size(), train_secs, clock.seconds());
-  std::printf("validation: accuracy %.4f at threshold %.4f\n", cal.accuracy, double(cal.threshold));
-  std::printf("test pairs: eer=%.4f f1=%.4f precision=%.4f recall=%.4f\n", eer.rate, bm.f1, bm.precision, bm.recall);
-  std::printf("test retrieval: recall@1=%.4f recall@8=%.4f map@r=%.4f\n", rm.recall_at.front().second,
-              rm.recall_at.back().second, rm.map_at_r);
-  std::printf("results in %s: model.bin, index.bin, checkpoint.bin, loss.svg, roc.svg\n", o.out.c_str());
-  std::printf("test: roc_auc=%.4f accuracy=%.4f threshold=%.4f precision_at_1=%.4f\n", auc, bm.accuracy,
-              double(cal.threshold), rm.precision_at_1);
+  example::report(v, rm, o.out);
 } catch (const std::exception& e) {
   std::fprintf(stderr, "error: %s\n", e.what());
   return 1;

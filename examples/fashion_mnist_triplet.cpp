@@ -91,20 +91,14 @@ int main(int argc, char** argv) try {
              test_emb = example::embed_all(model, d.test);
   const IndexPairs vp = PairSampler(d.validation.labels, o.seed + 2).sample(4000);
   const IndexPairs tp = PairSampler(d.test.labels, o.seed + 3).sample(10000);
-  const auto vs = pair_scores(val_emb, vp, Model::embedding_width), ts = pair_scores(test_emb, tp, Model::embedding_width);
-  const CalibratedThreshold cal = calibrate_threshold(vs, vp.target);
-  const BinaryMetrics bm = binary_metrics(ts, tp.target, cal.threshold);
-  const double auc = roc_auc(ts, tp.target);
-  example::plot_roc(o.out / "roc.svg", ts, tp.target);
+  const example::Verification v =
+      example::verify(pair_scores(val_emb, vp, Model::embedding_width), vp.target,
+                      pair_scores(test_emb, tp, Model::embedding_width), tp.target, o.out / "roc.svg");
   const RetrievalMetrics rm =
       example::retrieval(train_emb, d.train, test_emb, d.test, Model::embedding_width, o.out / "index.bin");
 
   std::printf("training: %zu epochs in %.1f s; total %.1f s\n", h.loss.size(), train_secs, clock.seconds());
-  std::printf("test retrieval: recall@1=%.4f recall@8=%.4f map@r=%.4f\n", rm.recall_at.front().second,
-              rm.recall_at.back().second, rm.map_at_r);
-  std::printf("results in %s: model.bin, index.bin, checkpoint.bin, loss.svg, roc.svg\n", o.out.c_str());
-  std::printf("test: roc_auc=%.4f accuracy=%.4f threshold=%.4f precision_at_1=%.4f\n", auc, bm.accuracy,
-              double(cal.threshold), rm.precision_at_1);
+  example::report(v, rm, o.out);
 } catch (const std::exception& e) {
   std::fprintf(stderr, "error: %s\n", e.what());
   return 1;

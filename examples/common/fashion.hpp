@@ -170,6 +170,36 @@ inline void plot_roc(const fs::path& path, std::span<const float> scores, std::s
   write_line_plot(path, "ROC", "false positive rate", "true positive rate", s);
 }
 
+/// Pair verification: the threshold is calibrated on validation scores and applied unchanged to test scores;
+/// the test ROC curve goes to `roc_svg`.
+struct Verification {
+  CalibratedThreshold cal;
+  BinaryMetrics test;
+  double auc;
+  EqualErrorRate eer;
+};
+inline Verification verify(std::span<const float> val_scores, std::span<const float> val_labels,
+                           std::span<const float> test_scores, std::span<const float> test_labels,
+                           const fs::path& roc_svg) {
+  Verification v{calibrate_threshold(val_scores, val_labels), {}, roc_auc(test_scores, test_labels),
+                 equal_error_rate(test_scores, test_labels)};
+  v.test = binary_metrics(test_scores, test_labels, v.cal.threshold);
+  plot_roc(roc_svg, test_scores, test_labels);
+  return v;
+}
+
+/// The examples' closing lines; the last one is the result line scripts read.
+inline void report(const Verification& v, const RetrievalMetrics& rm, const fs::path& out) {
+  std::printf("validation: accuracy %.4f at threshold %.4f\n", v.cal.accuracy, double(v.cal.threshold));
+  std::printf("test pairs: eer=%.4f f1=%.4f precision=%.4f recall=%.4f\n", v.eer.rate, v.test.f1, v.test.precision,
+              v.test.recall);
+  std::printf("test retrieval: recall@1=%.4f recall@8=%.4f map@r=%.4f\n", rm.recall_at.front().second,
+              rm.recall_at.back().second, rm.map_at_r);
+  std::printf("results in %s: model.bin, index.bin, checkpoint.bin, loss.svg, roc.svg\n", out.c_str());
+  std::printf("test: roc_auc=%.4f accuracy=%.4f threshold=%.4f precision_at_1=%.4f\n", v.auc, v.test.accuracy,
+              double(v.cal.threshold), rm.precision_at_1);
+}
+
 struct Timer {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
   double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
