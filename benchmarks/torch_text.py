@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""PyTorch counterparts of bench_text's workloads: the text pair model of examples/text_similarity.
+
+Embedding 20000 x 100, LSTM 64 (last state), head (a-b)^2, a^2-b^2, cos(a,b), then Dense 100 ReLU,
+Dropout 0.1, Dense 1; BCE on the logit; Adam. Batches of 128 pairs of 30 token ids in 1..19999 (no
+padding, so nn.LSTM needs no mask). Prints "<name> <pairs per second>" per workload (the median of the
+timed rounds after a warm-up). Usage: torch_text.py [threads] [rounds]
+"""
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+THREADS = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+BATCH, LENGTH, VOCAB = 128, 30, 20000
+
+
+class SiameseLstm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, 100, padding_idx=0)
+        self.lstm = nn.LSTM(100, 64, batch_first=True)
+        self.classifier = nn.Sequential(
+            nn.Linear(64 + 64 + 1, 100), nn.ReLU(), nn.Dropout(0.1), nn.Linear(100, 1))
+
+    def encode(self, ids):
+        _, (h, _) = self.lstm(self.embedding(ids))
+        return h[-1]
+
+    def forward(self, a, b):
+        # Both sides as one batch of 2n, as the C++ model runs them.
+        e = self.encode(torch.cat([a, b]))
+        ea, eb = e[:a.shape[0]], e[a.shape[0]:]
+        cos = F.cosine_similarity(ea, eb, dim=1, eps=1e-6).unsqueeze(1)
+        feats = torch.cat([(ea - eb) ** 2, ea * ea - eb * eb, cos], dim=1)
+        return self.classifier(feats).squeeze(1)
+
+
+def median_rate(step, items, rounds, reps):
+    for _ in range(3):
+        step()
+    rates = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            step()
+        rates.append(items * reps / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def main():
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(1)
+    a = torch.randint(1, VOCAB, (BATCH, LENGTH))
+    b = torch.randint(1, VOCAB, (BATCH, LENGTH))
+    labels = (torch.arange(BATCH) % 2).float()
+    model = SiameseLstm()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    bce = nn.BCEWithLogitsLoss()
+
+    def train():
+        model.train()
+        opt.zero_grad(set_to_none=True)
+        loss = bce(model(a, b), labels)
+        loss.backward()
+        opt.step()
+
+    def infer():
+        model.eval()
+        with torch.no_grad():
+            torch.sigmoid(model(a, b))
+
+    print(f"siamese_lstm_train {median_rate(train, BATCH, ROUNDS, 5):.1f}", flush=True)
+    print(f"siamese_lstm_infer {median_rate(infer, BATCH, ROUNDS, 10):.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
