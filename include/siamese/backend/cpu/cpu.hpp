@@ -13,6 +13,7 @@
 #include "losses.hpp"
 #include "optim.hpp"
 #include "pool.hpp"
+#include "sequence.hpp"
 
 namespace siamese::backend {
 
@@ -119,6 +120,26 @@ struct Cpu : Reference {
   static float triplet(const float* a, const float* p, const float* q, float* da, float* dp, float* dq, std::size_t n,
                        std::size_t d, float margin, Distance k) {
     return cpu::triplet(a, p, q, da, dp, dq, n, d, margin, k);
+  }
+
+  // ---- recurrent steps -------------------------------------------------------------------------
+  static void lstm_step_forward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp, float* z,
+                                float* c, float* h, const float* mask) {
+    cpu::lstm_step_forward(n, T, u, t, tp, z, c, h, mask);
+  }
+  static void lstm_step_backward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp,
+                                 const float* z, const float* c, const float* dy, const float* mask, float* dh,
+                                 float* dc, float* dz) {
+    cpu::lstm_step_backward(n, T, u, t, tp, z, c, dy, mask, dh, dc, dz);
+  }
+  static void gru_step_forward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp, float* xp,
+                               float* rp, const float* brec, float* h, const float* mask) {
+    cpu::gru_step_forward(n, T, u, t, tp, xp, rp, brec, h, mask);
+  }
+  static void gru_step_backward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp,
+                                const float* xp, const float* rp, const float* h, const float* dy, const float* mask,
+                                float* dh, float* dxp, float* drp) {
+    cpu::gru_step_backward(n, T, u, t, tp, xp, rp, h, dy, mask, dh, dxp, drp);
   }
 
   // ---- optimizers and gradient utilities -----------------------------------------------------------
