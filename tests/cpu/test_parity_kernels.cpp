@@ -202,3 +202,39 @@ TEST_CASE("SGD and Adam steps") {
         }
   }
 }
+
+TEST_CASE("SGD and Adam steps on a row-sparse gradient update only its non-zero rows") {
+  for (std::size_t width : {1, 16, 100})
+    for (std::size_t rows : {3, 2000}) {  // 2000 x 100 takes the threaded path
+      CAPTURE(width);
+      CAPTURE(rows);
+      const std::size_t n = rows * width;
+      const auto w0 = random_vector(n, 1), s0 = random_vector(n, 3, -0.1f, 0.1f), v0 = random_vector(n, 4, 0.0f, 0.01f);
+      auto g = random_vector(n, 2);
+      for (std::size_t r = 0; r < rows; r += 2) std::fill_n(g.begin() + long(r * width), width, 0.0f);  // even rows
+      if (width > 1) std::fill_n(g.begin() + long(width), width - 1, 0.0f);  // row 1: one value left
+      for (float mom : {0.0f, 0.9f}) {
+        auto w = w0, wr = w0, v = s0, vr = s0;
+        Cpu::sgd_step_rows(w.data(), g.data(), v.data(), rows, width, 0.05f, mom, true, 1e-2f);
+        Ref::sgd_step_rows(wr.data(), g.data(), vr.data(), rows, width, 0.05f, mom, true, 1e-2f);
+        expect_close("sgd rows w", w, wr, 1e-6, 1e-7);
+        expect_close("sgd rows velocity", v, vr, 1e-6, 1e-7);
+      }
+      for (bool decoupled : {false, true}) {
+        auto w = w0, wr = w0, m = s0, mr = s0, v = v0, vr = v0;
+        Cpu::adam_step_rows(w.data(), g.data(), m.data(), v.data(), rows, width, 1e-3f, 0.9f, 0.999f, 1e-7f, 3, 1e-2f,
+                            decoupled);
+        Ref::adam_step_rows(wr.data(), g.data(), mr.data(), vr.data(), rows, width, 1e-3f, 0.9f, 0.999f, 1e-7f, 3,
+                            1e-2f, decoupled);
+        expect_close("adam rows w", w, wr, 1e-6, 1e-7);
+        expect_close("adam rows m", m, mr, 1e-6, 1e-8);
+        expect_close("adam rows v", v, vr, 1e-6, 1e-9);
+        // The reference itself: zero rows keep weights and moments, the others move.
+        for (std::size_t r = 0; r < rows; ++r) {
+          const bool zero = r % 2 == 0;
+          const std::size_t o = r * width;
+          CHECK((wr[o] == w0[o] && mr[o] == s0[o] && vr[o] == v0[o]) == zero);
+        }
+      }
+    }
+}

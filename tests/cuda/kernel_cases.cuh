@@ -364,6 +364,32 @@ TEST_CASE("sum_squares, all_finite, SGD and Adam steps") {
     expect_close("adam first moment", dm.host(), m, 1e-6, 1e-7);
     expect_close("adam second moment", dv.host(), v, 1e-6, 1e-9);
   }
+  // Row-sparse updates (Embedding's table): rows 0, 3, 6, ... have a zero gradient and stay.
+  const std::size_t width = 17, rows = n / width;
+  auto gs = g;
+  for (std::size_t r = 0; r < rows; r += 3) std::fill_n(gs.begin() + long(r * width), width, 0.0f);
+  for (bool decoupled : {false, true}) {
+    auto w = w0;
+    std::vector<float> m(n, 0.5f), v(n, 0.25f);
+    Dev<B> dw(w), dg(gs), dm(m), dv(v);
+    for (std::size_t t = 1; t <= 3; ++t) {
+      B::adam_step_rows(dw.p(), dg.p(), dm.p(), dv.p(), rows, width, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled);
+      Ref::adam_step_rows(w.data(), gs.data(), m.data(), v.data(), rows, width, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f,
+                          decoupled);
+    }
+    expect_close("adam rows weights", dw.host(), w, 1e-6, 1e-7);
+    expect_close("adam rows first moment", dm.host(), m, 1e-6, 1e-7);
+    expect_close("adam rows second moment", dv.host(), v, 1e-6, 1e-9);
+  }
+  {
+    auto w = w0;
+    std::vector<float> v(n, 0.0f);
+    Dev<B> dw(w), dg(gs), dv(v);
+    B::sgd_step_rows(dw.p(), dg.p(), dv.p(), rows, width, 0.1f, 0.9f, true, 1e-2f);
+    Ref::sgd_step_rows(w.data(), gs.data(), v.data(), rows, width, 0.1f, 0.9f, true, 1e-2f);
+    expect_close("sgd rows weights", dw.host(), w, 1e-6, 1e-7);
+    expect_close("sgd rows velocity", dv.host(), v, 1e-6, 1e-7);
+  }
 }
 
 }  // namespace

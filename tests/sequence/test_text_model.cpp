@@ -129,6 +129,53 @@ TEST_CASE("a frozen embedding table does not change while the LSTM trains") {
   CHECK(m.store().params[info[1].offset] != lstm0);
 }
 
+namespace {
+/// A batch whose ids are all in [lo, hi).
+PairBatch ids_in(std::size_t n, float lo, float hi) {
+  PairBatch b{Tensor({n, 6}), Tensor({n, 6}), {}};
+  const std::size_t span = std::size_t(hi - lo);
+  for (std::size_t i = 0; i < n * 6; ++i) {
+    b.a[i] = lo + float(i % span);
+    b.b[i] = lo + float((i * 7 + 3) % span);
+  }
+  for (std::size_t i = 0; i < n; ++i) b.labels.push_back(float(i % 2));
+  return b;
+}
+
+template <class B, class Opt>
+void check_only_touched_rows(Opt opt) {
+  Siamese<TextEncoder, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<1>>>, B> m(6);
+  const auto& info = m.store().param_info;
+  REQUIRE(info[0].name.find("embeddings") != std::string::npos);
+  CHECK(info[0].sparse_row == 4);
+  auto row = [&](std::size_t id) {
+    const float* p = m.store().params.data() + info[0].offset + id * 4;
+    return std::vector<float>(p, p + 4);
+  };
+  const auto r1 = row(1), r12 = row(12), r19 = row(19);
+  m.train_step(ids_in(4, 1, 10), BinaryCrossEntropy{}, opt);  // touches rows 1..9
+  const auto r1_after = row(1);
+  CHECK(r1_after != r1);
+  CHECK(row(12) == r12);
+  // Rows 1..9 are absent from the next batches: with momentum they would keep moving; here they stay.
+  for (int i = 0; i < 3; ++i) m.train_step(ids_in(4, 10, 19), BinaryCrossEntropy{}, opt);
+  CHECK(row(1) == r1_after);
+  CHECK(row(12) != r12);
+  CHECK(row(19) == r19);  // never seen
+}
+}  // namespace
+
+TEST_CASE("only the embedding rows present in a batch are updated, with Adam and with SGD momentum") {
+  Adam adam;
+  adam.weight_decay = 1e-2f;  // decay too touches only present rows
+  check_only_touched_rows<backend::Reference>(adam);
+  check_only_touched_rows<backend::Cpu>(adam);
+  SGD sgd;
+  sgd.momentum = 0.9f;
+  check_only_touched_rows<backend::Reference>(sgd);
+  check_only_touched_rows<backend::Cpu>(sgd);
+}
+
 TEST_CASE("load_glove into a model's embedding table; training then learns") {
   TextModel m(4);
   const auto path = (std::filesystem::temp_directory_path() / "siamese_seq_model_glove.txt").string();

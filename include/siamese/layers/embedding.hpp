@@ -35,7 +35,7 @@ struct EmbeddingImpl : LayerDefaults {
   static void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,
                       bool states) {
     if (states) return;
-    out.push_back({prefix + "embeddings", {V, D}, offset, V * D, Init::Uniform005, V, D, trainable && Trainable});
+    out.push_back({prefix + "embeddings", {V, D}, offset, V * D, Init::Uniform005, V, D, trainable && Trainable, D});
   }
   static std::string describe() {
     return "Embedding<" + std::to_string(V) + "," + std::to_string(D) + (Trainable ? "" : ",frozen") +
@@ -53,7 +53,10 @@ struct EmbeddingImpl : LayerDefaults {
 /// GRU, GlobalMaxPool1D, ...) treat as a masked step, so padding 'pre' or 'post' changes nothing.
 /// Trainable = false keeps the table fixed (as Frozen<Embedding<...>> does), e.g. after load_glove().
 /// The table's gradient is overwritten at each step: zero, then the rows of the ids present in the
-/// batch receive the sum of their outputs' gradients (a dense gradient whose other rows are 0).
+/// batch receive the sum of their outputs' gradients (a dense gradient whose other rows are 0). The
+/// gradient is row-sparse: optimizers update only the rows present in the batch (Adam's moments and
+/// SGD's momentum of the other rows stay as they are, like PyTorch's SparseAdam or TensorFlow's
+/// LazyAdam), which also makes a step over a large vocabulary cheap.
 template <std::size_t Vocab, std::size_t Dim, bool Trainable = true, bool MaskZero = true>
 struct Embedding {
   static_assert(Vocab > 0 && Dim > 0, "Embedding needs a vocabulary and a width of at least 1");

@@ -76,6 +76,10 @@ struct ParamInfo {
   Init init;
   std::size_t fan_in, fan_out;
   bool trainable;
+  /// Row width of a row-sparse gradient (Embedding's table), 0 for a dense one: the optimizers update
+  /// only the rows whose gradient is not all zero, so rows absent from a batch keep their values and
+  /// optimizer state (no momentum drift, no weight decay), as TensorFlow's and PyTorch's sparse updates do.
+  std::size_t sparse_row = 0;
 };
 
 namespace detail {

@@ -40,8 +40,10 @@ struct Store {
     segments.clear();
     for (const auto& t : param_info) {
       if (!t.trainable || !t.size) continue;
-      if (!segments.empty() && segments.back().offset + segments.back().size == t.offset) segments.back().size += t.size;
-      else segments.push_back({t.offset, t.size});
+      const bool joins = !segments.empty() && !segments.back().row && !t.sparse_row &&
+                         segments.back().offset + segments.back().size == t.offset;
+      if (joins) segments.back().size += t.size;
+      else segments.push_back({t.offset, t.size, t.sparse_row});
     }
   }
 

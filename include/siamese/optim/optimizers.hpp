@@ -10,8 +10,10 @@
 namespace siamese {
 
 /// A contiguous run of trainable parameters in the model's buffer (frozen layers lie outside them).
+/// row > 0: a row-sparse run of rows `row` wide, whose rows with an all-zero gradient are not updated.
 struct Segment {
   std::size_t offset, size;
+  std::size_t row = 0;
 };
 
 /// Gradient clipping shared by all optimizers: by global L2 norm, then element-wise by value (0 = off).
@@ -45,8 +47,12 @@ struct SGD : Clipping {
               std::size_t) const {
     apply<B>(g, segs);
     for (auto s : segs)
-      B::sgd_step(w + s.offset, g + s.offset, state + s.offset, s.size, learning_rate, momentum, nesterov,
-                  weight_decay);
+      if (s.row)
+        B::sgd_step_rows(w + s.offset, g + s.offset, state + s.offset, s.size / s.row, s.row, learning_rate, momentum,
+                         nesterov, weight_decay);
+      else
+        B::sgd_step(w + s.offset, g + s.offset, state + s.offset, s.size, learning_rate, momentum, nesterov,
+                    weight_decay);
     (void)total;
   }
 };
@@ -64,8 +70,12 @@ struct Adam : Clipping {
               std::size_t step) const {
     apply<B>(g, segs);
     for (auto s : segs)
-      B::adam_step(w + s.offset, g + s.offset, state + s.offset, state + total + s.offset, s.size, learning_rate,
-                   beta1, beta2, epsilon, step, weight_decay, decoupled);
+      if (s.row)
+        B::adam_step_rows(w + s.offset, g + s.offset, state + s.offset, state + total + s.offset, s.size / s.row,
+                          s.row, learning_rate, beta1, beta2, epsilon, step, weight_decay, decoupled);
+      else
+        B::adam_step(w + s.offset, g + s.offset, state + s.offset, state + total + s.offset, s.size, learning_rate,
+                     beta1, beta2, epsilon, step, weight_decay, decoupled);
   }
 };
 

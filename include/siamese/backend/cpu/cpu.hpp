@@ -155,6 +155,14 @@ struct Cpu : Reference {
                         float eps, std::size_t t, float wd, bool decoupled) {
     cpu::adam_step(w, g, m, v, n, lr, b1, b2, eps, t, wd, decoupled);
   }
+  static void sgd_step_rows(float* w, const float* g, float* v, std::size_t rows, std::size_t width, float lr,
+                            float momentum, bool nesterov, float wd) {
+    cpu::sgd_step_rows(w, g, v, rows, width, lr, momentum, nesterov, wd);
+  }
+  static void adam_step_rows(float* w, const float* g, float* m, float* v, std::size_t rows, std::size_t width,
+                             float lr, float b1, float b2, float eps, std::size_t t, float wd, bool decoupled) {
+    cpu::adam_step_rows(w, g, m, v, rows, width, lr, b1, b2, eps, t, wd, decoupled);
+  }
 };
 
 }  // namespace siamese::backend

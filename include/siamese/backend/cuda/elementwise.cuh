@@ -124,6 +124,44 @@ struct ElementwiseOps {
       w[i] -= float(lr * mh / (::sqrt(vh) + eps));
     });
   }
+  /// sgd_step / adam_step on each row (`rows` x `width`) whose gradient is not all zero, one thread
+  /// per row; the other rows stay as they are.
+  static void sgd_step_rows(float* w, const float* g, float* v, std::size_t rows, std::size_t width, float lr,
+                            float momentum, bool nesterov, float wd) {
+    X::launch("sgd_step_rows", rows, [=] __host__ __device__(std::size_t r) {
+      const std::size_t o = r * width;
+      bool touched = false;
+      for (std::size_t k = 0; k < width && !touched; ++k) touched = g[o + k] != 0.0f;
+      if (!touched) return;
+      for (std::size_t k = o; k < o + width; ++k) {
+        const float gi = g[k] + wd * w[k];
+        if (momentum == 0.0f) {
+          w[k] -= lr * gi;
+          continue;
+        }
+        v[k] = momentum * v[k] - lr * gi;
+        w[k] += nesterov ? momentum * v[k] - lr * gi : v[k];
+      }
+    });
+  }
+  static void adam_step_rows(float* w, const float* g, float* m, float* v, std::size_t rows, std::size_t width,
+                             float lr, float b1, float b2, float eps, std::size_t t, float wd, bool decoupled) {
+    const double c1 = 1.0 - std::pow(double(b1), double(t)), c2 = 1.0 - std::pow(double(b2), double(t));
+    X::launch("adam_step_rows", rows, [=] __host__ __device__(std::size_t r) {
+      const std::size_t o = r * width;
+      bool touched = false;
+      for (std::size_t k = 0; k < width && !touched; ++k) touched = g[o + k] != 0.0f;
+      if (!touched) return;
+      for (std::size_t i = o; i < o + width; ++i) {
+        const float gi = decoupled ? g[i] : g[i] + wd * w[i];
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        const double mh = m[i] / c1, vh = v[i] / c2;
+        if (decoupled) w[i] -= lr * wd * w[i];
+        w[i] -= float(lr * mh / (::sqrt(vh) + eps));
+      }
+    });
+  }
 };
 
 }  // namespace siamese::backend::detail_cuda

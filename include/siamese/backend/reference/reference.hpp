@@ -484,6 +484,26 @@ struct Reference : detail_reference::SequenceKernels {
       w[i] -= float(lr * mh / (std::sqrt(vh) + eps));
     }
   }
+  /// sgd_step / adam_step on each of `rows` rows `width` wide whose gradient is not all zero; the
+  /// other rows (and their slots) are left as they are: the update of a row-sparse gradient.
+  static void sgd_step_rows(float* w, const float* g, float* v, std::size_t rows, std::size_t width, float lr,
+                            float momentum, bool nesterov, float wd) {
+    for (std::size_t r = 0; r < rows; ++r)
+      if (any_nonzero_row(g + r * width, width))
+        sgd_step(w + r * width, g + r * width, v + r * width, width, lr, momentum, nesterov, wd);
+  }
+  static void adam_step_rows(float* w, const float* g, float* m, float* v, std::size_t rows, std::size_t width,
+                             float lr, float b1, float b2, float eps, std::size_t t, float wd, bool decoupled) {
+    for (std::size_t r = 0; r < rows; ++r)
+      if (any_nonzero_row(g + r * width, width))
+        adam_step(w + r * width, g + r * width, m + r * width, v + r * width, width, lr, b1, b2, eps, t, wd,
+                  decoupled);
+  }
+  static bool any_nonzero_row(const float* g, std::size_t width) {
+    for (std::size_t k = 0; k < width; ++k)
+      if (g[k] != 0.0f) return true;
+    return false;
+  }
 
   static constexpr double kEps = 1e-12;
 
