@@ -4,7 +4,9 @@
 // Encoder: Input<30> token ids, Embedding 20000 x 100, LSTM 64 (last state). Head SqDiff, DiffSq,
 // Cosine, then Dense 100 ReLU, Dropout 0.1, Dense 1; binary cross-entropy; Adam. Batches of 128
 // pairs of 30 tokens each, drawn uniformly from ids 1..19999, so that no step is padding: PyTorch's
-// nn.LSTM (which has no mask) then computes the same function as the masked LSTM here.
+// nn.LSTM (which has no mask) then computes the same function as the masked LSTM here. The table is
+// updated row-sparse here; PyTorch's rate is the faster of its dense update and its row-sparse one
+// (nn.Embedding(sparse=True) with SparseAdam).
 // Both sides use the same number of threads (2, or the first argument); timing as in bench_models
 // (3 warm-up steps, median of `rounds` rounds, second argument, default 7). PyTorch runs
 // benchmarks/torch_text.py after our runs.
