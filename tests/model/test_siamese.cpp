@@ -87,6 +87,25 @@ TEST_CASE("shared weights: swapping the two inputs of a symmetric head gives the
   for (std::size_t i = 0; i < 5; ++i) CHECK(p3[i] == doctest::Approx(p1[i]).epsilon(1e-6));
 }
 
+TEST_CASE("predict_embeddings scores many pairs with the head's workspace alone") {
+  // 400000 pairs: an encoder workspace for 800000 images of 28x28 would take tens of GB; the head needs
+  // a few MB. Pairs are scored like the same pairs through predict().
+  Model m(3);
+  const std::size_t n = 400000;
+  const auto small = random_pairs<Model>(3, 5);
+  const Tensor ea = m.embed(small.a), eb = m.embed(small.b), direct = m.predict(small.a, small.b);
+  Tensor a({n, Model::embedding_width}), b({n, Model::embedding_width});
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t k = 0; k < Model::embedding_width; ++k) {
+      a[i * Model::embedding_width + k] = ea[(i % 3) * Model::embedding_width + k];
+      b[i * Model::embedding_width + k] = eb[(i % 3) * Model::embedding_width + k];
+    }
+  const Tensor p = m.predict_embeddings(a, b);
+  REQUIRE(p.size() == n);
+  for (std::size_t i : {std::size_t{0}, std::size_t{1}, std::size_t{2}, n - 1})
+    CHECK(p[i] == doctest::Approx(direct[i % 3]).epsilon(1e-5));
+}
+
 TEST_CASE("frozen layers get no gradient and do not change") {
   using Enc = Sequential<Input<5, 5, 2>, Frozen<Conv2D<3, 3, 1, Padding::Same, Tanh>>, Flatten, Dense<4, Tanh>>;
   Siamese<Enc, Head<SqDiff, Classifier<Dense<1>>>, backend::Reference> m(1);

@@ -60,15 +60,17 @@ class Siamese {
     if (detail::check_batch<embedding_shape>(eb, "Siamese::predict_embeddings", "embeddings 'b'") != n)
       throw ShapeError("Siamese::predict_embeddings: 'a' and 'b' hold " + std::to_string(n) + " and " +
                        std::to_string(eb.dim(0)) + " embeddings; they must hold the same number");
-    carve(n);
-    Backend::to_device(run_.emb, ea.data(), ea.size());
-    Backend::to_device(run_.emb + ea.size(), eb.data(), eb.size());
-    head::template forward<Backend>(run_.emb, run_.emb + n * embedding_width, logits_, n,
-                                    store_.params.data() + encoder_params, store_.states.data() + encoder::state_count,
-                                    head_scratch_, false, 0);
+    // The head's own workspace: scoring many pairs must not size the encoder's for 2n inputs.
+    const std::size_t e = detail::align_floats(2 * n * embedding_width), l = detail::align_floats(n);
+    head_work_.reserve(e + l + head::scratch(n));
+    float *emb = head_work_.data(), *logits = emb + e;
+    Backend::to_device(emb, ea.data(), ea.size());
+    Backend::to_device(emb + ea.size(), eb.data(), eb.size());
+    head::template forward<Backend>(emb, emb + n * embedding_width, logits, n, store_.params.data() + encoder_params,
+                                    store_.states.data() + encoder::state_count, logits + l, false, 0);
     Tensor out({n});
-    Backend::activation(Act::Sigmoid, logits_, logits_, n);
-    Backend::to_host(out.data(), logits_, n);
+    Backend::activation(Act::Sigmoid, logits, logits, n);
+    Backend::to_host(out.data(), logits, n);
     return out;
   }
 
@@ -161,6 +163,7 @@ class Siamese {
 
   detail::Store<Backend> store_;
   runner run_;
+  typename Backend::Buffer head_work_;  // predict_embeddings' embeddings, logits and head scratch
   float *labels_ = nullptr, *logits_ = nullptr, *dlogits_ = nullptr, *head_scratch_ = nullptr;
 };
 
