@@ -1,11 +1,16 @@
-// Keras HDF5 weights: a file written by h5py the way Keras writes it, files written here with the
-// HDF5 C API (whole-model layout, chunked attributes, variable-length names), import into a model.
+// Keras HDF5 weights written here with the HDF5 C library (a test-only dependency) in the layouts it can produce,
+// read back by the library's own reader: both file format bounds (libver earliest and latest), 4- and 8-byte
+// addresses, a user block, compact / contiguous / chunked storage under every chunk index, deflate, shuffle and
+// fletcher32, float32 and float64 of either byte order, fixed and variable-length names, attribute lists and
+// groups large enough to go dense, a whole-model file imported into a model; and damaged files (B-tree and
+// header continuation cycles, non-float and missing weights).
 #include <doctest/doctest.h>
 #include <hdf5.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -67,6 +72,77 @@ void dataset(hid_t group, const std::string& path, const std::vector<hsize_t>& d
   H5Pclose(lcpl);
 }
 
+/// How a test file is laid out: the format bounds, the width of addresses and lengths, a user block.
+struct Format {
+  bool latest = false;
+  std::size_t addr_bytes = 8;
+  hsize_t user_block = 0;
+  std::string str() const {
+    return std::string(latest ? "latest" : "earliest") + ", " + std::to_string(addr_bytes) + "-byte addresses" +
+           (user_block ? ", user block" : "");
+  }
+};
+
+hid_t create_file(const fs::path& p, const Format& fmt) {
+  hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_sizes(fcpl, fmt.addr_bytes, fmt.addr_bytes);
+  if (fmt.user_block) H5Pset_userblock(fcpl, fmt.user_block);
+  H5Pset_libver_bounds(fapl, fmt.latest ? H5F_LIBVER_LATEST : H5F_LIBVER_EARLIEST, H5F_LIBVER_LATEST);
+  hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, fcpl, fapl);
+  REQUIRE(f >= 0);
+  H5Pclose(fcpl);
+  H5Pclose(fapl);
+  return f;
+}
+
+/// A dataset of the given file type, written from doubles, with the given creation properties and maximum dims.
+void dataset_as(hid_t group, const std::string& path, const std::vector<hsize_t>& dims, const std::vector<double>& v,
+                hid_t file_type, hid_t dcpl = H5P_DEFAULT, const std::vector<hsize_t>& max = {}) {
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t space = H5Screate_simple(int(dims.size()), dims.data(), max.empty() ? nullptr : max.data());
+  hid_t d = H5Dcreate2(group, path.c_str(), file_type, space, lcpl, dcpl, H5P_DEFAULT);
+  REQUIRE(d >= 0);
+  REQUIRE(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
+  H5Dclose(d);
+  H5Sclose(space);
+  H5Pclose(lcpl);
+}
+
+/// Bytes of a file, and back.
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+void spit(const fs::path& p, const std::string& b) { std::ofstream(p, std::ios::binary) << b; }
+std::uint64_t get64(const std::string& b, std::size_t at) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= std::uint64_t(static_cast<unsigned char>(b[at + i])) << (8 * i);
+  return v;
+}
+void put64(std::string& b, std::size_t at, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) b[at + i] = static_cast<char>(v >> (8 * i));
+}
+bool loads_ok(const fs::path& p) {
+  try {
+    read_keras_h5(p);
+    return true;
+  } catch (const FileError& e) {
+    MESSAGE(e.what());
+    return false;
+  }
+}
+std::string error_of(const fs::path& p) {
+  try {
+    read_keras_h5(p);
+  } catch (const FileError& e) {
+    const std::string m = e.what();
+    CHECK(m.rfind("'" + p.string() + "': ", 0) == 0);
+    return m;
+  }
+  return "(loaded)";
+}
+
 using TinyEnc = VGGFaceEncoderAt<32, VGGWidths<2, 2, 3, 3, 4>>;
 using Model = Siamese<TrainLast<5, TinyEnc>, Head<SqDiff, Classifier<Dense<1>>>, backend::Reference>;
 
@@ -75,10 +151,9 @@ float value(std::size_t layer, std::size_t j) { return float(layer) + float(j) /
 /// A whole-model Keras file (weights under "model_weights") for TinyEnc: layer_names split over two
 /// attributes as Keras does for long lists, one layer's weight_names variable-length, one layer
 /// stored as float64, pooling layers without weights. Returns the path.
-fs::path write_tiny_keras(const Model& m, const std::string& name) {
+fs::path write_tiny_keras(const Model& m, const std::string& name, const Format& fmt = {}) {
   const fs::path p = temp(name);
-  hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  REQUIRE(f >= 0);
+  hid_t f = create_file(p, fmt);
   hid_t root = H5Gcreate2(f, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   const auto& keras = vggface_layer_names();
   const auto links = vggface_weight_map(m.store().param_info);
@@ -121,22 +196,11 @@ fs::path write_tiny_keras(const Model& m, const std::string& name) {
 }
 }  // namespace
 
-TEST_CASE("a file written by h5py the way Keras' save_weights writes it") {
-  const ArrayFile f = read_keras_h5(fs::path(ZOO_DATA) / "keras_weights.h5");
-  REQUIRE(f.arrays.size() == 4);
-  const char* names[] = {"conv1_1/kernel", "conv1_1/bias", "fc6/kernel", "fc6/bias"};
-  const std::vector<std::size_t> shapes[] = {{3, 3, 3, 2}, {2}, {4, 3}, {3}};
-  for (int i = 0; i < 4; ++i) {
-    CAPTURE(names[i]);
-    REQUIRE(f.arrays[i].name == names[i]);
-    CHECK(f.arrays[i].shape == shapes[i]);
-    for (std::size_t j = 0; j < f.arrays[i].data.size(); ++j) CHECK(f.arrays[i].data[j] == float(double(j) / 8 - 1));
-  }
-}
-
 TEST_CASE("a whole-model Keras file written with the HDF5 C API imports into a partly frozen VGG") {
+  for (const Format& fmt : {Format{}, Format{true}, Format{false, 4}, Format{true, 4, 512}, Format{false, 8, 1024}}) {
+  CAPTURE(fmt.str());
   Model m(4);
-  const fs::path p = write_tiny_keras(m, "tiny.h5");
+  const fs::path p = write_tiny_keras(m, "tiny.h5", fmt);
   const ArrayFile f = read_keras_h5(p);
   CHECK(f.arrays.size() == 26);
   const auto links = vggface_weight_map(m.store().param_info);
@@ -146,6 +210,7 @@ TEST_CASE("a whole-model Keras file written with the HDF5 C API imports into a p
       if (pi.name == links[i].first)
         for (std::size_t j = 0; j < pi.size; ++j) REQUIRE(m.store().params[pi.offset + j] == value(i / 2, j));
   fs::remove(p);
+  }
 }
 
 TEST_CASE("bad HDF5 input: errors name the file and what is wrong") {
@@ -172,7 +237,7 @@ TEST_CASE("bad HDF5 input: errors name the file and what is wrong") {
   string_attr(g, "weight_names", {"fc7/kernel:0"});
   H5Gclose(g);
   H5Fclose(f);
-  const std::string not_float = "'" + ints.string() + "': dataset 'fc6/kernel:0' does not hold floating-point values";
+  const std::string not_float = "'" + ints.string() + "': layer 'fc6': dataset 'fc6/kernel:0' does not hold floating-point values";
   CHECK_THROWS_WITH_AS(read_keras_h5(ints), not_float.c_str(), FileError);
   // The same file with fc6 fixed: fc7 lists a weight that is not there.
   f = H5Fopen(ints.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
@@ -181,7 +246,222 @@ TEST_CASE("bad HDF5 input: errors name the file and what is wrong") {
   dataset(g, "fc6/kernel:0", {2}, std::vector<float>{1, 2}, H5T_NATIVE_FLOAT);
   H5Gclose(g);
   H5Fclose(f);
-  CHECK_THROWS_WITH_AS(read_keras_h5(ints), doctest::Contains("dataset 'fc7/kernel:0' is listed in 'weight_names' but cannot be opened"),
+  CHECK_THROWS_WITH_AS(read_keras_h5(ints), doctest::Contains("layer 'fc7': dataset 'fc7/kernel:0' is listed in 'weight_names' but does not exist"),
                        FileError);
   fs::remove(ints);
+}
+
+namespace {
+double fvalue(std::size_t j, std::size_t salt) { return double(j) * 0.25 - 3 + double(salt); }  // exact in float16 too
+
+/// float16 as IEEE binary16 (HDF5 1.10 has no predefined type for it).
+hid_t half_type() {
+  hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+  H5Tset_fields(t, 15, 10, 5, 0, 10);
+  H5Tset_precision(t, 16);
+  H5Tset_size(t, 2);
+  H5Tset_ebias(t, 15);
+  return t;
+}
+}  // namespace
+
+TEST_CASE("every storage layout, chunk index, filter and float type the HDF5 C library writes reads back exactly") {
+  struct Storage {
+    const char* name;
+    int kind;  // 0 compact, 1 contiguous, 2 chunked
+    bool deflate = false, shuffle = false, fletcher = false;
+    int unlimited = 0;  // dimensions: chunk index extensible array (1) or v2 B-tree (2) under libver latest
+    bool whole = false, early = false, unwritten = false;
+  };
+  const Storage storages[] = {
+      {"compact", 0},
+      {"contiguous", 1},
+      {"contiguous, never written", 1, false, false, false, 0, false, false, true},
+      {"chunked", 2},
+      {"chunked, deflate", 2, true},
+      {"chunked, shuffle, deflate", 2, true, true},
+      {"chunked, fletcher32", 2, false, false, true},
+      {"chunked, shuffle, deflate, fletcher32", 2, true, true, true},
+      {"chunked, one unlimited dimension", 2, false, false, false, 1},
+      {"chunked, one unlimited dimension, deflate", 2, true, true, false, 1},
+      {"chunked, two unlimited dimensions", 2, false, false, false, 2},
+      {"chunked, two unlimited dimensions, deflate", 2, true, false, false, 2},
+      {"chunked, one chunk", 2, false, false, false, 0, true},
+      {"chunked, one chunk, deflate", 2, true, false, false, 0, true},
+      {"chunked, allocated early", 2, false, false, false, 0, false, true},
+      {"chunked, never written", 2, true, false, false, 0, false, false, true},
+  };
+  const hid_t half = half_type();
+  const hid_t types[] = {H5T_IEEE_F32LE, H5T_IEEE_F32BE, H5T_IEEE_F64LE, H5T_IEEE_F64BE, half};
+  const std::vector<hsize_t> dims{5, 7}, chunk{2, 3};
+  for (const bool latest : {false, true}) {
+    CAPTURE(latest);
+    const fs::path p = temp(latest ? "layouts_latest.h5" : "layouts_earliest.h5");
+    hid_t f = create_file(p, Format{latest});
+    std::vector<std::string> layers;
+    for (std::size_t s = 0; s < std::size(storages); ++s) layers.push_back("s" + std::to_string(s));
+    string_attr(f, "layer_names", layers);
+    for (std::size_t s = 0; s < std::size(storages); ++s) {
+      const Storage& st = storages[s];
+      hid_t g = H5Gcreate2(f, layers[s].c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      std::vector<std::string> names;
+      for (std::size_t t = 0; t < std::size(types); ++t) {
+        names.push_back(layers[s] + "/t" + std::to_string(t) + ":0");
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        if (st.kind == 0) H5Pset_layout(dcpl, H5D_COMPACT);
+        if (st.kind == 2) H5Pset_chunk(dcpl, 2, st.whole ? dims.data() : chunk.data());
+        if (st.shuffle) H5Pset_shuffle(dcpl);
+        if (st.deflate) H5Pset_deflate(dcpl, 6);
+        if (st.fletcher) H5Pset_fletcher32(dcpl);
+        if (st.early) H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+        std::vector<hsize_t> max = dims;
+        for (int u = 0; u < st.unlimited; ++u) max[1 - u] = H5S_UNLIMITED;
+        std::vector<double> v(35);
+        for (std::size_t j = 0; j < v.size(); ++j) v[j] = fvalue(j, s + t);
+        if (st.unwritten) {
+          hid_t space = H5Screate_simple(2, dims.data(), nullptr), lcpl = H5Pcreate(H5P_LINK_CREATE);
+          H5Pset_create_intermediate_group(lcpl, 1);
+          hid_t d = H5Dcreate2(g, names.back().c_str(), types[t], space, lcpl, dcpl, H5P_DEFAULT);
+          REQUIRE(d >= 0);
+          H5Dclose(d);
+          H5Pclose(lcpl);
+          H5Sclose(space);
+        } else {
+          dataset_as(g, names.back(), dims, v, types[t], dcpl, max);
+        }
+        H5Pclose(dcpl);
+      }
+      string_attr(g, "weight_names", names);
+      H5Gclose(g);
+    }
+    H5Fclose(f);
+    const ArrayFile a = read_keras_h5(p);
+    REQUIRE(a.arrays.size() == std::size(storages) * std::size(types));
+    for (std::size_t s = 0; s < std::size(storages); ++s)
+      for (std::size_t t = 0; t < std::size(types); ++t) {
+        CAPTURE(storages[s].name);
+        CAPTURE(t);
+        const NamedArray& x = a.arrays[s * std::size(types) + t];
+        CHECK(x.name == layers[s] + "/t" + std::to_string(t));
+        CHECK(x.shape == std::vector<std::size_t>{5, 7});
+        REQUIRE(x.data.size() == 35);
+        for (std::size_t j = 0; j < 35; ++j) REQUIRE(x.data[j] == (storages[s].unwritten ? 0.f : float(fvalue(j, s + t))));
+      }
+    fs::remove(p);
+  }
+  H5Tclose(half);
+}
+
+namespace {
+/// A file with 300 layers of one weight each at the root (names split over layer_names0/1 as Keras splits long
+/// lists) and a layer "big" with 2000 weights. Under libver latest, `dense` moves every attribute into dense
+/// storage, where a list of 2000 names is a 'huge' heap object, and the groups' links are dense too.
+fs::path write_many(const std::string& name, const Format& fmt, bool variable, bool dense) {
+  const fs::path p = temp(name);
+  hid_t f = create_file(p, fmt);
+  std::vector<std::string> layers;
+  for (int i = 0; i < 300; ++i) layers.push_back("layer" + std::to_string(i));
+  layers.push_back("big");
+  string_attr(f, "layer_names0", std::vector<std::string>(layers.begin(), layers.begin() + 150), variable);
+  string_attr(f, "layer_names1", std::vector<std::string>(layers.begin() + 150, layers.end()), variable);
+  hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+  if (dense) {
+    H5Pset_attr_phase_change(gcpl, 0, 0);
+    H5Pset_link_phase_change(gcpl, 0, 0);
+  }
+  for (const auto& l : layers) {
+    hid_t g = H5Gcreate2(f, l.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    const int n = l == "big" ? 2000 : 1;
+    std::vector<std::string> names;
+    for (int i = 0; i < n; ++i) {
+      names.push_back(l + "/w" + std::to_string(i) + ":0");
+      dataset_as(g, names.back(), {2}, {double(i), -double(l.size())}, H5T_IEEE_F32LE);
+    }
+    string_attr(g, "weight_names", names, variable);
+    H5Gclose(g);
+  }
+  H5Pclose(gcpl);
+  H5Fclose(f);
+  return p;
+}
+}  // namespace
+
+TEST_CASE("2000 weights in a layer and 300 layers: long name lists and big groups, compact, dense or in B-trees") {
+  for (const bool latest : {false, true})
+    for (const bool variable : {false, true})
+      for (const bool dense : {false, true}) {
+        if (dense && !latest) continue;  // dense storage needs the newer object headers
+        CAPTURE(latest);
+        CAPTURE(variable);
+        CAPTURE(dense);
+        const fs::path p = write_many("many.h5", Format{latest}, variable, dense);
+        const ArrayFile a = read_keras_h5(p);
+        REQUIRE(a.arrays.size() == 2300);
+        CHECK(a.arrays[0].name == "layer0/w0");
+        CHECK(a.arrays[299].name == "layer299/w0");
+        for (int i = 0; i < 2000; ++i) {
+          const NamedArray& x = a.arrays[300 + std::size_t(i)];
+          REQUIRE(x.name == "big/w" + std::to_string(i));
+          REQUIRE(x.data == std::vector<float>{float(i), -3.f});
+        }
+        fs::remove(p);
+      }
+}
+
+TEST_CASE("cycles in B-trees and object header continuations end in a FileError") {
+  // Old format: the root group's 301 links fill a v1 B-tree with internal nodes; point one at itself.
+  {
+    const fs::path p = write_many("cycle_v1.h5", Format{false}, false, false);
+    std::string b = slurp(p);
+    std::size_t node = b.find("TREE");
+    while (node != std::string::npos && !(b[node + 4] == 0 && b[node + 5] > 0)) node = b.find("TREE", node + 4);
+    REQUIRE(node != std::string::npos);
+    put64(b, node + 24 + 8, node);  // child 0, after the siblings and key 0
+    spit(p, b);
+    CHECK(error_of(p).find("links back to a node already read") != std::string::npos);
+    fs::remove(p);
+  }
+  // New format, dense links: the root's link name index is a v2 B-tree with an internal root node.
+  {
+    const fs::path p = write_many("cycle_v2.h5", Format{true}, false, true);
+    std::string b = slurp(p);
+    bool patched = false;
+    for (std::size_t h = b.find("BTHD"); h != std::string::npos && !patched; h = b.find("BTHD", h + 4)) {
+      const unsigned rec = static_cast<unsigned char>(b[h + 10]) | static_cast<unsigned char>(b[h + 11]) << 8;
+      const unsigned depth = static_cast<unsigned char>(b[h + 12]) | static_cast<unsigned char>(b[h + 13]) << 8;
+      const std::uint64_t root = get64(b, h + 16);
+      const unsigned n = static_cast<unsigned char>(b[h + 24]) | static_cast<unsigned char>(b[h + 25]) << 8;
+      if (b[h + 5] != 5 || depth == 0) continue;
+      put64(b, root + 6 + std::size_t(n) * rec, root);  // child 0 of the root
+      patched = true;
+    }
+    REQUIRE(patched);
+    spit(p, b);
+    CHECK(error_of(p).find("links back to a node already read") != std::string::npos);
+    fs::remove(p);
+  }
+  // A continuation message that leads back to the header it belongs to.
+  {
+    const fs::path p = temp("cycle_ochk.h5");
+    hid_t f = create_file(p, Format{true});
+    string_attr(f, "layer_names", {"l"});
+    hid_t g = H5Gcreate2(f, "l", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    dataset_as(g, "w:0", {2}, {1, 2}, H5T_IEEE_F32LE);
+    for (int i = 0; i < 6; ++i) string_attr(g, "note" + std::to_string(i), {std::string(200, 'x')});  // header grows
+    string_attr(g, "weight_names", {"w:0"});
+    H5Gclose(g);
+    H5Fclose(f);
+    std::string b = slurp(p);
+    REQUIRE(loads_ok(p));
+    const std::size_t ochk = b.find("OCHK");
+    REQUIRE(ochk != std::string::npos);
+    std::string addr(8, '\0');
+    put64(addr, 0, ochk);
+    const std::size_t at = b.find(addr);  // in the continuation message
+    REQUIRE(at != std::string::npos);
+    put64(b, at, b.rfind("OHDR", at));
+    spit(p, b);
+    CHECK(error_of(p).find("loops back to a block already read") != std::string::npos);
+    fs::remove(p);
+  }
 }
