@@ -1,8 +1,4 @@
-// read_keras_h5 (Keras HDF5 weight files, through the HDF5 C library). Not in the default run: libhdf5 1.10 itself
-// hangs and leaks on hostile files within seconds of fuzzing, which no code of ours can prevent.
-// fuzz-default: no
-// fuzz-pkg: hdf5
-// fuzz-flags: -DSIAMESE_HAVE_HDF5=1
+// read_keras_h5: Keras HDF5 weight files, through the library's own bounded HDF5 reader.
 #include <siamese/io/hdf5.hpp>
 
 #include "common.hpp"

@@ -227,8 +227,9 @@ void image_seeds() {
   put("images", "truncated.png", png.substr(0, png.size() / 2));
 }
 
-void hdf5_seeds(const fs::path& data) {
-  if (fs::exists(data / "keras_weights.h5")) put("hdf5", "keras_weights.h5", slurp(data / "keras_weights.h5"));
+void hdf5_seeds(const fs::path& data) {  // written by h5py: the old format, libver='latest', a small compact one
+  for (const char* name : {"keras_weights.h5", "keras_latest.h5", "keras_tiny.h5"})
+    if (fs::exists(data / name)) put("hdf5", name, slurp(data / name));
 }
 }  // namespace
 
