@@ -465,3 +465,58 @@ TEST_CASE("cycles in B-trees and object header continuations end in a FileError"
     fs::remove(p);
   }
 }
+
+TEST_CASE("what a file may cost is bounded by its size: absurd extents, repeated weights, repeated layers") {
+  // A never-written dataset of 2^40 floats: a small file that would otherwise ask for 4 TiB.
+  {
+    const fs::path p = temp("absurd.h5");
+    hid_t f = create_file(p, Format{true});
+    string_attr(f, "layer_names", {"l"});
+    hid_t g = H5Gcreate2(f, "l", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    string_attr(g, "weight_names", {"w:0"});
+    const hsize_t dims[2] = {hsize_t{1} << 20, hsize_t{1} << 20}, chunk[2] = {64, 64};
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), space = H5Screate_simple(2, dims, nullptr);
+    H5Pset_chunk(dcpl, 2, chunk);
+    H5Dclose(H5Dcreate2(g, "w:0", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    H5Gclose(g);
+    H5Fclose(f);
+    CHECK(error_of(p).find("dataset 'w:0': claims 4398046511104 bytes of values, more than a file of") != std::string::npos);
+    fs::remove(p);
+  }
+  // One dataset of 40 KB listed 5000 times: 200 MB of arrays from a file of about 100 KB.
+  {
+    const fs::path p = temp("repeated.h5");
+    hid_t f = create_file(p, Format{true});
+    string_attr(f, "layer_names", {"l"});
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_attr_phase_change(gcpl, 0, 0);
+    hid_t g = H5Gcreate2(f, "l", H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    string_attr(g, "weight_names", std::vector<std::string>(5000, "w:0"));
+    dataset_as(g, "w:0", {10000}, std::vector<double>(10000, 1.0), H5T_IEEE_F32LE);
+    H5Gclose(g);
+    H5Pclose(gcpl);
+    H5Fclose(f);
+    CHECK(error_of(p).find("bytes of values, more than a file of") != std::string::npos);
+    fs::remove(p);
+  }
+  // A group of 500 members listed as 30000 layers: each listing is read again for every layer.
+  {
+    const fs::path p = temp("relisted.h5");
+    hid_t f = create_file(p, Format{true});
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_attr_phase_change(gcpl, 0, 0);
+    hid_t root = H5Gcreate2(f, "model_weights", H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    string_attr(root, "layer_names", std::vector<std::string>(30000, "big"));
+    hid_t g = H5Gcreate2(root, "big", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    string_attr(g, "weight_names", {"w0:0"});
+    for (int i = 0; i < 500; ++i) dataset_as(g, "w" + std::to_string(i) + ":0", {1}, {1.0}, H5T_IEEE_F32LE);
+    H5Gclose(g);
+    H5Gclose(root);
+    H5Pclose(gcpl);
+    H5Fclose(f);
+    CHECK(error_of(p).find("reference each other too often to be a weight file") != std::string::npos);
+    fs::remove(p);
+  }
+}

@@ -36,17 +36,14 @@ inline KerasGroup keras_group(h5::File& f, std::uint64_t addr, const std::string
 /// Keras' attribute lists: `name`, or when too large for one HDF5 attribute, name0, name1, ...
 inline std::vector<std::string> keras_list_attr(h5::File& f, const std::vector<h5::Attribute>& attrs,
                                                 const std::string& name, h5::GlobalHeaps& heaps, const std::string& ctx) {
-  auto find = [&](const std::string& n) -> const h5::Attribute* {
-    for (const auto& a : attrs)
-      if (a.name == n) return &a;
-    return nullptr;
-  };
-  if (const h5::Attribute* a = find(name)) return h5::string_attribute(f, *a, heaps, ctx);
+  std::map<std::string_view, const h5::Attribute*> by_name;  // the first of duplicate names
+  for (const auto& a : attrs) by_name.emplace(a.name, &a);
+  if (const auto a = by_name.find(name); a != by_name.end()) return h5::string_attribute(f, *a->second, heaps, ctx);
   std::vector<std::string> out;
   for (std::size_t chunk = 0;; ++chunk) {
-    const h5::Attribute* a = find(name + std::to_string(chunk));
-    if (!a) return out;
-    for (auto& s : h5::string_attribute(f, *a, heaps, ctx)) {
+    const auto a = by_name.find(name + std::to_string(chunk));
+    if (a == by_name.end()) return out;
+    for (auto& s : h5::string_attribute(f, *a->second, heaps, ctx)) {
       if (out.size() >= h5::max_list)
         f.fail(ctx + "attribute '" + name + "'", "lists more than " + std::to_string(h5::max_list) + " names; refusing");
       out.push_back(std::move(s));

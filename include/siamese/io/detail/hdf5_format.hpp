@@ -61,7 +61,7 @@ class File {
     if (n != 0 && !in.read(bytes_.data(), static_cast<std::streamsize>(n))) throw FileError(where_ + "read error");
     data_left_ = 1100 * n + (std::uint64_t{1} << 20);  // deflate expands at most ~1032:1
     inflate_left_ = data_left_;
-    steps_left_ = 16 * n + (std::uint64_t{1} << 20);
+    steps_left_ = 4 * n + (std::uint64_t{1} << 20);  // a weight file needs about one per 8 bytes
   }
 
   const std::string& where() const { return where_; }
