@@ -226,8 +226,10 @@ TEST_CASE("SGD and Adam steps on a row-sparse gradient update only its non-zero 
                             decoupled);
         Ref::adam_step_rows(wr.data(), g.data(), mr.data(), vr.data(), rows, width, 1e-3f, 0.9f, 0.999f, 1e-7f, 3,
                             1e-2f, decoupled);
+        // m = b1 m + (1 - b1) g cancels to ~1e-3 from terms ~0.1: absolute tolerances at the terms' rounding
+        // (the compiler may contract either side into FMAs).
         expect_close("adam rows w", w, wr, 1e-6, 1e-7);
-        expect_close("adam rows m", m, mr, 1e-6, 1e-8);
+        expect_close("adam rows m", m, mr, 1e-6, 1e-7);
         expect_close("adam rows v", v, vr, 1e-6, 1e-9);
         // The reference itself: zero rows keep weights and moments, the others move.
         for (std::size_t r = 0; r < rows; ++r) {

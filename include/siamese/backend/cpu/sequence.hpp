@@ -12,6 +12,11 @@
 
 namespace siamese::cpu {
 
+// g++ 12 flags the deliberately undefined operands inside its AVX-512 intrinsics (used by xsimd's exp
+// and tanh) as uninitialized: a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 namespace detail {
 /// Sequences per task: enough gate values that a task outweighs its scheduling.
 inline std::size_t rows_grain(std::size_t row_floats) { return std::max<std::size_t>(1, 4096 / (row_floats + 1)); }
@@ -208,5 +213,7 @@ inline void gru_step_backward(std::size_t n, std::size_t T, std::size_t u, std::
     }
   });
 }
+
+#pragma GCC diagnostic pop
 
 }  // namespace siamese::cpu
