@@ -119,6 +119,39 @@ TEST_CASE("conv2d with a fused activation matches the reference's convolution th
   }
 }
 
+TEST_CASE("wide 3x3 convolutions (Winograd F(2x2, 3x3)) match the reference") {
+  struct Case {
+    std::size_t h, w, c, f;
+    Padding p;
+  };
+  // Even and odd output extents (partial tiles), channel counts with SIMD tails, both paddings.
+  for (const Case k : {Case{16, 16, 64, 64, Padding::Valid}, Case{15, 17, 67, 70, Padding::Same},
+                       Case{14, 14, 128, 64, Padding::Same}, Case{17, 16, 64, 129, Padding::Valid}}) {
+    const auto g = conv_geom(k.h, k.w, k.c, 3, 3, 1, 1, k.p, k.f);
+    REQUIRE(cpu::detail::conv_winograd_ok(g));
+    const std::size_t n = 3, in = n * g.h * g.w * g.c, out = n * g.oh * g.ow * g.f, wn = 9 * g.c * g.f;
+    const auto x = random_vector(in, 31), w = random_vector(wn, 32, -0.5f, 0.5f), bias = random_vector(g.f, 33);
+    for (Act a : {Act::ReLU, Act::Linear, Act::Tanh})
+      for (bool with_bias : {true, false}) {
+        CAPTURE(k.h);
+        CAPTURE(k.c);
+        CAPTURE(k.f);
+        CAPTURE(detail::act_name(a));
+        CAPTURE(with_bias);
+        std::vector<float> y(out, 9.0f), yr(out);
+        Cpu::conv2d_forward_act(g, a, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(), n);
+        Ref::conv2d_forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, yr.data(), n);
+        Ref::activation(a, yr.data(), yr.data(), out);
+        expect_sum_close("winograd forward", y, yr);
+      }
+  }
+  // Narrow, small or strided convolutions keep the other paths.
+  CHECK_FALSE(cpu::detail::conv_winograd_ok(conv_geom(16, 16, 32, 3, 3, 1, 1, Padding::Valid, 64)));
+  CHECK_FALSE(cpu::detail::conv_winograd_ok(conv_geom(13, 13, 64, 3, 3, 1, 1, Padding::Valid, 64)));
+  CHECK_FALSE(cpu::detail::conv_winograd_ok(conv_geom(32, 32, 64, 3, 3, 2, 2, Padding::Same, 64)));
+  CHECK_FALSE(cpu::detail::conv_winograd_ok(conv_geom(32, 32, 64, 5, 5, 1, 1, Padding::Same, 64)));
+}
+
 TEST_CASE("conv2d with a batch large enough for several chunks and threads") {
   const auto g = conv_geom(13, 13, 32, 3, 3, 1, 1, Padding::Valid, 64);
   const std::size_t n = 40, in = n * g.h * g.w * g.c, out = n * g.oh * g.ow * g.f, wn = 9 * 32 * 64;

@@ -1,6 +1,7 @@
 #pragma once
-// 2-D convolution of backend::Cpu (NHWC input, HWIO kernel) as im2col + sgemm over chunks of the
-// batch: each chunk's column matrix (a few hundred KiB) stays in cache between its packing and its
+// 2-D convolution of backend::Cpu (NHWC input, HWIO kernel): small kernels over few channels run
+// direct (conv_direct.hpp), wide 3x3 stride-1 forward passes by Winograd F(2x2, 3x3)
+// (conv_winograd.hpp), the rest as im2col + sgemm over chunks of the batch: each chunk's column matrix (a few hundred KiB) stays in cache between its packing and its
 // product. The products run multi-threaded inside sgemm; packing and unpacking are split by sample.
 #include <algorithm>
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include "../../core/shape.hpp"
 #include "../kinds.hpp"
 #include "conv_direct.hpp"
+#include "conv_winograd.hpp"
 #include "elementwise.hpp"
 #include "gemm.hpp"
 #include "parallel.hpp"
@@ -127,6 +129,7 @@ inline void conv2d_forward_act(const siamese::detail::ConvGeom& g, Act act, cons
                                const float* bias, float* y, std::size_t n) {
   const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, in = g.h * g.w * g.c;
   if (detail::conv_direct_ok(g)) return detail::conv2d_forward_direct(g, act, x, w, bias, y, n);
+  if (detail::conv_winograd_ok(g)) return detail::conv2d_forward_winograd(g, act, x, w, bias, y, n);
   const GemmEpilogue ep{bias, nullptr, act == Act::ReLU ? GemmAct::relu : GemmAct::identity};
   const bool pointwise = detail::conv_is_pointwise(g), act_after = act != Act::Linear && act != Act::ReLU;
   const std::size_t chunk = detail::conv_chunk(g, n);
