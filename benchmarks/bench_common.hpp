@@ -43,6 +43,16 @@ inline std::map<std::string, double> pytorch_rates(const std::string& script, in
   return out;
 }
 
+/// The mean of two measurements of PyTorch's rates, one taken before and one after ours: a machine
+/// whose speed drifts then biases neither side (a workload missing from either run is left out).
+inline std::map<std::string, double> mean_rates(const std::map<std::string, double>& before,
+                                                const std::map<std::string, double>& after) {
+  std::map<std::string, double> out;
+  for (const auto& [name, v] : before)
+    if (const auto it = after.find(name); it != after.end()) out[name] = 0.5 * (v + it->second);
+  return out;
+}
+
 /// One line per workload: "<name>: siamese <x> <unit>/s, pytorch <y> <unit>/s, speedup <x/y>x".
 inline void report(const std::vector<std::pair<std::string, std::string>>& lines,
                    const std::map<std::string, double>& ours, const std::map<std::string, double>& torch) {

@@ -8,7 +8,7 @@
 // Both sides use the same number of threads (2, or the first argument). Timing: 3 warm-up steps,
 // then the median of `rounds` rounds (second argument, default 7) of a few steps each. PyTorch runs
 // benchmarks/torch_models.py through /usr/bin/python3 (Debian's python3-torch) with
-// OPENBLAS_NUM_THREADS=1 and without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, after our runs.
+// OPENBLAS_NUM_THREADS=1 and without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, before and after our runs (the mean of the two).
 #include <tbb/global_control.h>
 
 #include <cstdlib>
@@ -48,6 +48,7 @@ Tensor images(std::size_t n, std::uint64_t seed) {
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::max(1, std::atoi(argv[1])) : 2;
   const int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 7;
+  const auto torch_before = bench::pytorch_rates("torch_models.py", threads, rounds);
   std::map<std::string, double> ours;
   {
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, std::size_t(threads));
@@ -69,5 +70,5 @@ int main(int argc, char** argv) {
     }
   }
   bench::report({{"siamese_cnn_train", "pairs"}, {"siamese_cnn_infer", "pairs"}, {"triplet_cnn_train", "triplets"}}, ours,
-                bench::pytorch_rates("torch_models.py", threads, rounds));
+                bench::mean_rates(torch_before, bench::pytorch_rates("torch_models.py", threads, rounds)));
 }
