@@ -17,6 +17,7 @@
 #include "../core/errors.hpp"
 #include "../core/tensor.hpp"
 #include "../layers/layer.hpp"
+#include "detail/inflate.hpp"
 
 namespace siamese {
 
@@ -127,22 +128,9 @@ inline NamedArray parse_npy(const std::string& b, const std::string& file, std::
 }
 
 inline std::string inflate_raw(const std::string& in, std::size_t out_size, const std::string& where) {
-  std::string out(out_size, '\0');
-  z_stream z{};
-  if (inflateInit2(&z, -MAX_WBITS) != Z_OK) throw FileError(where + "zlib cannot start inflating");
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  std::size_t in_left = in.size(), out_left = out.size();
-  int rc = Z_OK;
-  while (rc == Z_OK) {  // avail_in/avail_out are 32-bit: feed at most 1 GiB at a time
-    if (z.avail_in == 0) z.avail_in = static_cast<uInt>(std::min<std::size_t>(in_left, 1u << 30)), in_left -= z.avail_in;
-    if (z.avail_out == 0) z.avail_out = static_cast<uInt>(std::min<std::size_t>(out_left, 1u << 30)), out_left -= z.avail_out;
-    rc = inflate(&z, Z_NO_FLUSH);
-    if (rc == Z_BUF_ERROR && (in_left || out_left)) rc = Z_OK;
-  }
-  const bool ok = rc == Z_STREAM_END && z.total_out == out_size;
-  inflateEnd(&z);
-  if (!ok) throw FileError(where + "corrupt deflate data (zlib: " + (z.msg ? z.msg : "stream incomplete") + ")");
+  std::string out;
+  const std::string why = inflate_exact(in, out_size, -MAX_WBITS, out);
+  if (!why.empty()) throw FileError(where + "corrupt deflate data (zlib: " + why + ")");
   return out;
 }
 

@@ -98,10 +98,11 @@ struct ElementwiseOps {
              return finite(x[i]) ? 0.0 : 1.0;
            }) == 0.0;
   }
-  /// SGD with Keras' momentum (and Nesterov); g includes the L2 term wd * w.
-  static void sgd_step(float* w, const float* g, float* v, std::size_t n, float lr, float momentum, bool nesterov,
-                       float wd) {
-    X::launch("sgd_step", n, [=] __host__ __device__(std::size_t i) {
+  /// The SGD and Adam updates of element i, shared by the dense and the row-sparse kernels.
+  struct SgdUpdate {
+    float lr, momentum, wd;
+    bool nesterov;
+    __host__ __device__ void operator()(float* w, const float* g, float* v, std::size_t i) const {
       const float gi = g[i] + wd * w[i];
       if (momentum == 0.0f) {
         w[i] -= lr * gi;
@@ -109,57 +110,59 @@ struct ElementwiseOps {
       }
       v[i] = momentum * v[i] - lr * gi;
       w[i] += nesterov ? momentum * v[i] - lr * gi : v[i];
-    });
-  }
-  /// Adam with bias correction at step t >= 1; `decoupled` is AdamW.
-  static void adam_step(float* w, const float* g, float* m, float* v, std::size_t n, float lr, float b1, float b2,
-                        float eps, std::size_t t, float wd, bool decoupled) {
-    const double c1 = 1.0 - std::pow(double(b1), double(t)), c2 = 1.0 - std::pow(double(b2), double(t));
-    X::launch("adam_step", n, [=] __host__ __device__(std::size_t i) {
+    }
+  };
+  struct AdamUpdate {
+    float lr, b1, b2, eps, wd;
+    bool decoupled;
+    double c1, c2;  // bias corrections 1 - b^t
+    AdamUpdate(float lr_, float b1_, float b2_, float eps_, std::size_t t, float wd_, bool decoupled_)
+        : lr(lr_), b1(b1_), b2(b2_), eps(eps_), wd(wd_), decoupled(decoupled_),
+          c1(1.0 - std::pow(double(b1_), double(t))), c2(1.0 - std::pow(double(b2_), double(t))) {}
+    __host__ __device__ void operator()(float* w, const float* g, float* m, float* v, std::size_t i) const {
       const float gi = decoupled ? g[i] : g[i] + wd * w[i];
       m[i] = b1 * m[i] + (1 - b1) * gi;
       v[i] = b2 * v[i] + (1 - b2) * gi * gi;
       const double mh = m[i] / c1, vh = v[i] / c2;
       if (decoupled) w[i] -= lr * wd * w[i];
       w[i] -= float(lr * mh / (::sqrt(vh) + eps));
-    });
+    }
+  };
+  /// True when row [o, o + width) of g holds a value other than zero.
+  static __host__ __device__ bool row_touched(const float* g, std::size_t o, std::size_t width) {
+    for (std::size_t k = o; k < o + width; ++k)
+      if (g[k] != 0.0f) return true;
+    return false;
+  }
+
+  /// SGD with Keras' momentum (and Nesterov); g includes the L2 term wd * w.
+  static void sgd_step(float* w, const float* g, float* v, std::size_t n, float lr, float momentum, bool nesterov,
+                       float wd) {
+    const SgdUpdate up{lr, momentum, wd, nesterov};
+    X::launch("sgd_step", n, [=] __host__ __device__(std::size_t i) { up(w, g, v, i); });
+  }
+  /// Adam with bias correction at step t >= 1; `decoupled` is AdamW.
+  static void adam_step(float* w, const float* g, float* m, float* v, std::size_t n, float lr, float b1, float b2,
+                        float eps, std::size_t t, float wd, bool decoupled) {
+    const AdamUpdate up(lr, b1, b2, eps, t, wd, decoupled);
+    X::launch("adam_step", n, [=] __host__ __device__(std::size_t i) { up(w, g, m, v, i); });
   }
   /// sgd_step / adam_step on each row (`rows` x `width`) whose gradient is not all zero, one thread
   /// per row; the other rows stay as they are.
   static void sgd_step_rows(float* w, const float* g, float* v, std::size_t rows, std::size_t width, float lr,
                             float momentum, bool nesterov, float wd) {
+    const SgdUpdate up{lr, momentum, wd, nesterov};
     X::launch("sgd_step_rows", rows, [=] __host__ __device__(std::size_t r) {
-      const std::size_t o = r * width;
-      bool touched = false;
-      for (std::size_t k = 0; k < width && !touched; ++k) touched = g[o + k] != 0.0f;
-      if (!touched) return;
-      for (std::size_t k = o; k < o + width; ++k) {
-        const float gi = g[k] + wd * w[k];
-        if (momentum == 0.0f) {
-          w[k] -= lr * gi;
-          continue;
-        }
-        v[k] = momentum * v[k] - lr * gi;
-        w[k] += nesterov ? momentum * v[k] - lr * gi : v[k];
-      }
+      if (!row_touched(g, r * width, width)) return;
+      for (std::size_t i = r * width; i < (r + 1) * width; ++i) up(w, g, v, i);
     });
   }
   static void adam_step_rows(float* w, const float* g, float* m, float* v, std::size_t rows, std::size_t width,
                              float lr, float b1, float b2, float eps, std::size_t t, float wd, bool decoupled) {
-    const double c1 = 1.0 - std::pow(double(b1), double(t)), c2 = 1.0 - std::pow(double(b2), double(t));
+    const AdamUpdate up(lr, b1, b2, eps, t, wd, decoupled);
     X::launch("adam_step_rows", rows, [=] __host__ __device__(std::size_t r) {
-      const std::size_t o = r * width;
-      bool touched = false;
-      for (std::size_t k = 0; k < width && !touched; ++k) touched = g[o + k] != 0.0f;
-      if (!touched) return;
-      for (std::size_t i = o; i < o + width; ++i) {
-        const float gi = decoupled ? g[i] : g[i] + wd * w[i];
-        m[i] = b1 * m[i] + (1 - b1) * gi;
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        const double mh = m[i] / c1, vh = v[i] / c2;
-        if (decoupled) w[i] -= lr * wd * w[i];
-        w[i] -= float(lr * mh / (::sqrt(vh) + eps));
-      }
+      if (!row_touched(g, r * width, width)) return;
+      for (std::size_t i = r * width; i < (r + 1) * width; ++i) up(w, g, m, v, i);
     });
   }
 };

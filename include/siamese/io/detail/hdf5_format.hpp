@@ -28,6 +28,8 @@
 
 #include "../../core/errors.hpp"
 
+#include "inflate.hpp"
+
 namespace siamese::detail::h5 {
 
 inline constexpr std::uint64_t undef = ~std::uint64_t{0};            // HDF5's undefined address
@@ -987,25 +989,9 @@ inline void to_float(const char* src, std::size_t n, const Datatype& t, float* d
 
 /// Inflates a zlib stream to exactly `want` bytes.
 inline std::string inflate_exact(std::string_view in, std::uint64_t want, const Cursor& ctx) {
-  std::string out(static_cast<std::size_t>(want) + 1, '\0');  // one spare byte catches a stream that is too long
-  z_stream z{};
-  if (inflateInit(&z) != Z_OK) ctx.fail("zlib cannot start inflating");
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  std::size_t in_left = in.size(), out_left = out.size();
-  int rc = Z_OK;
-  while (rc == Z_OK) {  // avail_in/avail_out are 32-bit: feed at most 1 GiB at a time
-    if (z.avail_in == 0) z.avail_in = static_cast<uInt>(std::min<std::size_t>(in_left, 1u << 30)), in_left -= z.avail_in;
-    if (z.avail_out == 0) z.avail_out = static_cast<uInt>(std::min<std::size_t>(out_left, 1u << 30)), out_left -= z.avail_out;
-    rc = inflate(&z, Z_NO_FLUSH);
-    if (rc == Z_BUF_ERROR && ((z.avail_in == 0 && in_left) || (z.avail_out == 0 && out_left))) rc = Z_OK;
-  }
-  const bool ok = rc == Z_STREAM_END && z.total_out == want;
-  const std::string msg = z.msg ? z.msg : rc == Z_STREAM_END ? "inflates to " + num(z.total_out) + " bytes, " + num(want) + " expected"
-                                                             : "stream incomplete or longer than the chunk";
-  inflateEnd(&z);
-  if (!ok) ctx.fail("corrupt deflate data (" + msg + ")");
-  out.resize(static_cast<std::size_t>(want));
+  std::string out;
+  const std::string why = siamese::detail::inflate_exact(in, static_cast<std::size_t>(want), MAX_WBITS, out);
+  if (!why.empty()) ctx.fail("corrupt deflate data (" + why + ")");
   return out;
 }
 
