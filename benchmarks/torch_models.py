@@ -6,13 +6,12 @@ rounds after a warm-up). bench_models runs it as a subprocess with
 OPENBLAS_NUM_THREADS=1 and without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE.
 Usage: torch_models.py [threads] [rounds]
 """
-import statistics
 import sys
-import time
 
 import torch
 from torch import nn
-import torch.nn.functional as F
+
+from torch_common import median_rate, pair_features
 
 THREADS = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 7
@@ -40,21 +39,7 @@ class SiameseCnn(nn.Module):
         # Both sides as one batch of 2n, as the C++ model runs them.
         e = self.encoder(torch.cat([a, b]))
         ea, eb = e[:a.shape[0]], e[a.shape[0]:]
-        cos = F.cosine_similarity(ea, eb, dim=1, eps=1e-6).unsqueeze(1)
-        feats = torch.cat([(ea - eb) ** 2, ea * ea - eb * eb, cos], dim=1)
-        return self.classifier(feats).squeeze(1)
-
-
-def median_rate(step, items, rounds, reps):
-    for _ in range(3):
-        step()
-    rates = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            step()
-        rates.append(items * reps / (time.perf_counter() - t0))
-    return statistics.median(rates)
+        return self.classifier(pair_features(ea, eb)).squeeze(1)
 
 
 def main():

@@ -9,13 +9,12 @@ printed is the faster of the two. Batches of 128 pairs of 30 token ids in 1..199
 padding, so nn.LSTM needs no mask). Prints "<name> <pairs per second>" per workload (the median of the
 timed rounds after a warm-up). Usage: torch_text.py [threads] [rounds]
 """
-import statistics
 import sys
-import time
 
 import torch
 from torch import nn
-import torch.nn.functional as F
+
+from torch_common import median_rate, pair_features
 
 THREADS = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 7
@@ -38,21 +37,7 @@ class SiameseLstm(nn.Module):
         # Both sides as one batch of 2n, as the C++ model runs them.
         e = self.encode(torch.cat([a, b]))
         ea, eb = e[:a.shape[0]], e[a.shape[0]:]
-        cos = F.cosine_similarity(ea, eb, dim=1, eps=1e-6).unsqueeze(1)
-        feats = torch.cat([(ea - eb) ** 2, ea * ea - eb * eb, cos], dim=1)
-        return self.classifier(feats).squeeze(1)
-
-
-def median_rate(step, items, rounds, reps):
-    for _ in range(3):
-        step()
-    rates = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            step()
-        rates.append(items * reps / (time.perf_counter() - t0))
-    return statistics.median(rates)
+        return self.classifier(pair_features(ea, eb)).squeeze(1)
 
 
 def main():

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "elementwise.hpp"
 #include "parallel.hpp"
@@ -20,17 +21,37 @@ namespace siamese::cpu {
 namespace detail {
 /// Sequences per task: enough gate values that a task outweighs its scheduling.
 inline std::size_t rows_grain(std::size_t row_floats) { return std::max<std::size_t>(1, 4096 / (row_floats + 1)); }
-inline Vec load_or_zero(const float* p, std::size_t k) { return p ? Vec::load_unaligned(p + k) : Vec(0.0f); }
-inline float at_or_zero(const float* p, std::size_t k) { return p ? p[k] : 0.0f; }
-inline float tanh1(float x) { return std::tanh(x); }
+
+/// Loads, stores and maps on a SIMD batch or, for the tail of a row, on one float: each step kernel is
+/// written once as a body over lane type L and run by for_lanes.
+template <class L>
+L lane_load(const float* p) {
+  if constexpr (std::is_same_v<L, float>) return *p;
+  else return Vec::load_unaligned(p);
+}
+template <class L>
+L lane_load_or_zero(const float* p, std::size_t k) {
+  return p ? lane_load<L>(p + k) : L(0.0f);
+}
+inline void lane_store(float* p, float v) { *p = v; }
+inline void lane_store(float* p, const Vec& v) { v.store_unaligned(p); }
+inline float lane_tanh(float x) { return std::tanh(x); }
+inline Vec lane_tanh(const Vec& x) { return xsimd::tanh(x); }
+/// body(L{}, k) for k in [0, u): SIMD batches of vw lanes, then single floats.
+template <class Body>
+void for_lanes(std::size_t u, Body&& body) {
+  std::size_t k = 0;
+  for (; k + vw <= u; k += vw) body(Vec(0.0f), k);
+  for (; k < u; ++k) body(0.0f, k);
+}
 }  // namespace detail
 
 /// See Reference::lstm_step_forward: gates i, f, c, o of step t activated in place in z (n, T, 4u);
 /// c, h (n, T, u) receive the step's states from those of step tp (tp >= T: zero).
 inline void lstm_step_forward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp, float* z,
                               float* c, float* h, const float* mask) {
-  using detail::Vec, detail::vw, detail::sigmoid;
-  detail::for_ranges(n, detail::rows_grain(4 * u), n * 4 * u, [&](std::size_t b0, std::size_t b1) {
+  using namespace detail;
+  for_ranges(n, rows_grain(4 * u), n * 4 * u, [&](std::size_t b0, std::size_t b1) {
     for (std::size_t b = b0; b < b1; ++b) {
       float* g = z + (b * T + t) * 4 * u;
       float* ct = c + (b * T + t) * u;
@@ -40,33 +61,23 @@ inline void lstm_step_forward(std::size_t n, std::size_t T, std::size_t u, std::
       if (mask && mask[b * T + t] == 0.0f) {  // a masked step: the state carries over
         std::fill(g, g + 4 * u, 0.0f);
         for (std::size_t k = 0; k < u; ++k) {
-          ct[k] = detail::at_or_zero(cp, k);
-          ht[k] = detail::at_or_zero(hp, k);
+          ct[k] = cp ? cp[k] : 0.0f;
+          ht[k] = hp ? hp[k] : 0.0f;
         }
         continue;
       }
-      std::size_t k = 0;
-      for (; k + vw <= u; k += vw) {
-        const Vec i = sigmoid(Vec::load_unaligned(g + k)), f = sigmoid(Vec::load_unaligned(g + u + k));
-        const Vec cc = xsimd::tanh(Vec::load_unaligned(g + 2 * u + k)), o = sigmoid(Vec::load_unaligned(g + 3 * u + k));
-        i.store_unaligned(g + k);
-        f.store_unaligned(g + u + k);
-        cc.store_unaligned(g + 2 * u + k);
-        o.store_unaligned(g + 3 * u + k);
-        const Vec cn = f * detail::load_or_zero(cp, k) + i * cc;
-        cn.store_unaligned(ct + k);
-        (o * xsimd::tanh(cn)).store_unaligned(ht + k);
-      }
-      for (; k < u; ++k) {
-        const float i = sigmoid(g[k]), f = sigmoid(g[u + k]), cc = detail::tanh1(g[2 * u + k]),
-                    o = sigmoid(g[3 * u + k]);
-        g[k] = i;
-        g[u + k] = f;
-        g[2 * u + k] = cc;
-        g[3 * u + k] = o;
-        ct[k] = f * detail::at_or_zero(cp, k) + i * cc;
-        ht[k] = o * detail::tanh1(ct[k]);
-      }
+      for_lanes(u, [&](auto lane, std::size_t k) {
+        using L = decltype(lane);
+        const L i = sigmoid(lane_load<L>(g + k)), f = sigmoid(lane_load<L>(g + u + k));
+        const L cc = lane_tanh(lane_load<L>(g + 2 * u + k)), o = sigmoid(lane_load<L>(g + 3 * u + k));
+        lane_store(g + k, i);
+        lane_store(g + u + k, f);
+        lane_store(g + 2 * u + k, cc);
+        lane_store(g + 3 * u + k, o);
+        const L cn = f * lane_load_or_zero<L>(cp, k) + i * cc;
+        lane_store(ct + k, cn);
+        lane_store(ht + k, L(o * lane_tanh(cn)));
+      });
     }
   });
 }
@@ -75,8 +86,8 @@ inline void lstm_step_forward(std::size_t n, std::size_t T, std::size_t u, std::
 inline void lstm_step_backward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp,
                                const float* z, const float* c, const float* dy, const float* mask, float* dh,
                                float* dc, float* dz) {
-  using detail::Vec, detail::vw;
-  detail::for_ranges(n, detail::rows_grain(4 * u), n * 4 * u, [&](std::size_t b0, std::size_t b1) {
+  using namespace detail;
+  for_ranges(n, rows_grain(4 * u), n * 4 * u, [&](std::size_t b0, std::size_t b1) {
     for (std::size_t b = b0; b < b1; ++b) {
       const float* g = z + (b * T + t) * 4 * u;
       const float* ct = c + (b * T + t) * u;
@@ -89,33 +100,21 @@ inline void lstm_step_backward(std::size_t n, std::size_t T, std::size_t u, std:
         std::fill(d, d + 4 * u, 0.0f);
         continue;
       }
-      const Vec one(1.0f);
-      std::size_t k = 0;
-      for (; k + vw <= u; k += vw) {
-        const Vec i = Vec::load_unaligned(g + k), f = Vec::load_unaligned(g + u + k);
-        const Vec cc = Vec::load_unaligned(g + 2 * u + k), o = Vec::load_unaligned(g + 3 * u + k);
-        const Vec dht = Vec::load_unaligned(dhb + k) + detail::load_or_zero(dyt, k);
-        const Vec tc = xsimd::tanh(Vec::load_unaligned(ct + k));
-        const Vec dct = Vec::load_unaligned(dcb + k) + dht * o * (one - tc * tc);
-        (dct * cc * i * (one - i)).store_unaligned(d + k);
-        (dct * detail::load_or_zero(cp, k) * f * (one - f)).store_unaligned(d + u + k);
-        (dct * i * (one - cc * cc)).store_unaligned(d + 2 * u + k);
-        (dht * tc * o * (one - o)).store_unaligned(d + 3 * u + k);
-        (dct * f).store_unaligned(dcb + k);
-        Vec(0.0f).store_unaligned(dhb + k);
-      }
-      for (; k < u; ++k) {
-        const float i = g[k], f = g[u + k], cc = g[2 * u + k], o = g[3 * u + k];
-        const float dht = dhb[k] + detail::at_or_zero(dyt, k);
-        const float tc = detail::tanh1(ct[k]);
-        const float dct = dcb[k] + dht * o * (1.0f - tc * tc);
-        d[k] = dct * cc * i * (1.0f - i);
-        d[u + k] = dct * detail::at_or_zero(cp, k) * f * (1.0f - f);
-        d[2 * u + k] = dct * i * (1.0f - cc * cc);
-        d[3 * u + k] = dht * tc * o * (1.0f - o);
-        dcb[k] = dct * f;
-        dhb[k] = 0.0f;
-      }
+      for_lanes(u, [&](auto lane, std::size_t k) {
+        using L = decltype(lane);
+        const L one(1.0f);
+        const L i = lane_load<L>(g + k), f = lane_load<L>(g + u + k);
+        const L cc = lane_load<L>(g + 2 * u + k), o = lane_load<L>(g + 3 * u + k);
+        const L dht = lane_load<L>(dhb + k) + lane_load_or_zero<L>(dyt, k);
+        const L tc = lane_tanh(lane_load<L>(ct + k));
+        const L dct = lane_load<L>(dcb + k) + dht * o * (one - tc * tc);
+        lane_store(d + k, L(dct * cc * i * (one - i)));
+        lane_store(d + u + k, L(dct * lane_load_or_zero<L>(cp, k) * f * (one - f)));
+        lane_store(d + 2 * u + k, L(dct * i * (one - cc * cc)));
+        lane_store(d + 3 * u + k, L(dht * tc * o * (one - o)));
+        lane_store(dcb + k, L(dct * f));
+        lane_store(dhb + k, L(0.0f));
+      });
     }
   });
 }
@@ -124,40 +123,32 @@ inline void lstm_step_backward(std::size_t n, std::size_t T, std::size_t u, std:
 /// receives h_prev R + b_rec; h (n, T, u) the state.
 inline void gru_step_forward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp, float* xp,
                              float* rp, const float* brec, float* h, const float* mask) {
-  using detail::Vec, detail::vw, detail::sigmoid;
-  detail::for_ranges(n, detail::rows_grain(3 * u), n * 3 * u, [&](std::size_t b0, std::size_t b1) {
+  using namespace detail;
+  for_ranges(n, rows_grain(3 * u), n * 3 * u, [&](std::size_t b0, std::size_t b1) {
     for (std::size_t b = b0; b < b1; ++b) {
       float* g = xp + (b * T + t) * 3 * u;
       float* r = rp + (b * T + t) * 3 * u;
       float* ht = h + (b * T + t) * u;
       const float* hp = tp < T ? h + (b * T + tp) * u : nullptr;
-      std::size_t k = 0;
-      for (; k + vw <= 3 * u; k += vw)
-        ((hp ? Vec::load_unaligned(r + k) : Vec(0.0f)) + Vec::load_unaligned(brec + k)).store_unaligned(r + k);
-      for (; k < 3 * u; ++k) r[k] = (hp ? r[k] : 0.0f) + brec[k];
+      for_lanes(3 * u, [&](auto lane, std::size_t k) {
+        using L = decltype(lane);
+        lane_store(r + k, L((hp ? lane_load<L>(r + k) : L(0.0f)) + lane_load<L>(brec + k)));
+      });
       if (mask && mask[b * T + t] == 0.0f) {
         std::fill(g, g + 3 * u, 0.0f);
-        for (k = 0; k < u; ++k) ht[k] = detail::at_or_zero(hp, k);
+        for (std::size_t k = 0; k < u; ++k) ht[k] = hp ? hp[k] : 0.0f;
         continue;
       }
-      const Vec one(1.0f);
-      for (k = 0; k + vw <= u; k += vw) {
-        const Vec zg = sigmoid(Vec::load_unaligned(g + k) + Vec::load_unaligned(r + k));
-        const Vec rg = sigmoid(Vec::load_unaligned(g + u + k) + Vec::load_unaligned(r + u + k));
-        const Vec hh = xsimd::tanh(Vec::load_unaligned(g + 2 * u + k) + rg * Vec::load_unaligned(r + 2 * u + k));
-        zg.store_unaligned(g + k);
-        rg.store_unaligned(g + u + k);
-        hh.store_unaligned(g + 2 * u + k);
-        (zg * detail::load_or_zero(hp, k) + (one - zg) * hh).store_unaligned(ht + k);
-      }
-      for (; k < u; ++k) {
-        const float zg = sigmoid(g[k] + r[k]), rg = sigmoid(g[u + k] + r[u + k]);
-        const float hh = detail::tanh1(g[2 * u + k] + rg * r[2 * u + k]);
-        g[k] = zg;
-        g[u + k] = rg;
-        g[2 * u + k] = hh;
-        ht[k] = zg * detail::at_or_zero(hp, k) + (1.0f - zg) * hh;
-      }
+      for_lanes(u, [&](auto lane, std::size_t k) {
+        using L = decltype(lane);
+        const L zg = sigmoid(L(lane_load<L>(g + k) + lane_load<L>(r + k)));
+        const L rg = sigmoid(L(lane_load<L>(g + u + k) + lane_load<L>(r + u + k)));
+        const L hh = lane_tanh(L(lane_load<L>(g + 2 * u + k) + rg * lane_load<L>(r + 2 * u + k)));
+        lane_store(g + k, zg);
+        lane_store(g + u + k, rg);
+        lane_store(g + 2 * u + k, hh);
+        lane_store(ht + k, L(zg * lane_load_or_zero<L>(hp, k) + (L(1.0f) - zg) * hh));
+      });
     }
   });
 }
@@ -166,8 +157,8 @@ inline void gru_step_forward(std::size_t n, std::size_t T, std::size_t u, std::s
 inline void gru_step_backward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp,
                               const float* xp, const float* rp, const float* h, const float* dy, const float* mask,
                               float* dh, float* dxp, float* drp) {
-  using detail::Vec, detail::vw;
-  detail::for_ranges(n, detail::rows_grain(3 * u), n * 3 * u, [&](std::size_t b0, std::size_t b1) {
+  using namespace detail;
+  for_ranges(n, rows_grain(3 * u), n * 3 * u, [&](std::size_t b0, std::size_t b1) {
     for (std::size_t b = b0; b < b1; ++b) {
       const float* g = xp + (b * T + t) * 3 * u;
       const float* r = rp + (b * T + t) * 3 * u;
@@ -181,35 +172,22 @@ inline void gru_step_backward(std::size_t n, std::size_t T, std::size_t u, std::
         std::fill(dr, dr + 3 * u, 0.0f);
         continue;
       }
-      const Vec one(1.0f);
-      std::size_t k = 0;
-      for (; k + vw <= u; k += vw) {
-        const Vec zg = Vec::load_unaligned(g + k), rg = Vec::load_unaligned(g + u + k);
-        const Vec hh = Vec::load_unaligned(g + 2 * u + k);
-        const Vec dht = Vec::load_unaligned(dhb + k) + detail::load_or_zero(dyt, k);
-        const Vec dzp = dht * (detail::load_or_zero(hp, k) - hh) * zg * (one - zg);
-        const Vec dhp = dht * (one - zg) * (one - hh * hh);
-        const Vec drg = dhp * Vec::load_unaligned(r + 2 * u + k) * rg * (one - rg);
-        dzp.store_unaligned(dx + k);
-        dzp.store_unaligned(dr + k);
-        drg.store_unaligned(dx + u + k);
-        drg.store_unaligned(dr + u + k);
-        dhp.store_unaligned(dx + 2 * u + k);
-        (dhp * rg).store_unaligned(dr + 2 * u + k);
-        (dht * zg).store_unaligned(dhb + k);
-      }
-      for (; k < u; ++k) {
-        const float zg = g[k], rg = g[u + k], hh = g[2 * u + k];
-        const float dht = dhb[k] + detail::at_or_zero(dyt, k);
-        const float dzp = dht * (detail::at_or_zero(hp, k) - hh) * zg * (1.0f - zg);
-        const float dhp = dht * (1.0f - zg) * (1.0f - hh * hh);
-        const float drg = dhp * r[2 * u + k] * rg * (1.0f - rg);
-        dx[k] = dr[k] = dzp;
-        dx[u + k] = dr[u + k] = drg;
-        dx[2 * u + k] = dhp;
-        dr[2 * u + k] = dhp * rg;
-        dhb[k] = dht * zg;
-      }
+      for_lanes(u, [&](auto lane, std::size_t k) {
+        using L = decltype(lane);
+        const L one(1.0f);
+        const L zg = lane_load<L>(g + k), rg = lane_load<L>(g + u + k), hh = lane_load<L>(g + 2 * u + k);
+        const L dht = lane_load<L>(dhb + k) + lane_load_or_zero<L>(dyt, k);
+        const L dzp = dht * (lane_load_or_zero<L>(hp, k) - hh) * zg * (one - zg);
+        const L dhp = dht * (one - zg) * (one - hh * hh);
+        const L drg = dhp * lane_load<L>(r + 2 * u + k) * rg * (one - rg);
+        lane_store(dx + k, dzp);
+        lane_store(dr + k, dzp);
+        lane_store(dx + u + k, drg);
+        lane_store(dr + u + k, drg);
+        lane_store(dx + 2 * u + k, dhp);
+        lane_store(dr + 2 * u + k, L(dhp * rg));
+        lane_store(dhb + k, L(dht * zg));
+      });
     }
   });
 }
