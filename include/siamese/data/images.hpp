@@ -1,5 +1,5 @@
 #pragma once
-// Images as model input: PNG and JPEG decoding (stb_image), bilinear resizing, channels-last floats.
+// Images as model input: PNG and JPEG decoding (libpng, libjpeg-turbo), bilinear resizing, channels-last floats.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -11,8 +11,7 @@
 
 #include "../core/errors.hpp"
 #include "../core/tensor.hpp"
-#include "detail/image_checks.hpp"
-#include "detail/stb_image.hpp"
+#include "detail/image_decode.hpp"
 
 namespace siamese {
 
@@ -62,51 +61,29 @@ inline Tensor resize_bilinear(const Tensor& image, std::size_t height, std::size
   return out;
 }
 
-// The functions below call stb_image, which has internal linkage (see detail/stb_image.hpp): they
-// are static too, so that no inline function refers to a different decoder in each translation unit.
-
-/// Decodes a PNG or JPEG file into an RGB image (height, width, 3) of floats in 0..255; grey images
-/// are repeated over the three channels, an alpha channel is dropped, 16-bit PNG is scaled to 8 bits.
-/// A file that cannot be read or decoded throws FileError naming the file and the reason.
-static inline Tensor read_image(const std::filesystem::path& path) {
+/// Decodes a PNG (libpng) or JPEG (libjpeg-turbo) file into an RGB image (height, width, 3) of floats in 0..255;
+/// grey images are repeated over the three channels, an alpha channel is dropped, 16-bit PNG keeps each sample's
+/// high byte. Pixel values are the file's own: no gamma or colour-profile conversion. A file that cannot be read or
+/// decoded, or that claims far more pixels than its size can encode, throws FileError naming the file and the reason.
+inline Tensor read_image(const std::filesystem::path& path) {
   const std::string file = path.string();
   std::ifstream in(path, std::ios::binary);
   if (!in || !std::filesystem::is_regular_file(path)) throw FileError("'" + file + "': cannot open image file");
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (bytes.empty()) throw FileError("'" + file + "': the image file is empty");
-  if (bytes.size() > 0x7fffffff) throw FileError("'" + file + "': the image file is larger than 2 GiB");
-  if (!detail::jpeg_huffman_tables_ok(bytes))
-    throw FileError("'" + file + "': cannot decode the image (corrupt JPEG: a Huffman table of over 256 codes)");
-  if (!detail::png_chunks_fit(bytes))
-    throw FileError("'" + file + "': cannot decode the image (corrupt PNG: a chunk longer than the file)");
-  int w = 0, h = 0, channels = 0;
-  // Refuse a header claiming far more pixels than the file can encode (even a blank 1-bit PNG or JPEG stays
-  // under ~8000 pixels a byte) before stb_image allocates for them.
-  if (stbi_info_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()), &w,
-                            &h, &channels) &&
-      double(w) * double(h) > 16384.0 * double(bytes.size()) + double(1 << 22))
-    throw FileError("'" + file + "': the image claims " + std::to_string(w) + " x " + std::to_string(h) +
-                    " pixels, more than its " + std::to_string(bytes.size()) + " bytes can hold");
-  unsigned char* px = stbi_load_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
-                                            static_cast<int>(bytes.size()), &w, &h, &channels, 3);
-  if (!px) {
-    const char* why = stbi_failure_reason();
-    throw FileError("'" + file + "': cannot decode the image (" + (why ? why : "unknown reason") +
-                    "); PNG and JPEG are supported");
-  }
-  Tensor out({std::size_t(h), std::size_t(w), 3});
-  std::copy(px, px + out.size(), out.begin());
-  stbi_image_free(px);
+  const detail::Rgb8Image img = detail::decode_image(file, bytes);
+  Tensor out({img.height, img.width, 3});
+  std::copy(img.rgb.begin(), img.rgb.end(), out.begin());
   return out;
 }
 
 /// read_image, then resize_bilinear to (height, width, 3).
-static inline Tensor load_image(const std::filesystem::path& path, std::size_t height, std::size_t width) {
+inline Tensor load_image(const std::filesystem::path& path, std::size_t height, std::size_t width) {
   return resize_bilinear(read_image(path), height, width);
 }
 
 /// load_image into height * width * 3 floats at `dst`: one sample of a batch tensor.
-static inline void load_image_into(float* dst, const std::filesystem::path& path, std::size_t height,
+inline void load_image_into(float* dst, const std::filesystem::path& path, std::size_t height,
                                    std::size_t width) {
   const Tensor t = load_image(path, height, width);
   std::copy(t.begin(), t.end(), dst);

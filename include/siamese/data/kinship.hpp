@@ -166,9 +166,8 @@ class KinshipPairs {
 };
 
 /// Decodes the images of `pairs`, resized to height x width, into a PairBatch of raw RGB (0..255):
-/// apply the model's preprocessing (e.g. vggface_preprocess) to a and b afterwards. Static because
-/// it decodes through stb_image (see images.hpp).
-static inline PairBatch load_pair_batch(const std::vector<KinshipPair>& pairs, std::size_t height, std::size_t width) {
+/// apply the model's preprocessing (e.g. vggface_preprocess) to a and b afterwards.
+inline PairBatch load_pair_batch(const std::vector<KinshipPair>& pairs, std::size_t height, std::size_t width) {
   PairBatch b{Tensor({pairs.size(), height, width, 3}), Tensor({pairs.size(), height, width, 3}), {}};
   const std::size_t one = height * width * 3;
   for (std::size_t i = 0; i < pairs.size(); ++i) {
