@@ -26,6 +26,63 @@ inline Window window(const siamese::detail::PoolGeom& g, std::size_t oy, std::si
   w.x1 = std::max(w.x1, w.x0);
   return w;
 }
+/// Max pooling over 2x2 windows at stride 2 that all lie inside the map (VGG's and most CNNs' pooling): the
+/// window walk unrolled, four loads a vector.
+inline bool max_2x2(const siamese::detail::PoolGeom& g, bool is_max) {
+  return is_max && g.ph == 2 && g.pw == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0 && 2 * g.oh <= g.h &&
+         2 * g.ow <= g.w;
+}
+
+inline void max_2x2_forward_sample(const siamese::detail::PoolGeom& g, const float* xs, float* ys) {
+  const std::size_t c = g.c, row = g.w * c;
+  const Vec lowest(-std::numeric_limits<float>::infinity());
+  for (std::size_t oy = 0; oy < g.oh; ++oy)
+    for (std::size_t ox = 0; ox < g.ow; ++ox) {
+      const float* a = xs + 2 * oy * row + 2 * ox * c;
+      const float* b = a + row;
+      float* o = ys + (oy * g.ow + ox) * c;
+      std::size_t k = 0;
+      // The order of the reference's std::max(acc, v) from -inf: a NaN is skipped.
+      for (const std::size_t body = c / vw * vw; k < body; k += vw) {
+        Vec acc = xsimd::max(Vec::load_unaligned(a + k), lowest);
+        acc = xsimd::max(Vec::load_unaligned(a + c + k), acc);
+        acc = xsimd::max(Vec::load_unaligned(b + k), acc);
+        xsimd::max(Vec::load_unaligned(b + c + k), acc).store_unaligned(o + k);
+      }
+      for (; k < c; ++k)
+        o[k] = std::max(std::max(std::max(std::max(-std::numeric_limits<float>::infinity(), a[k]), a[c + k]), b[k]),
+                        b[c + k]);
+    }
+}
+
+/// The windows tile the covered part of the map: every covered cell is written once (the caller zeroes the rest).
+inline void max_2x2_backward_sample(const siamese::detail::PoolGeom& g, const float* xs, const float* ys,
+                                    const float* dys, float* ds) {
+  const std::size_t c = g.c, row = g.w * c;
+  for (std::size_t oy = 0; oy < g.oh; ++oy)
+    for (std::size_t ox = 0; ox < g.ow; ++ox) {
+      const std::size_t at = 2 * oy * row + 2 * ox * c, o = (oy * g.ow + ox) * c;
+      const std::size_t cells[4] = {at, at + c, at + row, at + row + c};  // row-major: the first maximum wins
+      std::size_t k = 0;
+      for (const std::size_t body = c / vw * vw; k < body; k += vw) {
+        const Vec d = Vec::load_unaligned(dys + o + k), best = Vec::load_unaligned(ys + o + k), zero(0.0f);
+        xsimd::batch_bool<float> done(false);
+        for (const std::size_t cell : cells) {
+          const auto hit = (Vec::load_unaligned(xs + cell + k) == best) && !done;
+          xsimd::select(hit, d, zero).store_unaligned(ds + cell + k);
+          done = done || hit;
+        }
+      }
+      for (; k < c; ++k) {
+        bool done = false;
+        for (const std::size_t cell : cells) {
+          const bool hit = !done && xs[cell + k] == ys[o + k];
+          ds[cell + k] = hit ? dys[o + k] : 0.0f;
+          done = done || hit;
+        }
+      }
+    }
+}
 }  // namespace detail
 
 /// Max or average pooling; padded cells are ignored (average over the cells inside the map).
@@ -36,6 +93,10 @@ inline void pool2d_forward(const siamese::detail::PoolGeom& g, bool is_max, cons
   detail::for_ranges(n, 1, n * (in + out), [&](std::size_t b0, std::size_t b1) {
     for (std::size_t b = b0; b < b1; ++b) {
       const float* xs = x + b * in;
+      if (detail::max_2x2(g, is_max)) {
+        detail::max_2x2_forward_sample(g, xs, y + b * out);
+        continue;
+      }
       for (std::size_t oy = 0; oy < g.oh; ++oy)
         for (std::size_t ox = 0; ox < g.ow; ++ox) {
           const detail::Window win = detail::window(g, oy, ox);
@@ -81,6 +142,7 @@ void pool2d_backward_sample(const siamese::detail::PoolGeom& g, bool is_max, con
     std::fill(ds + y_end * g.w * c, ds + g.h * g.w * c, 0.0f);
     for (std::size_t iy = 0; iy < y_end && x_end < g.w; ++iy)
       std::fill(ds + (iy * g.w + x_end) * c, ds + (iy + 1) * g.w * c, 0.0f);
+    if (max_2x2(g, is_max)) return max_2x2_backward_sample(g, xs, ys, dys, ds);
   }
   auto put = [&](float* p, auto v) {
     if constexpr (std::is_same_v<decltype(v), float>) *p = Accumulate ? *p + v : v;
