@@ -42,31 +42,31 @@ void close(const std::string& what, const std::vector<float>& a, const std::vect
 }
 
 template <class Spec, class In>
-void parity(const std::string& name, std::size_t n, bool ids = false) {
+void parity(const std::string& name, std::size_t n) {
   using L = Bound<Spec, In>;
-  std::vector<float> x = ids ? std::vector<float>(n * In::size) : test::random_vector(n * In::size, 3);
-  if (ids)
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] = float((i * 7919) % 50 % 3 == 0 ? 0 : (i * 104729) % 50);
-  else  // padding: the last two steps of every third sample
-    for (std::size_t b = 0; b < n; b += 3)
-      for (std::size_t i = In::size - 2 * detail::last_dim<In>; i < In::size; ++i) x[b * In::size + i] = 0.0f;
+  std::vector<float> x = test::random_vector(n * In::size, 3);
+  for (std::size_t b = 0; b < n; b += 3)  // padding: the last two steps of every third sample
+    for (std::size_t i = In::size - 2 * detail::last_dim<In>; i < In::size; ++i) x[b * In::size + i] = 0.0f;
   const auto w = test::random_vector(detail::param_count_of<L>(), 4, -0.5f, 0.5f);
   const auto dy = test::random_vector(n * L::out_shape::size, 5);
   const Result ref = run<L, backend::Reference>(x, w, dy, n), cpu = run<L, backend::Cpu>(x, w, dy, n);
   close(name + " y", cpu.y, ref.y);
-  if (!ids) close(name + " dx", cpu.dx, ref.dx);
+  close(name + " dx", cpu.dx, ref.dx);
   close(name + " dw", cpu.dw, ref.dw);
 }
 }  // namespace
 
+// Embedding's gather/scatter and the masked time pooling have no kernels of their own on backend::Cpu (it runs
+// Reference's), so there is no pair to compare for Embedding or GlobalAvgPool1D alone.
+static_assert(&backend::Cpu::embedding_forward == &backend::Reference::embedding_forward);
+static_assert(&backend::Cpu::masked_time_pool_forward == &backend::Reference::masked_time_pool_forward);
+
 TEST_CASE("backend::Cpu matches backend::Reference on the sequence layers") {
-  parity<Embedding<50, 24>, Shape<19>>("Embedding", 37, true);
   parity<LSTM<21>, Shape<9, 13>>("LSTM", 37);
   parity<LSTM<21, true>, Shape<9, 13>>("LSTM sequences", 37);
   parity<GRU<19, true>, Shape<9, 13>>("GRU sequences", 37);
   parity<Bidirectional<GRU<11>>, Shape<9, 13>>("Bidirectional GRU", 37);
   parity<Sequential<Bidirectional<LSTM<16, true>>, GlobalMaxPool1D>, Shape<9, 13>>("BiLSTM + max over time", 37);
-  parity<GlobalAvgPool1D, Shape<9, 13>>("GlobalAvgPool1D", 37);
 }
 
 TEST_CASE("backend::Cpu's step kernels match on the threaded path, with SIMD bodies and tails") {

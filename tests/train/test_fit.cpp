@@ -139,23 +139,45 @@ TEST_CASE("a NaN during training stops it and leaves the last good checkpoint in
 }
 
 TEST_CASE("early stopping restores the best epoch; the schedule sets each epoch's learning rate") {
-  Fresh data;
+  // Training labels are the opposite of validation's: every epoch of learning makes the validation loss worse, so
+  // the first epoch stays the best, training stops after `patience` more, and the weights return to the first's.
+  struct Flipped : Fresh {
+    void batch(std::size_t epoch, std::size_t index, PairBatch& b) const {
+      Fresh::batch(epoch, index, b);
+      for (float& l : b.labels) l = 1.0f - l;
+    }
+  } data;
   data.batches = 2;
-  SmallModel m(3);
-  SGD opt;
-  opt.learning_rate = 0.0f;  // nothing learns: validation never improves after the first epoch
-  FitOptions o = quiet(10);
-  o.patience = 2;
-  const History h = fit(m, BinaryCrossEntropy{}, opt, data, Validation{}, o);
+  const auto run = [&](std::size_t epochs, bool restore, SmallModel& m) {
+    SGD opt;
+    opt.learning_rate = 0.05f;
+    FitOptions o = quiet(epochs);
+    o.patience = 2;
+    o.restore_best = restore;
+    return fit(m, BinaryCrossEntropy{}, opt, data, Validation{}, o);
+  };
+  SmallModel m(3), first(3), kept(3);
+  const History h = run(10, true, m);
   CHECK(h.stopped_early);
   CHECK(h.loss.size() == 3);
   CHECK(h.best_epoch == 0);
+  REQUIRE(h.val_loss.size() == 3);
+  CHECK(h.val_loss[2] > h.val_loss[1]);
+  CHECK(h.val_loss[1] > h.val_loss[0]);
+  run(1, true, first);  // the same model after its first epoch
+  const auto params = [](SmallModel& x) {
+    const auto& p = x.store().params;
+    return std::vector<float>(p.data(), p.data() + p.size());
+  };
+  CHECK(params(m) == params(first));
+  run(10, false, kept);  // without restoring: the third epoch's weights
+  CHECK(params(kept) != params(first));
 
   Adam adam;
   adam.learning_rate = 0.01f;
   FitOptions s = quiet(4);
   s.schedule = StepDecay{0.5f, 2};
-  const History hs = fit(m, BinaryCrossEntropy{}, adam, data, s);
+  const History hs = fit(m, BinaryCrossEntropy{}, adam, Fresh{}, s);
   CHECK(hs.lr == std::vector<double>{0.01f, 0.01f, 0.005f, 0.005f});
   CHECK(adam.learning_rate == 0.01f);
   CHECK(CosineDecay{10, 0.0f}(10, 1.0f) == doctest::Approx(0.0));
