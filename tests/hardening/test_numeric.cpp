@@ -127,3 +127,61 @@ TEST_CASE("fit with a Triplet model: a fault in epoch 3 leaves the checkpoint of
   for (double l : s.loss) CHECK(std::isfinite(l));
   std::filesystem::remove(path);
 }
+
+namespace {
+template <class Model>
+std::vector<float> states_of(const Model& m) {
+  return {m.store().states.data(), m.store().states.data() + m.store().states.size()};
+}
+}  // namespace
+
+TEST_CASE("a failed step leaves BatchNorm's moving statistics as they were, on every model and backend") {
+  // The training forward pass moves the statistics before the loss is known: a NaN step must put them back.
+  using BnEnc = Sequential<Input<4>, Dense<3>, BatchNorm, ReLU, Dense<2>>;
+  auto bad_triplets = triplets(4, 2);
+  bad_triplets.anchor[1] = not_a_number;
+  {
+    Triplet<BnEnc, backend::Cpu> m(1);
+    Adam opt;
+    m.train_step(triplets(4, 1), TripletLoss{}, opt);
+    const auto states = states_of(m), params = params_of(m);
+    REQUIRE(states.size() == 6);
+    CHECK_THROWS_AS(m.train_step(bad_triplets, TripletLoss{}, opt), NumericError);
+    CHECK(states_of(m) == states);
+    CHECK(params_of(m) == params);
+    m.train_step(triplets(4, 3), TripletLoss{}, opt);  // a good step still moves them
+    CHECK(states_of(m) != states);
+  }
+  {
+    Siamese<BnEnc, Head<SqDiff, Cosine>, backend::Reference> m(2);
+    Adam opt;
+    PairBatch good{triplets(4, 4).anchor, triplets(4, 5).anchor, {0, 1, 0, 1}};
+    m.train_step(good, BinaryCrossEntropy{}, opt);
+    PairBatch bad = good;
+    bad.b[3] = not_a_number;
+    const auto states = states_of(m), params = params_of(m);
+    CHECK_THROWS_AS(m.train_step(bad, BinaryCrossEntropy{}, opt), NumericError);
+    CHECK(states_of(m) == states);
+    CHECK(params_of(m) == params);
+  }
+  {
+    Embedder<BnEnc, backend::Reference> m(3);
+    Adam opt;
+    LabeledBatch b{triplets(4, 6).anchor, {0, 0, 1, 1}};
+    m.train_step(b, BatchHard{}, opt);
+    const auto states = states_of(m);
+    b.x[5] = not_a_number;
+    CHECK_THROWS_AS(m.train_step(b, BatchHard{}, opt), NumericError);
+    CHECK(states_of(m) == states);
+  }
+}
+
+TEST_CASE("Siamese::evaluate names itself in its errors") {
+  Siamese<Enc, Head<SqDiff, Cosine>, backend::Reference> m(2);
+  PairBatch b{triplets(2, 4).anchor, triplets(2, 5).anchor, {0, 1}};
+  for (std::size_t i = 0; i < b.a.size(); ++i) b.a[i] = 1e30f, b.b[i] = -1e30f;
+  CHECK_THROWS_WITH_AS(m.evaluate(b, Contrastive{}), doctest::Contains("Siamese::evaluate: the loss is"), NumericError);
+  b.labels.push_back(1);
+  CHECK_THROWS_WITH_AS(m.evaluate(b, Contrastive{}), "Siamese::evaluate: the batch holds 2 pairs but 3 labels",
+                       ShapeError);
+}

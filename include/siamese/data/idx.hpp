@@ -21,11 +21,13 @@
 #include <utility>
 #include <vector>
 
+#include "../core/errors.hpp"
+
 namespace siamese {
 
 // A data file that cannot be read or does not hold what its format promises; the message names the file.
-struct DataError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct DataError : FileError {
+  using FileError::FileError;
 };
 
 // `count` grey-scale images of rows x cols pixels, row-major and scaled to [0, 1], with one class label each.

@@ -19,15 +19,17 @@
 #include <utility>
 #include <vector>
 
+#include "../core/errors.hpp"
+
 namespace siamese {
 
 /// Keras' default `filters`: each of these characters is replaced by the split string.
 inline constexpr std::string_view keras_default_filters = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n";
 
 /// A tokenizer file that cannot be read or parsed; the message names the file and line.
-class TokenizerError : public std::runtime_error {
+class TokenizerError : public FileError {
  public:
-  using std::runtime_error::runtime_error;
+  using FileError::FileError;
 };
 
 /// Options of `Tokenizer`, named and defaulted as in Keras.

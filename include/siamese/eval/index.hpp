@@ -23,11 +23,13 @@
 #include <utility>
 #include <vector>
 
+#include "../core/errors.hpp"
+
 namespace siamese {
 
 // An index file that cannot be written or read back as written; the message names the file.
-struct IndexFileError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct IndexFileError : FileError {
+  using FileError::FileError;
 };
 
 // The k nearest database rows of each query, nearest first (ties by lower index): row q of `indices` and

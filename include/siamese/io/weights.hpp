@@ -27,7 +27,8 @@ void from_tensors(const WeightFile& f, const std::vector<ParamInfo>& list, float
     const NamedTensor* t = f.find(name);
     if (!t) throw FileError("'" + file + "': has no tensor '" + name + "'");
     if (!std::equal(t->shape.begin(), t->shape.end(), p.shape.begin(), p.shape.end()))
-      throw FileError("'" + file + "': tensor '" + name + "' has another shape in the file than in the model");
+      throw FileError("'" + file + "': tensor '" + name + "' has shape " + Tensor::shape_str(t->shape) +
+                      " in the file but " + Tensor::shape_str(p.shape) + " in the model");
     if (apply) B::to_device(dev + p.offset, t->data.data(), p.size);
   }
 }

@@ -24,6 +24,7 @@ struct Store {
   std::size_t step = 0;        // optimizer steps taken
   std::size_t slot_kind = 0;   // slots per parameter of the optimizer that owns `slots`
   std::uint64_t seed = 0;
+  typename B::Buffer states_before;  // keeping_states_on_failure's copy
 
   void setup(std::vector<ParamInfo> p, std::vector<ParamInfo> s, std::size_t pc, std::size_t sc, std::uint64_t sd) {
     param_info = std::move(p);
@@ -53,6 +54,22 @@ struct Store {
       if (t.trainable && !B::all_finite(grads.data() + t.offset, t.size))
         throw NumericError(std::string(where) + ": the gradient of '" + t.name + "' is not finite at step " +
                            std::to_string(step + 1));
+  }
+
+  /// Runs a training forward/backward `f`; if it throws (a NaN loss or gradient, a wrong batch), the states that
+  /// its forward pass moved (BatchNorm's moving statistics) return to what they were, so a failed step changes
+  /// nothing. Costs one copy of the states, which are small (per-channel statistics).
+  template <class F>
+  auto keeping_states_on_failure(F&& f) {
+    if (states.size() == 0) return f();
+    if (states_before.size() != states.size()) states_before.resize(states.size());
+    B::copy(states_before.data(), states.data(), states.size());
+    try {
+      return f();
+    } catch (...) {
+      B::copy(states.data(), states_before.data(), states.size());
+      throw;
+    }
   }
 
   template <class Opt>

@@ -88,7 +88,7 @@ class Siamese {
   /// One optimizer step on a batch of pairs; returns the batch's mean loss before the step.
   template <class Loss, class Opt>
   float train_step(const PairBatch& batch, const Loss& loss, const Opt& opt) {
-    const float l = forward_backward(batch, loss, true);
+    const float l = store_.keeping_states_on_failure([&] { return forward_backward(batch, loss, true); });
     store_.optimize(opt);
     return l;
   }
@@ -132,9 +132,10 @@ class Siamese {
   }
   template <class Loss>
   float forward_backward(const PairBatch& batch, const Loss& loss, bool training) {
-    const std::size_t n = load_pair(batch.a, batch.b, training ? "Siamese::train_step" : "Siamese::evaluate");
+    const char* where = training ? "Siamese::train_step" : "Siamese::evaluate";
+    const std::size_t n = load_pair(batch.a, batch.b, where);
     if (batch.labels.size() != n)
-      throw ShapeError(std::string("Siamese: the batch holds ") + std::to_string(n) + " pairs but " +
+      throw ShapeError(std::string(where) + ": the batch holds " + std::to_string(n) + " pairs but " +
                        std::to_string(batch.labels.size()) + " labels");
     Backend::to_device(labels_, batch.labels.data(), n);
     float l;
@@ -142,7 +143,7 @@ class Siamese {
     if constexpr (requires { Loss::on_logits; }) {
       run_forward(n, training);
       l = loss.template operator()<Backend>(logits_, labels_, training ? dlogits_ : nullptr, n);
-      detail::check_loss(l, "Siamese::train_step", store_.step);
+      detail::check_loss(l, where, store_.step);
       if (!training) return l;
       head::template backward<Backend>(run_.emb, run_.emb + n * embedding_width, logits_, dlogits_, run_.demb,
                                        run_.demb + n * embedding_width, n, store_.params.data() + encoder_params,
@@ -152,12 +153,12 @@ class Siamese {
       static_assert(Loss::tuple == 2, "Siamese trains with BinaryCrossEntropy or Contrastive");
       run_.forward(store_, training, seed);
       l = loss.template operator()<Backend>(run_.emb, labels_, training ? run_.demb : nullptr, n, embedding_width);
-      detail::check_loss(l, "Siamese::train_step", store_.step);
+      detail::check_loss(l, where, store_.step);
       if (!training) return l;
       Backend::fill(store_.grads.data() + encoder_params, 0.0f, head::param_count);
     }
     run_.backward(store_);
-    store_.check_gradients("Siamese::train_step");
+    store_.check_gradients(where);
     return l;
   }
 

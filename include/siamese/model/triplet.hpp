@@ -53,13 +53,16 @@ class EncoderModel {
  protected:
   /// Uploads the k tensors as one batch of k*n rows; `labels` (n floats) follow when given.
   std::size_t load(std::initializer_list<const Tensor*> parts, const std::vector<float>* labels, const char* where) {
-    std::size_t n = 0;
+    static constexpr const char* triplet_names[] = {"anchor", "positive", "negative"};
+    const auto name = [&](std::size_t i) { return parts.size() == 3 ? triplet_names[i] : "input"; };
+    std::size_t n = 0, i = 0;
     for (const Tensor* t : parts) {
-      const std::size_t m = check_batch<input_shape>(*t, where, "input");
-      if (n && m != n)
-        throw ShapeError(std::string(where) + ": the parts of the batch hold " + std::to_string(n) + " and " +
-                         std::to_string(m) + " samples; they must hold the same number");
+      const std::size_t m = check_batch<input_shape>(*t, where, name(i));
+      if (i && m != n)
+        throw ShapeError(std::string(where) + ": the " + name(0) + " holds " + std::to_string(n) + " samples but the " +
+                         name(i) + " " + std::to_string(m) + "; they must hold the same number");
       n = m;
+      ++i;
     }
     if (labels && labels->size() != n)
       throw ShapeError(std::string(where) + ": the batch holds " + std::to_string(n) + " samples but " +
@@ -103,8 +106,10 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
   template <class Loss, class Opt>
   float train_step(const TripletBatch& b, const Loss& loss, const Opt& opt) {
     static_assert(Loss::tuple == 3, "Triplet trains with a triplet loss (TripletLoss)");
-    const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::train_step");
-    const float l = this->step(n, loss, true, "Triplet::train_step");
+    const float l = this->store_.keeping_states_on_failure([&] {
+      const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::train_step");
+      return this->step(n, loss, true, "Triplet::train_step");
+    });
     this->store_.optimize(opt);
     return l;
   }
@@ -129,8 +134,10 @@ class Embedder : public detail::EncoderModel<Encoder, Backend> {
   template <class Loss, class Opt>
   float train_step(const LabeledBatch& b, const Loss& loss, const Opt& opt) {
     static_assert(Loss::tuple == 1, "Embedder trains with an in-batch mining loss (BatchHard, BatchAll, SemiHard)");
-    const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::train_step");
-    const float l = this->step(n, loss, true, "Embedder::train_step");
+    const float l = this->store_.keeping_states_on_failure([&] {
+      const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::train_step");
+      return this->step(n, loss, true, "Embedder::train_step");
+    });
     this->store_.optimize(opt);
     return l;
   }

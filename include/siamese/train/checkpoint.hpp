@@ -101,7 +101,8 @@ TrainingState load_checkpoint(Model& m, const std::filesystem::path& path) {
   s.best_params = need("fit:best_params").data;
   s.best_states = need("fit:best_states").data;
   if (slots.data.size() != kind * Model::param_count)
-    throw FileError("'" + file + "': optimizer slots of the wrong size");
+    throw FileError("'" + file + "': optimizer slots of the wrong size: " + std::to_string(slots.data.size()) +
+                    " values, the optimizer needs " + std::to_string(kind * Model::param_count));
   // fit() copies these over the model's parameters and states: a wrong size would write past them.
   if ((!s.best_params.empty() && s.best_params.size() != m.store().params.size()) ||
       (!s.best_states.empty() && s.best_states.size() != m.store().states.size()))
