@@ -1,4 +1,4 @@
-// read_image (PNG, JPEG through stb_image) and load_image (decode, then resize to 7 x 5).
+// read_image (PNG through libpng, JPEG through libjpeg-turbo) and load_image (decode, then resize to 7 x 5).
 #include <siamese/data/images.hpp>
 
 #include "common.hpp"

@@ -45,6 +45,9 @@ static_assert(!Froz::layer<1>::has_trainable_params && Froz::layer<1>::count == 
 static_assert(std::is_same_v<Froz::layer<1>::out_shape, Shape<14, 14, 512>>);
 static_assert(Froz::first_trainable == 2);
 static_assert(Froz::param_count == Enc::param_count);
+// Trainable: conv5_1 ... conv5_3 only, the table's 7,079,424.
+static_assert(Froz::param_count - Froz::layer<1>::param_count == 3 * conv(512, 512));
+static_assert(3 * conv(512, 512) == 7079424);
 
 // ---- TrainLast as list manipulation --------------------------------------------------------------
 using Net = Sequential<Input<4>, Dense<3>, ReLU, Dense<2>>;

@@ -68,7 +68,7 @@ inline std::string keras_weight_leaf(const std::string& w) {
 /// float64, either byte order) are converted to float. Throws FileError naming the file, and the layer,
 /// dataset or attribute, when the file cannot be opened, is not HDF5, is damaged, lacks Keras'
 /// attributes, holds a non-float weight, or uses HDF5 features weight files do not (other filters than
-/// deflate, shuffle and fletcher32, the extensible-array chunk index, shared datatypes, external storage).
+/// deflate, shuffle and fletcher32, shared datatypes, external storage).
 inline ArrayFile read_keras_h5(const std::filesystem::path& path) {
   const std::string file = path.string(), where = "'" + file + "': ";
   if (!std::filesystem::is_regular_file(path)) throw FileError(where + "cannot open file");

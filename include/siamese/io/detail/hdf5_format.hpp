@@ -3,8 +3,8 @@
 // C library write. Superblocks 0 to 3, object headers 1 and 2 with continuations, old-style groups (symbol table,
 // v1 B-tree, local heap) and new-style ones (link messages, or dense links in a fractal heap indexed by a v2
 // B-tree), attributes in the header or dense, fixed- and variable-length string attributes (global heap), and
-// IEEE float datasets stored compact, contiguous or chunked (v1 B-tree; single chunk, implicit, fixed array or v2
-// B-tree index) through deflate, shuffle and fletcher32.
+// IEEE float datasets stored compact, contiguous or chunked (v1 B-tree; single chunk, implicit, fixed array,
+// extensible array or v2 B-tree index) through deflate, shuffle and fletcher32.
 //
 // The file is read into memory once. Every offset, length and count read from it is checked against its size by
 // a Cursor that throws FileError, every walk of a linked structure remembers the blocks it has visited, and two
