@@ -108,6 +108,9 @@ void idx_seeds() {
 }
 
 void csv_seeds() {  // first byte: options (delimiter ',', strict, fields from the first record; bit 2: lenient)
+  put("glove", "three.txt", "the 0.1 -0.2 3e-1\ncat 1 2 3\r\nunknown 4 5 6\n\nmat 7 8 9\n");
+  put("glove", "bad_count.txt", "the 0.1 0.2\n");
+  put("glove", "bad_value.txt", "the 0.1 x 0.3\n");
   put("csv", "plain.csv", std::string(1, '\0') + "a,b,c\n1,2,3\n4,5,6\n");
   put("csv", "quoted.csv", std::string(1, '\0') + "id,text\r\n1,\"say \"\"hi\"\",\r\nthen\"\r\n2,\"\"\r\n");
   put("csv", "bom_cr.csv", std::string(1, '\0') + "\xEF\xBB\xBFx,y\r1,2\r\r3,4");
