@@ -9,8 +9,11 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <typeinfo>
 #include <unistd.h>
+
+#include <siamese/core/errors.hpp>
 
 namespace fuzz {
 
@@ -62,15 +65,19 @@ inline void require(bool ok, const char* what) {
 }
 
 // Runs f: true when it returned, false when it refused the input. Bad input may be refused only with the
-// library's kinds of error (std::runtime_error, std::invalid_argument); anything else (out_of_range,
-// length_error, bad_alloc) is a finding.
+// library's error for it, siamese::FileError (or a loader's own kind, derived from it), whose message names the
+// file when `name` is given; any other exception (out_of_range, length_error, bad_alloc, a bare runtime_error)
+// is a finding.
 template <class F>
-bool accepted(F&& f) {
+bool accepted(F&& f, const std::string& name = {}) {
   try {
     f();
     return true;
-  } catch (const std::runtime_error&) {
-  } catch (const std::invalid_argument&) {
+  } catch (const siamese::FileError& e) {
+    if (!name.empty() && std::string_view(e.what()).find(name) == std::string_view::npos) {
+      std::fprintf(stderr, "fuzz: a refusal that does not name '%s': %s\n", name.c_str(), e.what());
+      std::abort();
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fuzz: unexpected %s: %s\n", typeid(e).name(), e.what());
     std::abort();

@@ -26,13 +26,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Model m(1);
   const auto before = snapshot(m);
   siamese::TrainingState s;
-  if (fuzz::accepted([&] { s = siamese::load_checkpoint(m, path); })) {
+  if (fuzz::accepted([&] { s = siamese::load_checkpoint(m, path); }, path)) {
     fuzz::require(m.store().slots.size() == m.store().slot_kind * Model::param_count, "slots fit the optimizer");
   } else {
     fuzz::require(snapshot(m) == before, "a refused checkpoint leaves the model unchanged");
   }
   Model w(1);
-  if (!fuzz::accepted([&] { siamese::load_weights(w, path); }))
+  if (!fuzz::accepted([&] { siamese::load_weights(w, path); }, path))
     fuzz::require(snapshot(w) == before, "refused weights leave the model unchanged");
   return 0;
 }

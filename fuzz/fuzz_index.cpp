@@ -11,7 +11,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string path = fuzz::input_file_with_crc(data, size);
   std::optional<siamese::EmbeddingIndex> idx;
-  if (!fuzz::accepted([&] { idx.emplace(siamese::EmbeddingIndex::load(path)); })) return 0;
+  if (!fuzz::accepted([&] { idx.emplace(siamese::EmbeddingIndex::load(path)); }, path)) return 0;
   fuzz::require(idx->labels().size() == idx->size(), "one label per row");
   if (idx->dim() > 4096) return 0;  // a valid empty index may declare any width: do not query it
   const std::vector<float> queries(2 * idx->dim(), 0.5f);

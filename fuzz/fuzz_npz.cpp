@@ -6,7 +6,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string path = fuzz::input_file(data, size);
   siamese::ArrayFile f;
-  if (!fuzz::accepted([&] { f = siamese::read_npz(path); })) return 0;
+  if (!fuzz::accepted([&] { f = siamese::read_npz(path); }, path)) return 0;
   for (const auto& a : f.arrays) {
     std::size_t n = 1;
     for (auto d : a.shape) n *= d;

@@ -12,11 +12,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool strict_ok = fuzz::accepted([&] {
     std::istringstream in(text);
     strict = siamese::load_quora(in, "fuzz.csv", false);
-  });
+  }, "fuzz.csv");
   const bool lenient_ok = fuzz::accepted([&] {
     std::istringstream in(text);
     lenient = siamese::load_quora(in, "fuzz.csv", true);
-  });
+  }, "fuzz.csv");
   for (const auto& p : lenient.pairs) fuzz::require(p.label == 0 || p.label == 1, "labels are 0 or 1");
   if (strict_ok) {
     fuzz::require(lenient_ok, "lenient accepts what strict accepts");

@@ -9,7 +9,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::istringstream in(std::string(reinterpret_cast<const char*>(data), size));
   siamese::Tokenizer tok;
-  if (!fuzz::accepted([&] { tok = siamese::Tokenizer::load(in, "fuzz.tok"); })) return 0;
+  if (!fuzz::accepted([&] { tok = siamese::Tokenizer::load(in, "fuzz.tok"); }, "fuzz.tok")) return 0;
   std::ostringstream once;
   tok.save(once);
   std::istringstream again_in(once.str());

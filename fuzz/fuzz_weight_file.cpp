@@ -9,7 +9,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string path = fuzz::input_file_with_crc(data, size);
   siamese::WeightFile f;
-  if (!fuzz::accepted([&] { f = siamese::read_weight_file(path); })) return 0;
+  if (!fuzz::accepted([&] { f = siamese::read_weight_file(path); }, path)) return 0;
   for (const auto& t : f.tensors) {
     std::uint64_t n = 1;
     for (auto d : t.shape) n *= d;

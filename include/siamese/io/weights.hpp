@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../layers/layer.hpp"
+#include "../core/tensor.hpp"
 #include "file_format.hpp"
 
 namespace siamese {
