@@ -22,6 +22,7 @@ struct EmbeddingImpl : LayerDefaults {
   using out_shape = Shape<T, D>;
   static constexpr auto params = specs(ParamSpec{"embeddings", {V, D}, 2, Init::Uniform005, V, D});
   static constexpr bool has_trainable_params = Trainable;
+  static constexpr std::size_t token_vocab = V;  // models check the ids of their inputs against it (network.hpp)
 
   template <class B>
   static void forward(const Forward& f) {

@@ -85,6 +85,24 @@ struct Store {
   }
 };
 
+/// check_batch against the encoder's input shape; when the encoder starts with an Embedding, also that every
+/// value is a token id in [0, vocab), on the host before anything runs (a device backend could only turn a bad id
+/// into NaN). Errors name `where`, the input (`what`), the sample and the position.
+template <class Encoder>
+std::size_t check_input(const Tensor& t, const char* where, const char* what) {
+  const std::size_t n = check_batch<typename Encoder::in_shape>(t, where, what);
+  if constexpr (requires { Encoder::template layer<1>::token_vocab; }) {
+    constexpr std::size_t vocab = Encoder::template layer<1>::token_vocab, steps = Encoder::in_shape::size;
+    const float* ids = t.data();
+    for (std::size_t i = 0; i < t.size(); ++i)
+      if (!(ids[i] >= 0.0f && ids[i] < float(vocab) && ids[i] == float(static_cast<long long>(ids[i]))))
+        throw ShapeError(std::string(where) + ": " + what + ": token id " + std::to_string(ids[i]) + " at sample " +
+                         std::to_string(i / steps) + ", position " + std::to_string(i % steps) +
+                         " is not an integer in [0, " + std::to_string(vocab) + ")");
+  }
+  return n;
+}
+
 /// An encoder Enc (a Sequential<Input<...>, ...>) run over k groups of n rows that share parameters.
 template <class Enc, class B>
 struct EncoderRunner {

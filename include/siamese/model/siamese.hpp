@@ -76,7 +76,7 @@ class Siamese {
 
   /// Embeddings (n, embedding_width) of n inputs.
   Tensor embed(const Tensor& x) {
-    const std::size_t n = detail::check_batch<input_shape>(x, "Siamese::embed", "input 'x'");
+    const std::size_t n = detail::check_input<encoder>(x, "Siamese::embed", "input 'x'");
     run_.prepare(n, 0);
     Backend::to_device(run_.x, x.data(), x.size());
     run_.forward(store_, false, 0);
@@ -106,8 +106,8 @@ class Siamese {
 
  private:
   std::size_t load_pair(const Tensor& a, const Tensor& b, const char* where) {
-    const std::size_t n = detail::check_batch<input_shape>(a, where, "input 'a'");
-    if (detail::check_batch<input_shape>(b, where, "input 'b'") != n)
+    const std::size_t n = detail::check_input<encoder>(a, where, "input 'a'");
+    if (detail::check_input<encoder>(b, where, "input 'b'") != n)
       throw ShapeError(std::string(where) + ": inputs 'a' and 'b' hold " + std::to_string(n) + " and " +
                        std::to_string(b.dim(0)) + " samples; a pair batch needs the same number on both sides");
     carve(n);

@@ -39,7 +39,7 @@ class EncoderModel {
 
   /// Embeddings (n, embedding_width) of n inputs.
   Tensor embed(const Tensor& x) {
-    const std::size_t n = check_batch<input_shape>(x, "embed", "input 'x'");
+    const std::size_t n = check_input<encoder>(x, "embed", "input 'x'");
     run_.prepare(n, 0);
     Backend::to_device(run_.x, x.data(), x.size());
     run_.forward(store_, false, 0);
@@ -57,7 +57,7 @@ class EncoderModel {
     const auto name = [&](std::size_t i) { return parts.size() == 3 ? triplet_names[i] : "input"; };
     std::size_t n = 0, i = 0;
     for (const Tensor* t : parts) {
-      const std::size_t m = check_batch<input_shape>(*t, where, name(i));
+      const std::size_t m = check_input<encoder>(*t, where, name(i));
       if (i && m != n)
         throw ShapeError(std::string(where) + ": the " + name(0) + " holds " + std::to_string(n) + " samples but the " +
                          name(i) + " " + std::to_string(m) + "; they must hold the same number");
