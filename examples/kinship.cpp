@@ -8,7 +8,7 @@
 //   kinship --data DIR [--weights vggface.npz|vggface.h5] [--size 224|64] [--steps N] [--batch N] [--seed S]
 //
 // Weights: scripts/convert_vggface.py turns keras-vggface's .h5 or a PyTorch VGGFace into .npz; a
-// Keras .h5 also loads directly when the library was built with HDF5. Without --data the example
+// Keras .h5 also loads directly (the library reads HDF5 itself). Without --data the example
 // writes a small synthetic tree (cartoon faces whose colours and proportions run in families) and
 // runs the whole pipeline on it at 64x64 with random weights, to show it end to end in about a minute.
 #include <siamese/siamese.hpp>
