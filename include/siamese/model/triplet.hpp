@@ -68,10 +68,10 @@ class EncoderModel {
       throw ShapeError(std::string(where) + ": the batch holds " + std::to_string(n) + " samples but " +
                        std::to_string(labels->size()) + " labels");
     if (labels)
-      for (std::size_t i = 0; i < n; ++i) {
-        const float l = (*labels)[i];
+      for (std::size_t s = 0; s < n; ++s) {
+        const float l = (*labels)[s];
         if (!(l >= 0.0f && l < 16777216.0f && l == float(static_cast<long>(l))))
-          throw ShapeError(std::string(where) + ": label " + std::to_string(l) + " of sample " + std::to_string(i) +
+          throw ShapeError(std::string(where) + ": label " + std::to_string(l) + " of sample " + std::to_string(s) +
                            " is not a class number (a whole number in [0, 2^24))");
       }
     run_.prepare(parts.size() * n, align_floats(n));
