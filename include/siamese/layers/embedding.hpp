@@ -10,6 +10,7 @@
 
 #include "../core/errors.hpp"
 #include "layer.hpp"
+#include "token_ids.hpp"
 
 namespace siamese {
 
@@ -67,17 +68,6 @@ struct Embedding {
   template <class In, class Pos>
   using bind = detail::EmbeddingImpl<Vocab, Dim, Trainable, MaskZero, In, Pos>;
 };
-
-/// Throws ShapeError unless every value of the host buffer `ids` (count values, `steps` per sample) is
-/// an integer in [0, vocab); the message names `where`, the sample and the position.
-inline void check_token_ids(const float* ids, std::size_t count, std::size_t steps, std::size_t vocab,
-                            const std::string& where) {
-  for (std::size_t i = 0; i < count; ++i)
-    if (!(ids[i] >= 0.0f && ids[i] < float(vocab) && ids[i] == float(static_cast<long long>(ids[i]))))
-      throw ShapeError(where + ": token id " + std::to_string(ids[i]) + " at sample " + std::to_string(i / steps) +
-                       ", position " + std::to_string(i % steps) + " is not an integer in [0, " +
-                       std::to_string(vocab) + ")");
-}
 
 /// What load_glove() found: lines read, and rows of the table it set.
 struct GloveStats {

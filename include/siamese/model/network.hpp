@@ -11,6 +11,7 @@
 #include "../core/tensor.hpp"
 #include "../optim/optimizers.hpp"
 #include "init.hpp"
+#include "../layers/token_ids.hpp"
 #include "sequential.hpp"
 
 namespace siamese::detail {
@@ -91,15 +92,9 @@ struct Store {
 template <class Encoder>
 std::size_t check_input(const Tensor& t, const char* where, const char* what) {
   const std::size_t n = check_batch<typename Encoder::in_shape>(t, where, what);
-  if constexpr (requires { Encoder::template layer<1>::token_vocab; }) {
-    constexpr std::size_t vocab = Encoder::template layer<1>::token_vocab, steps = Encoder::in_shape::size;
-    const float* ids = t.data();
-    for (std::size_t i = 0; i < t.size(); ++i)
-      if (!(ids[i] >= 0.0f && ids[i] < float(vocab) && ids[i] == float(static_cast<long long>(ids[i]))))
-        throw ShapeError(std::string(where) + ": " + what + ": token id " + std::to_string(ids[i]) + " at sample " +
-                         std::to_string(i / steps) + ", position " + std::to_string(i % steps) +
-                         " is not an integer in [0, " + std::to_string(vocab) + ")");
-  }
+  if constexpr (requires { Encoder::template layer<1>::token_vocab; })
+    check_token_ids(t.data(), t.size(), Encoder::in_shape::size, Encoder::template layer<1>::token_vocab,
+                    std::string(where) + ": " + what);
   return n;
 }
 
