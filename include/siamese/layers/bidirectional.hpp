@@ -49,8 +49,8 @@ struct BidirectionalImpl {
   static void forward(const Forward& f) {
     const Parts p = parts(f.scratch, f.n);
     const std::size_t r = f.n * rows;
-    fwd::template forward<B>(Forward{f.x, p.yf, f.n, f.w, f.state, p.sf, f.training, f.seed});
-    bwd::template forward<B>(Forward{f.x, p.yb, f.n, f.w + half, f.state, p.sb, f.training, f.seed + 1});
+    fwd::template forward<B>(Forward{f.x, p.yf, f.n, f.w, f.state, p.sf, f.training, f.seed, f.tokens, f.tokens_stride});
+    bwd::template forward<B>(Forward{f.x, p.yb, f.n, f.w + half, f.state, p.sb, f.training, f.seed + 1, f.tokens, f.tokens_stride});
     if constexpr (M == Merge::Concat) {
       B::copy_cols(f.y, 2 * W, p.yf, W, r, W);
       B::copy_cols(f.y + W, 2 * W, p.yb, W, r, W);
@@ -75,9 +75,10 @@ struct BidirectionalImpl {
       B::scale(p.dyf, 0.5f, r * W);
       dyf = dyb = p.dyf;
     }
-    fwd::template backward<B>(Backward{b.x, p.yf, dyf, b.dx, b.n, b.w, b.dw, b.state, p.sf});
+    fwd::template backward<B>(Backward{b.x, p.yf, dyf, b.dx, b.n, b.w, b.dw, b.state, p.sf, b.tokens, b.tokens_stride});
     bwd::template backward<B>(Backward{b.x, p.yb, dyb, b.dx ? p.dxt : nullptr, b.n, b.w + half,
-                                       b.dw ? b.dw + half : nullptr, b.state, p.sb});
+                                       b.dw ? b.dw + half : nullptr, b.state, p.sb, b.tokens,
+                                       b.tokens_stride});
     if (b.dx) B::add(b.dx, p.dxt, b.n * In::size);
   }
   static void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,

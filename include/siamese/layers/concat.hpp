@@ -70,7 +70,7 @@ struct ConcatImpl {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((branch<I>::template forward<B>(Forward{f.x, slot<I>(f.scratch, f.n, 0), f.n, f.w + param_off[I],
                                                f.state + state_off[I], slot<I>(f.scratch, f.n, 2), f.training,
-                                               hash2(f.seed, I + 1)}),
+                                               hash2(f.seed, I + 1), f.tokens, f.tokens_stride}),
         B::copy_cols(f.y + col_off[I], width, slot<I>(f.scratch, f.n, 0), widths[I], f.n * rows, widths[I])),
        ...);
     }(std::make_index_sequence<count>{});
@@ -85,7 +85,7 @@ struct ConcatImpl {
         float* dx = b.dx ? (K == 0 ? b.dx : tmp) : nullptr;
         branch<K>::template backward<B>(Backward{b.x, slot<K>(b.scratch, b.n, 0), dyk, dx, b.n, b.w + param_off[K],
                                                  b.dw ? b.dw + param_off[K] : nullptr, b.state + state_off[K],
-                                                 slot<K>(b.scratch, b.n, 2)});
+                                                 slot<K>(b.scratch, b.n, 2), b.tokens, b.tokens_stride});
         if (b.dx && K > 0) B::add(b.dx, tmp, b.n * In::size);
       };
       (one.template operator()<I>(), ...);

@@ -51,6 +51,11 @@ struct Forward {
   float* scratch;       // scratch(n) floats, handed unchanged to backward
   bool training;
   std::uint64_t seed;   // per step and layer; dropout draws from it
+  /// The model's input of this batch when it is token ids (n rows of `tokens_stride`), else null. Layers that
+  /// mask padding (attention, masked pooling) read position t of sample b as tokens[b * tokens_stride + t]:
+  /// id 0 is padding. Combinators pass both fields on unchanged.
+  const float* tokens = nullptr;
+  std::size_t tokens_stride = 0;
 };
 
 /// Arguments of a backward pass. dx == nullptr: the input gradient is not needed. dw == nullptr: the
@@ -65,6 +70,8 @@ struct Backward {
   float* dw;
   const float* state;
   float* scratch;
+  const float* tokens = nullptr;  // as in Forward
+  std::size_t tokens_stride = 0;
 };
 
 /// A parameter of a whole model, with its place in the packed parameter buffer.

@@ -123,12 +123,19 @@ struct EncoderRunner {
     scratch = demb + e;
     extra = scratch + s;
   }
+  /// The input rows when they are token ids (the encoder's second layer declares a token vocabulary), else null.
+  const float* tokens() const {
+    if constexpr (requires { encoder::template layer<1>::token_vocab; }) return x;
+    else return nullptr;
+  }
   void forward(Store<B>& st, bool training, std::uint64_t seed) {
-    encoder::template forward<B>(Forward{x, emb, rows_, st.params.data(), st.states.data(), scratch, training, seed});
+    encoder::template forward<B>(
+        Forward{x, emb, rows_, st.params.data(), st.states.data(), scratch, training, seed, tokens(), in_size});
   }
   void backward(Store<B>& st) {
     encoder::template backward<B>(
-        Backward{x, emb, demb, nullptr, rows_, st.params.data(), st.grads.data(), st.states.data(), scratch});
+        Backward{x, emb, demb, nullptr, rows_, st.params.data(), st.grads.data(), st.states.data(), scratch, tokens(),
+                 in_size});
   }
 };
 

@@ -127,7 +127,7 @@ struct SequentialImpl {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (layer<I>::template forward<B>(Forward{p.act[I], p.act[I + 1], f.n, f.w + param_offsets[I],
                                              f.state + state_offsets[I], p.scratch[I], f.training,
-                                             hash2(f.seed, I + 1)}),
+                                             hash2(f.seed, I + 1), f.tokens, f.tokens_stride}),
        ...);
     }(std::make_index_sequence<count>{});
     if (p.act[count] != f.y) B::copy(f.y, p.act[count], f.n * out_shape::size);
@@ -154,7 +154,7 @@ struct SequentialImpl {
         }
         layer<I>::template backward<B>(Backward{p.act[I], p.act[I + 1], g, dst, b.n, b.w + param_offsets[I],
                                                  dw ? dw + param_offsets[I] : nullptr, b.state + state_offsets[I],
-                                                 p.scratch[I]});
+                                                 p.scratch[I], b.tokens, b.tokens_stride});
         if (need_dx) g = dst;
       };
       (step.template operator()<count - 1 - J>(), ...);
