@@ -25,7 +25,7 @@ struct PKBatches {
   std::uint64_t seed;
   std::size_t size() const { return steps; }
   void batch(std::size_t epoch, std::size_t index, LabeledBatch& b) const {
-    PKSampler s(set->labels, p, k, detail::hash2(seed, epoch * 1000003 + index));
+    PKSampler s(set->labels, p, k, derive_seed(seed, epoch * 1000003 + index));
     const PKBatch pk = s.next();
     b.x = example::images(*set, pk.indices);
     b.labels.assign(pk.labels.begin(), pk.labels.end());

@@ -51,8 +51,8 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 
 /// A cartoon face: family f fixes skin and hair colours, eye spacing and face width; person p shifts
 /// them a little; image i moves the face and adds noise.
-void draw_face(std::vector<unsigned char>& px, int side, int f, int p, int i, detail::Rng& rng) {
-  detail::Rng fam(1000 + std::uint64_t(f));
+void draw_face(std::vector<unsigned char>& px, int side, int f, int p, int i, Rng& rng) {
+  Rng fam(1000 + std::uint64_t(f));
   const float skin[3] = {fam.uniform(120, 250), fam.uniform(70, 200), fam.uniform(40, 170)};
   const float hair[3] = {fam.uniform(0, 120), fam.uniform(0, 90), fam.uniform(0, 60)};
   const float eye_gap = fam.uniform(0.12f, 0.24f) + 0.015f * float(p), width = fam.uniform(0.26f, 0.40f);
@@ -82,7 +82,7 @@ void write_demo_tree(const fs::path& dir, int side, std::uint64_t seed) {
   fs::create_directories(dir / "train");
   std::ofstream rel(dir / "train_relationships.csv");
   rel << "p1,p2\n";
-  detail::Rng rng(seed);
+  Rng rng(seed);
   std::vector<unsigned char> px(std::size_t(side * side * 3));
   for (int f = 0; f < 14; ++f) {
     char fam[8];
@@ -142,14 +142,14 @@ int run(const Options& o, const fs::path& dir) {
               Size, Size, Model<Size>::param_count,
               [&] {
                 std::size_t n = 0;
-                for (const auto& p : model->store().param_info) n += p.trainable ? p.size : 0;
+                for (const auto& p : model->parameter_info()) n += p.trainable ? p.size : 0;
                 return n;
               }(),
               Model<Size>::embedding_width);
   if (!o.weights.empty()) {
     const std::string ext = o.weights.extension().string();
     const ArrayFile f = ext == ".h5" || ext == ".hdf5" ? read_keras_h5(o.weights) : read_npz(o.weights);
-    const std::size_t n = import_arrays(*model, f, vggface_weight_map(model->store().param_info));
+    const std::size_t n = import_arrays(*model, f, vggface_weight_map(model->parameter_info()));
     std::printf("weights: %zu arrays from %s\n", n, o.weights.c_str());
   } else {
     std::printf("weights: none given, the encoder starts from random values\n");

@@ -100,7 +100,7 @@ void gather(const Encoded& d, const std::vector<std::size_t>& rows, std::size_t 
   out.labels.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t r = rows[begin + i];
-    const bool swap = swap_seed && detail::hash2(swap_seed, r) & 1;
+    const bool swap = swap_seed && derive_seed(swap_seed, r) & 1;
     std::copy_n(d.a.data() + r * kLength, kLength, (swap ? out.b : out.a).data() + i * kLength);
     std::copy_n(d.b.data() + r * kLength, kLength, (swap ? out.a : out.b).data() + i * kLength);
     out.labels[i] = d.labels[r];
@@ -116,9 +116,9 @@ struct Shuffled {
   void batch(std::size_t epoch, std::size_t index, PairBatch& out) const {
     std::vector<std::size_t> order(data->size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    detail::Rng r(detail::hash2(seed, epoch));
+    Rng r(derive_seed(seed, epoch));
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[r.below(i)]);
-    gather(*data, order, index * batch_size, (index + 1) * batch_size, detail::hash2(seed, epoch + 1000), out);
+    gather(*data, order, index * batch_size, (index + 1) * batch_size, derive_seed(seed, epoch + 1000), out);
   }
 };
 

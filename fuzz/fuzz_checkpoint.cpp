@@ -12,11 +12,10 @@ using fuzz::Model;
 
 namespace {
 std::vector<float> snapshot(const Model& m) {
-  const auto& st = m.store();
-  std::vector<float> v(st.params.data(), st.params.data() + st.params.size());
-  v.insert(v.end(), st.states.data(), st.states.data() + st.states.size());
-  v.insert(v.end(), st.slots.data(), st.slots.data() + st.slots.size());
-  v.push_back(static_cast<float>(st.step));
+  std::vector<float> v = m.parameters().to_host();
+  for (float x : m.states().to_host()) v.push_back(x);
+  for (float x : m.optimizer_slots().to_host()) v.push_back(x);
+  v.push_back(static_cast<float>(m.step()));
   return v;
 }
 }  // namespace
@@ -27,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto before = snapshot(m);
   siamese::TrainingState s;
   if (fuzz::accepted([&] { s = siamese::load_checkpoint(m, path); }, path)) {
-    fuzz::require(m.store().slots.size() == m.store().slot_kind * Model::param_count, "slots fit the optimizer");
+    fuzz::require(m.optimizer_slots().size() == m.optimizer_slots_per_parameter() * Model::param_count, "slots fit the optimizer");
   } else {
     fuzz::require(snapshot(m) == before, "a refused checkpoint leaves the model unchanged");
   }

@@ -91,7 +91,7 @@ struct PairBatches {
   std::uint64_t seed;
   std::size_t size() const { return steps; }
   void batch(std::size_t epoch, std::size_t index, PairBatch& b) const {
-    PairSampler s(set->labels, detail::hash2(seed, epoch * 1000003 + index));
+    PairSampler s(set->labels, derive_seed(seed, epoch * 1000003 + index));
     const IndexPairs p = s.sample(n);
     b.a = images(*set, p.left);
     b.b = images(*set, p.right);

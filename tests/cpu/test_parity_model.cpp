@@ -9,7 +9,8 @@ using namespace siamese;
 using namespace siamese::test;
 
 namespace {
-std::vector<float> copy_of(const HostBuffer& b) { return std::vector<float>(b.data(), b.data() + b.size()); }
+template <class View>
+std::vector<float> copy_of(const View& b) { return b.to_host(); }
 
 double max_abs(const std::vector<float>& v) {
   double m = 0;
@@ -27,15 +28,15 @@ void expect_same_training(MC& cpu, MR& ref, const Batch& batch, const Loss& loss
     CAPTURE(s);
     const float lc = cpu.train_step(batch, loss, opt), lr = ref.train_step(batch, loss, opt);
     CHECK(lc == doctest::Approx(lr).epsilon(1e-4));
-    const auto gc = copy_of(cpu.store().grads), gr = copy_of(ref.store().grads);
+    const auto gc = copy_of(cpu.gradients()), gr = copy_of(ref.gradients());
     const double floor = 1e-3 * max_abs(gr);
-    for (const auto& t : ref.store().param_info) {
+    for (const auto& t : ref.parameter_info()) {
       const std::vector<float> a(gc.begin() + t.offset, gc.begin() + t.offset + t.size),
           b(gr.begin() + t.offset, gr.begin() + t.offset + t.size);
       expect_close("gradient of " + t.name, a, b, grad_tol, grad_tol * std::max(floor, max_abs(b)));
     }
-    expect_close("parameters", copy_of(cpu.store().params), copy_of(ref.store().params), param_tol, param_tol);
-    expect_close("states", copy_of(cpu.store().states), copy_of(ref.store().states), 1e-4, 1e-5);
+    expect_close("parameters", copy_of(cpu.parameters()), copy_of(ref.parameters()), param_tol, param_tol);
+    expect_close("states", copy_of(cpu.states()), copy_of(ref.states()), 1e-4, 1e-5);
   }
 }
 }  // namespace

@@ -81,7 +81,7 @@ TEST_CASE("kernels run inside the caller's parallel tasks: models trained side b
     for (int s = 0; s < 3; ++s) m.train_step(batch, BinaryCrossEntropy{}, opt);
   };
   auto params = [](const Model& m) {
-    return std::vector<float>(m.store().params.data(), m.store().params.data() + m.store().params.size());
+    return std::vector<float>(m.parameters().data(), m.parameters().data() + m.parameters().size());
   };
   std::vector<std::unique_ptr<Model>> alone, side;
   for (int i = 0; i < count; ++i) {

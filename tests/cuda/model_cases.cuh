@@ -60,20 +60,20 @@ PairBatch token_pairs(std::size_t n, std::size_t T, std::size_t vocab, std::uint
 
 template <class M>
 std::vector<float> grads_of(const M& m) {
-  std::vector<float> v(m.store().grads.size());
-  M::backend_type::to_host(v.data(), m.store().grads.data(), v.size());
+  std::vector<float> v(m.gradients().size());
+  M::backend_type::to_host(v.data(), m.gradients().data(), v.size());
   return v;
 }
 template <class M>
 std::vector<float> params_of(const M& m) {
-  std::vector<float> v(m.store().params.size());
-  M::backend_type::to_host(v.data(), m.store().params.data(), v.size());
+  std::vector<float> v(m.parameters().size());
+  M::backend_type::to_host(v.data(), m.parameters().data(), v.size());
   return v;
 }
 template <class M>
 std::vector<float> states_of(const M& m) {
-  std::vector<float> v(m.store().states.size());
-  M::backend_type::to_host(v.data(), m.store().states.data(), v.size());
+  std::vector<float> v(m.states().size());
+  M::backend_type::to_host(v.data(), m.states().data(), v.size());
   return v;
 }
 std::vector<float> values(const Tensor& t) { return {t.begin(), t.end()}; }
@@ -91,7 +91,7 @@ void compare_step(const std::string& what, MB& mb, MR& mr, const Batch& batch, c
   const float lb = mb.train_step(batch, loss, still), lr = mr.train_step(batch, loss, still);
   expect_close("loss", lb, lr, 1e-5, 1e-7);
   const auto gb = grads_of(mb), gr = grads_of(mr);
-  for (const auto& t : mr.store().param_info)
+  for (const auto& t : mr.parameter_info())
     expect_close("gradient of " + t.name, std::vector<float>(gb.begin() + t.offset, gb.begin() + t.offset + t.size),
                  std::vector<float>(gr.begin() + t.offset, gr.begin() + t.offset + t.size), rtol, atol);
   expect_close("evaluate", mb.evaluate(batch, loss), mr.evaluate(batch, loss), 1e-5, 1e-7);

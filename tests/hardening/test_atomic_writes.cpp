@@ -31,13 +31,11 @@ float value(std::size_t k, std::size_t j) { return float((k * 7919 + j) % 100000
 
 [[noreturn]] void writer(const std::filesystem::path& path, int ready) {
   Model m(1);
-  auto& st = m.store();
-  st.slots.resize(2 * Model::param_count);
-  st.slot_kind = 2;
+  std::vector<float> slots(2 * Model::param_count);
   for (std::size_t k = 1;; ++k) {
-    for (std::size_t j = 0; j < Model::param_count; ++j) st.params.data()[j] = value(k, j);
-    for (std::size_t j = 0; j < st.slots.size(); ++j) st.slots.data()[j] = value(k + 1, j);
-    st.step = k;
+    for (std::size_t j = 0; j < Model::param_count; ++j) m.parameters()[j] = value(k, j);
+    for (std::size_t j = 0; j < slots.size(); ++j) slots[j] = value(k + 1, j);
+    m.restore_training(k, m.seed(), 2, slots);
     TrainingState s;
     s.epochs_done = k;
     save_checkpoint(m, s, path);
@@ -77,11 +75,11 @@ TEST_CASE("a checkpoint survives its writer being killed at any moment") {
     REQUIRE_NOTHROW(s = load_checkpoint(back, path));
     INFO("round ", round, ": the checkpoint of version ", s.epochs_done);
     CHECK(s.epochs_done >= 1);
-    CHECK(back.store().step == s.epochs_done);
+    CHECK(back.step() == s.epochs_done);
     bool whole = true;
-    for (std::size_t j = 0; j < Model::param_count; ++j) whole = whole && back.store().params[j] == value(s.epochs_done, j);
-    for (std::size_t j = 0; j < back.store().slots.size(); ++j)
-      whole = whole && back.store().slots[j] == value(s.epochs_done + 1, j);
+    for (std::size_t j = 0; j < Model::param_count; ++j) whole = whole && back.parameters()[j] == value(s.epochs_done, j);
+    for (std::size_t j = 0; j < back.optimizer_slots().size(); ++j)
+      whole = whole && back.optimizer_slots()[j] == value(s.epochs_done + 1, j);
     CHECK(whole);
     last = s.epochs_done;
   }

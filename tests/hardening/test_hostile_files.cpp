@@ -76,10 +76,10 @@ TEST_CASE("checkpoint: damaged counters are refused (was a float-to-integer conv
       if (t.name == "optimizer:step") t.data[0] = bad;
     });
     Model m(2);
-    const float w0 = m.store().params[0];
+    const float w0 = m.parameters()[0];
     CHECK_THROWS_WITH_AS(load_checkpoint(m, path), doctest::Contains("counter 'optimizer:step' is damaged"), FileError);
-    CHECK(m.store().params[0] == w0);
-    CHECK(m.store().step == 0);
+    CHECK(m.parameters()[0] == w0);
+    CHECK(m.step() == 0);
     std::filesystem::remove(path);
   }
 }

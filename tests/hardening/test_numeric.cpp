@@ -30,7 +30,7 @@ TripletBatch triplets(std::size_t n, unsigned seed) {
 
 template <class Model>
 std::vector<float> params_of(const Model& m) {
-  return {m.store().params.data(), m.store().params.data() + m.store().params.size()};
+  return {m.parameters().data(), m.parameters().data() + m.parameters().size()};
 }
 }  // namespace
 
@@ -38,17 +38,17 @@ TEST_CASE("Triplet: a NaN gradient names the step, the tensor and the step funct
   Triplet<Enc, backend::Reference> m(1);
   Adam opt;
   m.train_step(triplets(4, 1), TripletLoss{}, opt);  // one good step: the fault happens at step 2
-  REQUIRE(m.store().step == 1);
+  REQUIRE(m.step() == 1);
   const auto before = params_of(m);
-  const auto slots_before = std::vector<float>(m.store().slots.data(), m.store().slots.data() + m.store().slots.size());
+  const auto slots_before = std::vector<float>(m.optimizer_slots().data(), m.optimizer_slots().data() + m.optimizer_slots().size());
   auto b = triplets(4, 2);
   b.anchor[1] = not_a_number;
   CHECK_THROWS_WITH_AS(m.train_step(b, TripletLoss{}, opt),
                        "Triplet::train_step: the gradient of 'encoder/1_dense/kernel' is not finite at step 2",
                        NumericError);
   CHECK(params_of(m) == before);
-  CHECK(std::equal(slots_before.begin(), slots_before.end(), m.store().slots.data()));
-  CHECK(m.store().step == 1);
+  CHECK(std::equal(slots_before.begin(), slots_before.end(), m.optimizer_slots().data()));
+  CHECK(m.step() == 1);
 }
 
 TEST_CASE("Triplet: an infinite loss names the step; evaluate() checks its loss too") {
@@ -61,7 +61,7 @@ TEST_CASE("Triplet: an infinite loss names the step; evaluate() checks its loss 
   CHECK_THROWS_WITH_AS(m.train_step(b, TripletLoss{}, opt), "Triplet::train_step: the loss is infinite at step 1",
                        NumericError);
   CHECK(params_of(m) == before);
-  CHECK(m.store().step == 0);
+  CHECK(m.step() == 0);
   CHECK_THROWS_WITH_AS(m.evaluate(b, TripletLoss{}), "Triplet::evaluate: the loss is infinite at step 1", NumericError);
 }
 
@@ -72,7 +72,7 @@ TEST_CASE("Triplet: NaN embeddings stop training at the loss, before any update"
   b.anchor[0] = not_a_number;  // a linear encoder: the anchor's embedding is NaN
   CHECK_THROWS_WITH_AS(m.train_step(b, TripletLoss{}, opt), "Triplet::train_step: the loss is NaN at step 1",
                        NumericError);
-  CHECK(m.store().step == 0);
+  CHECK(m.step() == 0);
 }
 
 // The triplet hinge keeps NaN (it tests !(l <= 0)), so NaN embeddings give a NaN loss that evaluate() reports.
@@ -122,7 +122,7 @@ TEST_CASE("fit with a Triplet model: a fault in epoch 3 leaves the checkpoint of
   Triplet<Enc, backend::Reference> back(6);
   const TrainingState s = load_checkpoint(back, path);
   CHECK(s.epochs_done == 2);
-  CHECK(back.store().step == 4);
+  CHECK(back.step() == 4);
   CHECK(s.loss.size() == 2);
   for (double l : s.loss) CHECK(std::isfinite(l));
   std::filesystem::remove(path);
@@ -131,7 +131,7 @@ TEST_CASE("fit with a Triplet model: a fault in epoch 3 leaves the checkpoint of
 namespace {
 template <class Model>
 std::vector<float> states_of(const Model& m) {
-  return {m.store().states.data(), m.store().states.data() + m.store().states.size()};
+  return {m.states().data(), m.states().data() + m.states().size()};
 }
 }  // namespace
 

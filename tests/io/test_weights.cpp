@@ -23,20 +23,20 @@ void spit(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::
 
 TEST_CASE("save then load restores parameters and states exactly") {
   Model a(1), b(2);
-  a.store().states[1] = 0.25f;  // a BatchNorm moving mean
-  REQUIRE(a.store().params[0] != b.store().params[0]);
+  a.states()[1] = 0.25f;  // a BatchNorm moving mean
+  REQUIRE(a.parameters()[0] != b.parameters()[0]);
   const auto path = temp("roundtrip.bin");
   save_weights(a, path);
   load_weights(b, path);
-  for (std::size_t i = 0; i < Model::param_count; ++i) REQUIRE(a.store().params[i] == b.store().params[i]);
-  CHECK(b.store().states[1] == 0.25f);
+  for (std::size_t i = 0; i < Model::param_count; ++i) REQUIRE(a.parameters()[i] == b.parameters()[i]);
+  CHECK(b.states()[1] == 0.25f);
   CHECK_FALSE(fs::exists(path.string() + ".tmp"));
 }
 
 TEST_CASE("the same seed gives the same model, another seed another") {
   Model a(7), b(7), c(8);
-  CHECK(std::equal(a.store().params.data(), a.store().params.data() + Model::param_count, b.store().params.data()));
-  CHECK(a.store().params[0] != c.store().params[0]);
+  CHECK(std::equal(a.parameters().data(), a.parameters().data() + Model::param_count, b.parameters().data()));
+  CHECK(a.parameters()[0] != c.parameters()[0]);
 }
 
 TEST_CASE("a file of another model is refused, naming both architectures") {
@@ -45,12 +45,12 @@ TEST_CASE("a file of another model is refused, naming both architectures") {
   const auto path = temp("other.bin");
   save_weights(o, path);
   Model m;
-  const float w0 = m.store().params[0];
+  const float w0 = m.parameters()[0];
   const std::string both = "the file is for another model.\n  file:  " + Other::signature() + "\n  model: " +
                            Model::signature();
   CHECK(Other::signature() != Model::signature());
   CHECK_THROWS_WITH_AS(load_weights(m, path), doctest::Contains(both.c_str()), FileError);
-  CHECK(m.store().params[0] == w0);
+  CHECK(m.parameters()[0] == w0);
 }
 
 TEST_CASE("truncated, corrupted and foreign files are refused with the file and the problem named") {

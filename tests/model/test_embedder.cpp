@@ -96,5 +96,5 @@ TEST_CASE("Embedder refuses labels that are not class numbers, naming the sample
   CHECK_THROWS_AS(m.evaluate(b, BatchHard{}), ShapeError);
   b.labels[5] = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_AS(m.train_step(b, BatchHard{}, opt), ShapeError);
-  CHECK(m.store().step == 0);
+  CHECK(m.step() == 0);
 }

@@ -34,24 +34,23 @@ PairBatch random_pairs(std::size_t n, std::uint64_t seed) {
   return b;
 }
 
-/// Compares the model's gradient (an SGD step with learning rate 0 leaves it in store().grads) with
+/// Compares the model's gradient (an SGD step with learning rate 0 leaves it in gradients()) with
 /// central differences of the loss over every parameter tensor.
 template <class M, class Batch, class Loss>
 void check_model_gradient(M& m, const Batch& batch, const Loss& loss) {
   SGD still;
   still.learning_rate = 0.0f;
   m.train_step(batch, loss, still);
-  auto& st = m.store();
-  std::vector<float> w(st.params.data(), st.params.data() + st.params.size());
-  std::vector<float> g(st.grads.data(), st.grads.data() + st.grads.size());
-  for (const auto& t : st.param_info) {
+  std::vector<float> w = m.parameters().to_host();
+  std::vector<float> g = m.gradients().to_host();
+  for (const auto& t : m.parameter_info()) {
     std::vector<float> wt(w.begin() + t.offset, w.begin() + t.offset + t.size);
     std::vector<float> gt(g.begin() + t.offset, g.begin() + t.offset + t.size);
     test::check_gradient(t.name, wt, gt, [&] {
-      std::copy(wt.begin(), wt.end(), st.params.data() + t.offset);
+      std::copy(wt.begin(), wt.end(), m.parameters().data() + t.offset);
       return double(m.evaluate(batch, loss));
     }, 1e-2, 3e-2, 1e-3, 40);
-    std::copy(w.begin() + t.offset, w.begin() + t.offset + t.size, st.params.data() + t.offset);
+    std::copy(w.begin() + t.offset, w.begin() + t.offset + t.size, m.parameters().data() + t.offset);
   }
 }
 }  // namespace
@@ -110,18 +109,18 @@ TEST_CASE("frozen layers get no gradient and do not change") {
   using Enc = Sequential<Input<5, 5, 2>, Frozen<Conv2D<3, 3, 1, Padding::Same, Tanh>>, Flatten, Dense<4, Tanh>>;
   Siamese<Enc, Head<SqDiff, Classifier<Dense<1>>>, backend::Reference> m(1);
   static_assert(!decltype(m)::encoder::layer<1>::has_trainable_params);
-  const auto& info = m.store().param_info;
+  const auto& info = m.parameter_info();
   REQUIRE(info[0].name == "encoder/1_frozen/0_conv2d/kernel");
   CHECK_FALSE(info[0].trainable);
   CHECK(info[2].trainable);
-  const float* p = m.store().params.data();
+  const float* p = m.parameters().data();
   const std::vector<float> before(p, p + info[1].offset + info[1].size);
   const std::vector<float> dense_before(p + info[2].offset, p + info[2].offset + info[2].size);
   Adam opt;
   auto batch = random_pairs<decltype(m)>(4, 3);
   for (int i = 0; i < 3; ++i) {
     m.train_step(batch, BinaryCrossEntropy{}, opt);
-    const float* g = m.store().grads.data();
+    const float* g = m.gradients().data();
     for (std::size_t k = 0; k < before.size(); ++k) CHECK(g[k] == 0.0f);
   }
   for (std::size_t i = 0; i < before.size(); ++i) CHECK(p[i] == before[i]);
@@ -175,10 +174,10 @@ TEST_CASE("a NaN stops training with the step and the tensor named, before any u
                        NumericError);
   // The ReLU of the default classifier maps NaN to 0: the loss stays finite, the gradient does not.
   Siamese<Tiny, Head<SqDiff>> r;
-  const float w0 = r.store().params[0];
+  const float w0 = r.parameters()[0];
   CHECK_THROWS_WITH_AS(r.train_step(b, BinaryCrossEntropy{}, opt),
                        "Siamese::train_step: the gradient of 'encoder/1_conv2d/kernel' is not finite at step 1",
                        NumericError);
-  CHECK(r.store().params[0] == w0);
-  CHECK(r.store().step == 0);
+  CHECK(r.parameters()[0] == w0);
+  CHECK(r.step() == 0);
 }

@@ -34,22 +34,21 @@ PairBatch token_pairs(std::size_t n, std::uint64_t seed) {
 /// cosine feature curves too fast for finite differences.
 template <class M>
 void check_model_gradient(M& m, const PairBatch& batch) {
-  const auto table = test::random_vector(m.store().param_info[0].size, 77);
-  std::copy(table.begin(), table.end(), m.store().params.data() + m.store().param_info[0].offset);
+  const auto table = test::random_vector(m.parameter_info()[0].size, 77);
+  std::copy(table.begin(), table.end(), m.parameters().data() + m.parameter_info()[0].offset);
   SGD still;
   still.learning_rate = 0.0f;
   m.train_step(batch, BinaryCrossEntropy{}, still);
-  auto& st = m.store();
-  std::vector<float> w(st.params.data(), st.params.data() + st.params.size());
-  std::vector<float> g(st.grads.data(), st.grads.data() + st.grads.size());
-  for (const auto& t : st.param_info) {
+  std::vector<float> w = m.parameters().to_host();
+  std::vector<float> g = m.gradients().to_host();
+  for (const auto& t : m.parameter_info()) {
     std::vector<float> wt(w.begin() + t.offset, w.begin() + t.offset + t.size);
     std::vector<float> gt(g.begin() + t.offset, g.begin() + t.offset + t.size);
     test::check_gradient(t.name, wt, gt, [&] {
-      std::copy(wt.begin(), wt.end(), st.params.data() + t.offset);
+      std::copy(wt.begin(), wt.end(), m.parameters().data() + t.offset);
       return double(m.evaluate(batch, BinaryCrossEntropy{}));
     }, 1e-2, 3e-2, 1e-3, 80);
-    std::copy(w.begin() + t.offset, w.begin() + t.offset + t.size, st.params.data() + t.offset);
+    std::copy(w.begin() + t.offset, w.begin() + t.offset + t.size, m.parameters().data() + t.offset);
   }
 }
 
@@ -62,12 +61,12 @@ Tensor ids(std::vector<float> v) {
 
 TEST_CASE("gradient check: whole Siamese text model (Embedding, LSTM, head) on padded pairs") {
   TextModel m(3);
-  const auto& info = m.store().param_info;
+  const auto& info = m.parameter_info();
   REQUIRE(info.size() == 6);
   CHECK(info[0].name == "encoder/1_embedding/embeddings");
   CHECK(info[3].name == "encoder/2_lstm/bias");
   // Keras' unit_forget_bias: the forget quarter of the bias starts at 1, the rest at 0.
-  for (std::size_t i = 0; i < 12; ++i) CHECK(m.store().params[info[3].offset + i] == (i >= 3 && i < 6 ? 1.0f : 0.0f));
+  for (std::size_t i = 0; i < 12; ++i) CHECK(m.parameters()[info[3].offset + i] == (i >= 3 && i < 6 ? 1.0f : 0.0f));
   check_model_gradient(m, token_pairs(4, 7));
 }
 
@@ -87,7 +86,7 @@ TEST_CASE("a padded and an unpadded question get the same embedding ('pre' and '
   Siamese<Sequential<Input<3>, Embedding<20, 4>, LSTM<3>>, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<1>>>,
           backend::Reference>
       exact(11);
-  REQUIRE(exact.store().params.size() == padded.store().params.size());
+  REQUIRE(exact.parameters().size() == padded.parameters().size());
   const Tensor e = exact.embed(ids({5, 3, 17}));
   const Tensor pre = padded.embed(ids({0, 0, 0, 5, 3, 17})), post = padded.embed(ids({5, 3, 17, 0, 0, 0}));
   for (std::size_t k = 0; k < 3; ++k) {
@@ -110,23 +109,23 @@ TEST_CASE("an out-of-vocabulary id stops a training step before any update") {
   CHECK_THROWS_WITH_AS(m.train_step(b, BinaryCrossEntropy{}, opt),
                        "Siamese::train_step: input 'b': token id 20.000000 at sample 1, position 1 is not an integer in [0, 20)",
                        ShapeError);
-  CHECK(m.store().step == 0);
+  CHECK(m.step() == 0);
 }
 
 TEST_CASE("a frozen embedding table does not change while the LSTM trains") {
   Siamese<Sequential<Input<6>, Embedding<20, 4, false>, LSTM<3>>, Head<SqDiff, Classifier<Dense<1>>>,
           backend::Reference>
       m(2);
-  const auto& info = m.store().param_info;
+  const auto& info = m.parameter_info();
   CHECK_FALSE(info[0].trainable);
   CHECK(info[1].trainable);
-  std::vector<float> table(m.store().params.data(), m.store().params.data() + info[0].size);
-  const float lstm0 = m.store().params[info[1].offset];
+  std::vector<float> table(m.parameters().data(), m.parameters().data() + info[0].size);
+  const float lstm0 = m.parameters()[info[1].offset];
   Adam opt;
   const auto batch = token_pairs(4, 5);
   for (int i = 0; i < 3; ++i) m.train_step(batch, BinaryCrossEntropy{}, opt);
-  for (std::size_t i = 0; i < table.size(); ++i) CHECK(m.store().params[i] == table[i]);
-  CHECK(m.store().params[info[1].offset] != lstm0);
+  for (std::size_t i = 0; i < table.size(); ++i) CHECK(m.parameters()[i] == table[i]);
+  CHECK(m.parameters()[info[1].offset] != lstm0);
 }
 
 namespace {
@@ -145,11 +144,11 @@ PairBatch ids_in(std::size_t n, float lo, float hi) {
 template <class B, class Opt>
 void check_only_touched_rows(Opt opt) {
   Siamese<TextEncoder, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<1>>>, B> m(6);
-  const auto& info = m.store().param_info;
+  const auto& info = m.parameter_info();
   REQUIRE(info[0].name.find("embeddings") != std::string::npos);
   CHECK(info[0].sparse_row == 4);
   auto row = [&](std::size_t id) {
-    const float* p = m.store().params.data() + info[0].offset + id * 4;
+    const float* p = m.parameters().data() + info[0].offset + id * 4;
     return std::vector<float>(p, p + 4);
   };
   const auto r1 = row(1), r12 = row(12), r19 = row(19);
@@ -183,8 +182,8 @@ TEST_CASE("load_glove into a model's embedding table; training then learns") {
   const std::map<std::string, int> index{{"apple", 2}, {"pear", 19}};
   const GloveStats s = load_glove(m, path, index);
   CHECK(s.rows_set == 2);
-  CHECK(m.store().params[2 * 4 + 3] == 4.0f);
-  CHECK(m.store().params[19 * 4] == 0.5f);
+  CHECK(m.parameters()[2 * 4 + 3] == 4.0f);
+  CHECK(m.parameters()[19 * 4] == 0.5f);
   CHECK_THROWS_AS(load_glove(m, path, index, "encoder/2_lstm/kernel"), FileError);  // 4 values, 12 columns
   // The loss on a fixed batch falls under Adam: the layers train end to end.
   const auto batch = token_pairs(8, 21);

@@ -114,7 +114,7 @@ TEST_CASE("checkpoint and resume continue to the identical state, bit for bit") 
     CHECK(h.loss[e] == full.loss[e]);  // exact equality: the same computation in the same order
     CHECK(h.val_loss[e] == full.val_loss[e]);
   }
-  for (std::size_t i = 0; i < SmallModel::param_count; ++i) REQUIRE(resumed.store().params[i] == straight.store().params[i]);
+  for (std::size_t i = 0; i < SmallModel::param_count; ++i) REQUIRE(resumed.parameters()[i] == straight.parameters()[i]);
 }
 
 TEST_CASE("a NaN during training stops it and leaves the last good checkpoint intact") {
@@ -135,7 +135,7 @@ TEST_CASE("a NaN during training stops it and leaves the last good checkpoint in
   SmallModel back(2);
   const TrainingState s = load_checkpoint(back, path);
   CHECK(s.epochs_done == 2);
-  CHECK(back.store().step == 4);
+  CHECK(back.step() == 4);
 }
 
 TEST_CASE("early stopping restores the best epoch; the schedule sets each epoch's learning rate") {
@@ -166,7 +166,7 @@ TEST_CASE("early stopping restores the best epoch; the schedule sets each epoch'
   CHECK(h.val_loss[1] > h.val_loss[0]);
   run(1, true, first);  // the same model after its first epoch
   const auto params = [](SmallModel& x) {
-    const auto& p = x.store().params;
+    const auto& p = x.parameters();
     return std::vector<float>(p.data(), p.data() + p.size());
   };
   CHECK(params(m) == params(first));

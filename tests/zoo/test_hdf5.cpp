@@ -156,7 +156,7 @@ fs::path write_tiny_keras(const Model& m, const std::string& name, const Format&
   hid_t f = create_file(p, fmt);
   hid_t root = H5Gcreate2(f, "model_weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   const auto& keras = vggface_layer_names();
-  const auto links = vggface_weight_map(m.store().param_info);
+  const auto links = vggface_weight_map(m.parameter_info());
   std::vector<std::string> names;
   for (std::size_t l = 0, pool = 1; l < 13; ++l) {
     names.push_back(keras[l]);
@@ -178,7 +178,7 @@ fs::path write_tiny_keras(const Model& m, const std::string& name, const Format&
     string_attr(g, "weight_names", {layer + "/kernel:0", layer + "/bias:0"}, l == 4);
     for (int k = 0; k < 2; ++k) {
       const ParamInfo* info = nullptr;
-      for (const auto& pi : m.store().param_info)
+      for (const auto& pi : m.parameter_info())
         if (pi.name == links[2 * l + k].first) info = &pi;
       REQUIRE(info);
       std::vector<hsize_t> dims(info->shape.begin(), info->shape.end());
@@ -203,12 +203,12 @@ TEST_CASE("a whole-model Keras file written with the HDF5 C API imports into a p
   const fs::path p = write_tiny_keras(m, "tiny.h5", fmt);
   const ArrayFile f = read_keras_h5(p);
   CHECK(f.arrays.size() == 26);
-  const auto links = vggface_weight_map(m.store().param_info);
+  const auto links = vggface_weight_map(m.parameter_info());
   CHECK(import_arrays(m, f, links) == 26);
   for (std::size_t i = 0; i < links.size(); ++i)
-    for (const auto& pi : m.store().param_info)
+    for (const auto& pi : m.parameter_info())
       if (pi.name == links[i].first)
-        for (std::size_t j = 0; j < pi.size; ++j) REQUIRE(m.store().params[pi.offset + j] == value(i / 2, j));
+        for (std::size_t j = 0; j < pi.size; ++j) REQUIRE(m.parameters()[pi.offset + j] == value(i / 2, j));
   fs::remove(p);
   }
 }

@@ -194,9 +194,9 @@ using Model = Siamese<TinyEnc, Head<SqDiff, Classifier<Dense<1>>>, backend::Refe
 /// The arrays of a tiny VGG in Keras naming; value j of layer l is l + j / 1000.
 ArrayFile tiny_keras_arrays(const Model& m) {
   ArrayFile f{"tiny.npz", {}};
-  const auto links = vggface_weight_map(m.store().param_info);
+  const auto links = vggface_weight_map(m.parameter_info());
   for (std::size_t i = 0; i < links.size(); ++i)
-    for (const auto& p : m.store().param_info)
+    for (const auto& p : m.parameter_info())
       if (p.name == links[i].first) {
         NamedArray a{links[i].second, p.shape, std::vector<float>(p.size)};
         for (std::size_t j = 0; j < p.size; ++j) a.data[j] = float(i) + float(j) / 1000;
@@ -210,20 +210,20 @@ ArrayFile tiny_keras_arrays(const Model& m) {
 TEST_CASE("import_arrays fills the mapped parameters, checks every link first, names what is wrong") {
   Model m(3);
   const ArrayFile f = tiny_keras_arrays(m);
-  const std::vector<float> before(m.store().params.data(), m.store().params.data() + m.store().params.size());
-  const auto links = vggface_weight_map(m.store().param_info);
+  const std::vector<float> before(m.parameters().data(), m.parameters().data() + m.parameters().size());
+  const auto links = vggface_weight_map(m.parameter_info());
   CHECK(import_arrays(m, f, links) == 26);
   std::size_t conv_end = 0;
   for (std::size_t i = 0; i < links.size(); ++i)
-    for (const auto& p : m.store().param_info)
+    for (const auto& p : m.parameter_info())
       if (p.name == links[i].first) {
-        for (std::size_t j = 0; j < p.size; j += 7) REQUIRE(m.store().params[p.offset + j] == float(i) + float(j) / 1000);
+        for (std::size_t j = 0; j < p.size; j += 7) REQUIRE(m.parameters()[p.offset + j] == float(i) + float(j) / 1000);
         conv_end = std::max(conv_end, p.offset + p.size);
       }
-  for (std::size_t i = conv_end; i < before.size(); ++i) CHECK(m.store().params[i] == before[i]);  // the head
+  for (std::size_t i = conv_end; i < before.size(); ++i) CHECK(m.parameters()[i] == before[i]);  // the head
 
   Model fresh(3);
-  const float w0 = fresh.store().params[0];
+  const float w0 = fresh.parameters()[0];
   ArrayFile missing = f;
   missing.arrays.erase(missing.arrays.begin() + 25);  // conv5_3/bias
   CHECK_THROWS_WITH_AS(import_arrays(fresh, missing, links),
@@ -236,7 +236,7 @@ TEST_CASE("import_arrays fills the mapped parameters, checks every link first, n
                        FileError);
   CHECK_THROWS_WITH_AS(import_arrays(fresh, f, {{"encoder/nothing", "conv1_1/kernel"}}),
                        doctest::Contains("no parameter 'encoder/nothing'"), std::invalid_argument);
-  CHECK(fresh.store().params[0] == w0);  // nothing changed by a failed import
+  CHECK(fresh.parameters()[0] == w0);  // nothing changed by a failed import
 }
 
 TEST_CASE("golden: a PyTorch VGG converted by scripts/convert_vggface.py computes what PyTorch computed") {
@@ -257,9 +257,9 @@ TEST_CASE("golden: a PyTorch VGG converted by scripts/convert_vggface.py compute
     for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want->data[i]).epsilon(1e-4).scale(30));
   };
   Siamese<VGGFaceEncoderAt<64, Widths>, Head<SqDiff>> enc;
-  CHECK(import_arrays(enc, f, vggface_weight_map(enc.store().param_info)) == 26);
+  CHECK(import_arrays(enc, f, vggface_weight_map(enc.parameter_info())) == 26);
   compare(enc.embed(x), "golden/embedding");
   Siamese<VGGFaceTopAt<64, Widths, 6, 7>, Head<SqDiff>> top;
-  CHECK(import_arrays(top, f, vggface_weight_map(top.store().param_info)) == 32);
+  CHECK(import_arrays(top, f, vggface_weight_map(top.parameter_info())) == 32);
   compare(top.embed(x), "golden/logits");
 }

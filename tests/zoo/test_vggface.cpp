@@ -77,7 +77,7 @@ PairBatch random_pairs(std::size_t n, std::uint64_t seed) {
 }
 template <class M>
 std::vector<float> params_of(const M& m) {
-  return {m.store().params.data(), m.store().params.data() + m.store().params.size()};
+  return {m.parameters().data(), m.parameters().data() + m.parameters().size()};
 }
 }  // namespace
 
@@ -94,7 +94,7 @@ TEST_CASE("vggface_preprocess: RGB becomes BGR minus the channel means") {
 
 TEST_CASE("Keras names map onto the encoder's parameters in order, frozen groups included") {
   Siamese<TinyFrozen, Classify, backend::Reference> m(1);
-  const auto links = vggface_weight_map(m.store().param_info);
+  const auto links = vggface_weight_map(m.parameter_info());
   REQUIRE(links.size() == 26);
   CHECK(links[0] == std::pair<std::string, std::string>{"encoder/1_frozen/0_conv2d/kernel", "conv1_1/kernel"});
   CHECK(links[1] == std::pair<std::string, std::string>{"encoder/1_frozen/0_conv2d/bias", "conv1_1/bias"});
@@ -103,15 +103,15 @@ TEST_CASE("Keras names map onto the encoder's parameters in order, frozen groups
   CHECK(links[25] == std::pair<std::string, std::string>{"encoder/4_conv2d/bias", "conv5_3/bias"});
   // Every mapped name is a real parameter whose shape matches the layer that Keras names so.
   for (std::size_t i = 0; i < links.size(); i += 2) {
-    const auto it = std::find_if(m.store().param_info.begin(), m.store().param_info.end(),
+    const auto it = std::find_if(m.parameter_info().begin(), m.parameter_info().end(),
                                  [&](const ParamInfo& p) { return p.name == links[i].first; });
-    REQUIRE(it != m.store().param_info.end());
+    REQUIRE(it != m.parameter_info().end());
     CHECK(it->shape.size() == 4);
     CHECK(it->shape[0] == 3);
   }
-  CHECK_THROWS_WITH_AS(keras_weight_map(m.store().param_info, "encoder/", {"a", "b"}),
+  CHECK_THROWS_WITH_AS(keras_weight_map(m.parameter_info(), "encoder/", {"a", "b"}),
                        doctest::Contains("more than 2 layers with a kernel under 'encoder/'"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(vggface_weight_map(m.store().param_info, "nothing/"), doctest::Contains("has no kernel"),
+  CHECK_THROWS_WITH_AS(vggface_weight_map(m.parameter_info(), "nothing/"), doctest::Contains("has no kernel"),
                        std::invalid_argument);
 }
 
@@ -119,7 +119,7 @@ TEST_CASE("the classifier network maps all sixteen Keras layers") {
   using TinyTop = VGGFaceTopAt<32, TinyWidths, 6, 7>;
   static_assert(bind_model<TinyTop>::out_shape::size == 7);
   Siamese<TinyTop, Classify, backend::Reference> m(2);
-  const auto links = vggface_weight_map(m.store().param_info);
+  const auto links = vggface_weight_map(m.parameter_info());
   REQUIRE(links.size() == 32);
   CHECK(links[26] == std::pair<std::string, std::string>{"encoder/20_dense/kernel", "fc6/kernel"});
   CHECK(links[31] == std::pair<std::string, std::string>{"encoder/22_dense/bias", "fc8/bias"});
@@ -128,10 +128,10 @@ TEST_CASE("the classifier network maps all sixteen Keras layers") {
 TEST_CASE("freezing all but the last block: same embeddings, same gradients there, nothing else moves") {
   Siamese<TinyEnc, Classify, backend::Reference> full(5);
   Siamese<TinyFrozen, Classify, backend::Reference> frozen(9);
-  REQUIRE(full.store().params.size() == frozen.store().params.size());
+  REQUIRE(full.parameters().size() == frozen.parameters().size());
   // Same weights: the frozen model lays its parameters out in the same order.
   const auto w = params_of(full);
-  std::copy(w.begin(), w.end(), frozen.store().params.data());
+  std::copy(w.begin(), w.end(), frozen.parameters().data());
   const auto batch = random_pairs(3, 17);
   const Tensor ea = full.embed(batch.a), eb = frozen.embed(batch.a);
   for (std::size_t i = 0; i < ea.size(); ++i) CHECK(ea[i] == eb[i]);
@@ -140,7 +140,7 @@ TEST_CASE("freezing all but the last block: same embeddings, same gradients ther
   still.learning_rate = 0.0f;
   full.train_step(batch, BinaryCrossEntropy{}, still);
   frozen.train_step(batch, BinaryCrossEntropy{}, still);
-  const auto& info = frozen.store().param_info;
+  const auto& info = frozen.parameter_info();
   std::size_t trainable = 0;
   for (std::size_t t = 0; t < info.size(); ++t) {
     const bool last_block = info[t].name.find("frozen") == std::string::npos;
@@ -148,7 +148,7 @@ TEST_CASE("freezing all but the last block: same embeddings, same gradients ther
     if (!last_block) continue;
     trainable += info[t].size;
     for (std::size_t i = info[t].offset; i < info[t].offset + info[t].size; ++i)
-      CHECK(frozen.store().grads[i] == doctest::Approx(full.store().grads[i]).epsilon(1e-4));
+      CHECK(frozen.gradients()[i] == doctest::Approx(full.gradients()[i]).epsilon(1e-4));
   }
   // conv5_1..conv5_3 (4 -> 5, 5 -> 5, 5 -> 5) and the head's classifier.
   CHECK(trainable == conv(4, 5) + 2 * conv(5, 5) + (21 * 4 + 4) + (4 + 1));  // head width 10 + 10 + 1

@@ -2,6 +2,7 @@
 // The backends: Reference (plain loops, the oracle), Cpu (xsimd + oneTBB, the default) and Cuda.
 #include <type_traits>
 
+#include "concept.hpp"
 #include "cpu/cpu.hpp"
 #include "reference/reference.hpp"
 
@@ -24,9 +25,18 @@ template <class B>
 inline constexpr bool check_backend() {
   static_assert(backend::usable_here<B>,
                 "backend::Cuda can only be used in a translation unit compiled by nvcc (a .cu file)");
+  if constexpr (backend::usable_here<B>)
+    static_assert(Backend<B>,
+                  "the model's backend parameter is not a backend (backend::Cpu, backend::Reference, backend::Cuda, "
+                  "or a type meeting the Backend concept of siamese/backend/concept.hpp)");
   return true;
+}
+template <class B>
+constexpr bool usable_backend() {
+  if constexpr (backend::usable_here<B>) return Backend<B>;
+  else return false;
 }
 /// The backend to build with: after a failed check_backend, Reference stands in (no error cascade).
 template <class B>
-using checked_backend = std::conditional_t<backend::usable_here<B>, B, backend::Reference>;
+using checked_backend = std::conditional_t<usable_backend<B>(), B, backend::Reference>;
 }  // namespace siamese::detail

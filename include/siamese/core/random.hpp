@@ -42,3 +42,11 @@ class Rng {
 };
 
 }  // namespace siamese::detail
+
+namespace siamese {
+/// The library's deterministic generator, for user code that samples batches reproducibly.
+using Rng = detail::Rng;
+/// A seed derived from (seed, i) as a pure function: batch generators use it to make batch (epoch, index)
+/// reproducible and a resumed run identical to an uninterrupted one.
+constexpr std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t i) { return detail::hash2(seed, i); }
+}  // namespace siamese

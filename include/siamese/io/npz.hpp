@@ -238,7 +238,6 @@ template <class Model>
 std::size_t import_arrays(Model& model, const ArrayFile& source,
                           const std::vector<std::pair<std::string, std::string>>& links) {
   using B = typename Model::backend_type;
-  auto& st = model.store();
   struct Job {
     const ParamInfo* dst;
     float* base;
@@ -247,10 +246,10 @@ std::size_t import_arrays(Model& model, const ArrayFile& source,
   std::vector<Job> jobs;
   for (const auto& [param, array] : links) {
     Job j{nullptr, nullptr, source.find(array)};
-    for (const auto& p : st.param_info)
-      if (p.name == param) j = {&p, st.params.data(), j.src};
-    for (const auto& p : st.state_info)
-      if (!j.dst && p.name == param) j = {&p, st.states.data(), j.src};
+    for (const auto& p : model.parameter_info())
+      if (p.name == param) j = {&p, model.parameters().data(), j.src};
+    for (const auto& p : model.state_info())
+      if (!j.dst && p.name == param) j = {&p, model.states().data(), j.src};
     if (!j.dst) throw std::invalid_argument("import_arrays: the model has no parameter '" + param + "'");
     if (!j.src)
       throw FileError("'" + source.file + "': has no array '" + array + "' (for parameter '" + param + "')");

@@ -37,8 +37,8 @@ template <class Model>
 WeightFile model_file(const Model& m, const char* kind) {
   using B = typename Model::backend_type;
   WeightFile f{kind, Model::signature(), {}};
-  to_tensors<B>(f, m.store().param_info, m.store().params.data(), "param:");
-  to_tensors<B>(f, m.store().state_info, m.store().states.data(), "state:");
+  to_tensors<B>(f, m.parameter_info(), m.parameters().data(), "param:");
+  to_tensors<B>(f, m.state_info(), m.states().data(), "state:");
   return f;
 }
 template <class Model>
@@ -48,8 +48,8 @@ void load_model_file(Model& m, const WeightFile& f, const std::string& file) {
     throw FileError("'" + file + "': the file is for another model.\n  file:  " + f.signature +
                     "\n  model: " + Model::signature());
   for (bool apply : {false, true}) {  // validate everything before changing anything
-    from_tensors<B>(f, m.store().param_info, m.store().params.data(), "param:", file, apply);
-    from_tensors<B>(f, m.store().state_info, m.store().states.data(), "state:", file, apply);
+    from_tensors<B>(f, m.parameter_info(), m.parameters().data(), "param:", file, apply);
+    from_tensors<B>(f, m.state_info(), m.states().data(), "state:", file, apply);
   }
 }
 }  // namespace detail

@@ -126,10 +126,8 @@ GloveStats load_glove(float* table, std::size_t vocab, std::size_t dim, const st
 template <class Model, class WordIndex>
 GloveStats load_glove(Model& model, const std::string& path, const WordIndex& word_index,
                       std::string_view tensor = {}) {
-  using B = typename Model::backend_type;
-  auto& st = model.store();
   const ParamInfo* found = nullptr;
-  for (const auto& p : st.param_info) {
+  for (const auto& p : model.parameter_info()) {
     const bool match = tensor.empty() ? p.name.ends_with("embeddings") : p.name == tensor;
     if (!match) continue;
     if (found) throw std::invalid_argument("load_glove: the model has several embedding tables; name one");
@@ -138,10 +136,10 @@ GloveStats load_glove(Model& model, const std::string& path, const WordIndex& wo
   if (!found || found->shape.size() != 2)
     throw std::invalid_argument("load_glove: the model has no embedding table" +
                                 (tensor.empty() ? std::string() : " named '" + std::string(tensor) + "'"));
-  std::vector<float> host(found->size);
-  B::to_host(host.data(), st.params.data() + found->offset, found->size);
+  const auto view = model.parameters().sub(found->offset, found->size);
+  std::vector<float> host = view.to_host();
   const GloveStats s = load_glove(host.data(), found->shape[0], found->shape[1], path, word_index);
-  B::to_device(st.params.data() + found->offset, host.data(), found->size);
+  view.from_host(host);
   return s;
 }
 

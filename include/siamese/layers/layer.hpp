@@ -13,6 +13,7 @@
 //
 // Pointers are in the backend's memory space: a layer never reads them, it only calls kernels of B.
 #include <array>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -88,6 +89,22 @@ struct ParamInfo {
   /// optimizer state (no momentum drift, no weight decay), as TensorFlow's and PyTorch's sparse updates do.
   std::size_t sparse_row = 0;
 };
+
+/// A layer spec (what users write: Dense<16>, Conv2D<8, 3>, ...): binding it to an input shape at a position
+/// names its bound layer. Naming the bound type checks nothing yet; its own static_asserts check the shapes.
+template <class S, class In>
+concept LayerSpec = requires { typename S::template bind<In, LayerIndex<0>>; };
+
+/// A bound layer: per-sample shapes, parameter and state lists (or counts), scratch, and a description; its
+/// forward<B>(const Forward&) and backward<B>(const Backward&) call only kernels of B.
+template <class L>
+concept BoundLayer = requires(std::size_t n) {
+  typename L::in_shape;
+  typename L::out_shape;
+  { L::alias } -> std::convertible_to<bool>;
+  { L::scratch(n) } -> std::convertible_to<std::size_t>;
+  { L::describe() } -> std::convertible_to<std::string>;
+} && (requires { L::params; L::states; } || requires { L::param_count; L::state_count; });
 
 namespace detail {
 

@@ -3,6 +3,7 @@
 // labelled embeddings (drawn by a P classes x K samples sampler).
 #include <vector>
 
+#include "losses.hpp"
 #include "mining.hpp"
 
 namespace siamese {
@@ -28,10 +29,10 @@ float run_mining(F&& f, const float* emb, const float* labels, float* demb, std:
 
 /// An in-batch mining loss over labelled embeddings: `Loss` is one of mining.hpp's triplet losses.
 template <auto Loss, Distance Default>
-struct MiningLoss {
+struct MinedTripletLoss {
   float margin = 0.2f;
   Distance distance = Default;
-  static constexpr std::size_t tuple = 1;
+  static constexpr std::size_t arity = 1;  // one embedding per labelled sample; tuples are mined in the batch
   template <class B>
   float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
     return detail::run_mining<B>([&](const float* e, const int* l, float* g) {
@@ -41,11 +42,16 @@ struct MiningLoss {
 };
 
 /// Batch-hard triplet loss (Hermans et al. 2017): each anchor with its farthest positive and nearest negative.
-using BatchHard = MiningLoss<&batch_hard_triplet_loss<float>, Distance::Euclidean>;
+using BatchHard = MinedTripletLoss<&batch_hard_triplet_loss<float>, Distance::Euclidean>;
 /// Semi-hard triplet loss (Schroff et al. 2015, FaceNet): negatives farther than the positive but
 /// within the margin.
-using SemiHard = MiningLoss<&semi_hard_triplet_loss<float>, Distance::SquaredEuclidean>;
+using SemiHard = MinedTripletLoss<&semi_hard_triplet_loss<float>, Distance::SquaredEuclidean>;
 /// Batch-all triplet loss: the mean over every valid triplet of the batch with a positive loss.
-using BatchAll = MiningLoss<&batch_all_triplet_loss<float>, Distance::SquaredEuclidean>;
+using BatchAll = MinedTripletLoss<&batch_all_triplet_loss<float>, Distance::SquaredEuclidean>;
+
+/// A loss an Embedder trains with: on the embeddings of labelled samples (arity 1, labels are class numbers),
+/// mining its pairs or triplets inside the batch, as BatchHard, SemiHard and BatchAll.
+template <class L, class B>
+concept MiningLoss = EmbeddingLoss<L, B, 1>;
 
 }  // namespace siamese

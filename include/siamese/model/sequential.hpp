@@ -22,9 +22,23 @@ struct bind_chain {
   using type = std::tuple<>;
   using out = In;
 };
+/// Holds the check that a Sequential's element is a layer spec; the element's type appears in the diagnostic.
+template <class L, class In, std::size_t I>
+struct require_layer_spec {
+  static_assert(LayerSpec<L, In>, "Sequential: this element is not a layer (a layer spec has a member template "
+                                  "bind<InputShape, Position>, as Dense<N>, Conv2D<F, K> and the other layers do)");
+  static constexpr bool value = LayerSpec<L, In>;
+};
+/// After a failed check, a pass-through stand-in keeps the compiler from piling further errors on top.
+struct NotALayer {
+  template <class In, class Pos>
+  using bind = InputImpl<std::conditional_t<std::is_void_v<In>, Shape<1>, In>, In, Pos>;
+};
 template <class In, std::size_t I, class L, class... Rest>
 struct bind_chain<In, I, L, Rest...> {
-  using bound = typename L::template bind<In, LayerIndex<I>>;
+  using spec = std::conditional_t<require_layer_spec<L, In, I>::value, L, NotALayer>;
+  using bound = typename spec::template bind<In, LayerIndex<I>>;
+  static_assert(BoundLayer<bound>, "a layer's bind<In, Pos> must name a bound layer (see siamese/layers/layer.hpp)");
   using next = bind_chain<typename bound::out_shape, I + 1, Rest...>;
   using type = decltype(std::tuple_cat(std::declval<std::tuple<bound>>(), std::declval<typename next::type>()));
   using out = typename next::out;

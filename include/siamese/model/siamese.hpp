@@ -7,6 +7,7 @@
 #include "../loss/losses.hpp"
 #include "batches.hpp"
 #include "head.hpp"
+#include "model_api.hpp"
 #include "network.hpp"
 
 namespace siamese {
@@ -16,10 +17,11 @@ namespace siamese {
 /// A batch of n pairs runs through the encoder as one batch of 2n. Trains with BinaryCrossEntropy
 /// (through the head) or Contrastive (on the embeddings).
 template <class Encoder, class HeadSpec = Head<SqDiff, DiffSq, Cosine>, class BackendSpec = backend::Cpu>
-class Siamese {
+class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
   static_assert(detail::check_backend<BackendSpec>());
   using Backend = detail::checked_backend<BackendSpec>;
   using runner = detail::EncoderRunner<Encoder, Backend>;
+  using ModelBuffers<Backend>::store_;
 
  public:
   using backend_type = Backend;
@@ -88,21 +90,34 @@ class Siamese {
   /// One optimizer step on a batch of pairs; returns the batch's mean loss before the step.
   template <class Loss, class Opt>
   float train_step(const PairBatch& batch, const Loss& loss, const Opt& opt) {
-    const float l = store_.keeping_states_on_failure([&] { return forward_backward(batch, loss, true); });
-    store_.optimize(opt);
-    return l;
+    static_assert(PairLoss<Loss, Backend>,
+                  "Siamese::train_step: the loss must be a pair loss: BinaryCrossEntropy (on the head's logits), "
+                  "Contrastive (on the two embeddings), or a type meeting PairLoss; triplet losses train Triplet, "
+                  "mining losses Embedder");
+    static_assert(Optimizer<Opt, Backend>,
+                  "Siamese::train_step: the optimizer must be SGD, Adam, AdamW or a type meeting Optimizer");
+    if constexpr (PairLoss<Loss, Backend> && Optimizer<Opt, Backend>) {
+      const float l = store_.keeping_states_on_failure([&] { return forward_backward(batch, loss, true); });
+      store_.optimize(opt);
+      return l;
+    } else {
+      return 0.0f;
+    }
   }
 
   /// The mean loss of a batch at inference (no dropout, moving statistics), without any update.
   template <class Loss>
-  float evaluate(const PairBatch& batch, const Loss& loss) { return forward_backward(batch, loss, false); }
+  float evaluate(const PairBatch& batch, const Loss& loss) {
+    static_assert(PairLoss<Loss, Backend>,
+                  "Siamese::evaluate: the loss must be a pair loss (BinaryCrossEntropy, Contrastive, or a PairLoss)");
+    if constexpr (PairLoss<Loss, Backend>) return forward_backward(batch, loss, false);
+    else return 0.0f;
+  }
 
   /// "Siamese[...]": the architecture, derived from the type; weight files carry it.
   static std::string signature() {
     return "Siamese[" + encoder::describe() + "|" + head::describe() + "]";
   }
-  detail::Store<Backend>& store() { return store_; }
-  const detail::Store<Backend>& store() const { return store_; }
 
  private:
   std::size_t load_pair(const Tensor& a, const Tensor& b, const char* where) {
@@ -150,7 +165,6 @@ class Siamese {
                                        store_.grads.data() + encoder_params,
                                        store_.states.data() + encoder::state_count, head_scratch_);
     } else {
-      static_assert(Loss::tuple == 2, "Siamese trains with BinaryCrossEntropy or Contrastive");
       run_.forward(store_, training, seed);
       l = loss.template operator()<Backend>(run_.emb, labels_, training ? run_.demb : nullptr, n, embedding_width);
       detail::check_loss(l, where, store_.step);
@@ -162,7 +176,6 @@ class Siamese {
     return l;
   }
 
-  detail::Store<Backend> store_;
   runner run_;
   typename Backend::Buffer head_work_;  // predict_embeddings' embeddings, logits and head scratch
   float *labels_ = nullptr, *logits_ = nullptr, *dlogits_ = nullptr, *head_scratch_ = nullptr;

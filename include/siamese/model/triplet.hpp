@@ -5,7 +5,9 @@
 
 #include "../backend/backend.hpp"
 #include "../loss/losses.hpp"
+#include "../loss/online.hpp"
 #include "batches.hpp"
+#include "model_api.hpp"
 #include "network.hpp"
 
 namespace siamese {
@@ -13,9 +15,12 @@ namespace siamese {
 namespace detail {
 /// Shared by Triplet and Embedder: an encoder with its parameters, run over k*n rows.
 template <class Encoder, class BackendSpec>
-class EncoderModel {
+class EncoderModel : public ModelBuffers<checked_backend<BackendSpec>> {
   static_assert(check_backend<BackendSpec>());
   using Backend = checked_backend<BackendSpec>;
+
+ protected:
+  using ModelBuffers<Backend>::store_;
 
  protected:
   using runner = EncoderRunner<Encoder, Backend>;
@@ -47,8 +52,6 @@ class EncoderModel {
     Backend::to_host(out.data(), run_.emb, out.size());
     return out;
   }
-  Store<Backend>& store() { return store_; }
-  const Store<Backend>& store() const { return store_; }
 
  protected:
   /// Uploads the k tensors as one batch of k*n rows; `labels` (n floats) follow when given.
@@ -84,7 +87,7 @@ class EncoderModel {
     return n;
   }
   template <class Loss>
-  float step(std::size_t n, const Loss& loss, bool training, const char* where) {
+  float run_step(std::size_t n, const Loss& loss, bool training, const char* where) {
     run_.forward(store_, training, hash2(store_.seed, store_.step));
     const float l =
         loss.template operator()<Backend>(run_.emb, run_.extra, training ? run_.demb : nullptr, n, embedding_width);
@@ -95,7 +98,6 @@ class EncoderModel {
     return l;
   }
 
-  Store<Backend> store_;
   runner run_;
 };
 }  // namespace detail
@@ -112,18 +114,32 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
 
   template <class Loss, class Opt>
   float train_step(const TripletBatch& b, const Loss& loss, const Opt& opt) {
-    static_assert(Loss::tuple == 3, "Triplet trains with a triplet loss (TripletLoss)");
-    const float l = this->store_.keeping_states_on_failure([&] {
-      const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::train_step");
-      return this->step(n, loss, true, "Triplet::train_step");
-    });
-    this->store_.optimize(opt);
-    return l;
+    static_assert(TripletLossType<Loss, typename base::backend_type>,
+                  "Triplet::train_step: the loss must be a triplet loss (TripletLoss, or a type of arity 3 on "
+                  "(anchor, positive, negative) embeddings); pair losses train Siamese, mining losses Embedder");
+    static_assert(Optimizer<Opt, typename base::backend_type>,
+                  "Triplet::train_step: the optimizer must be SGD, Adam, AdamW or a type meeting Optimizer");
+    if constexpr (TripletLossType<Loss, typename base::backend_type> && Optimizer<Opt, typename base::backend_type>) {
+      const float l = this->store_.keeping_states_on_failure([&] {
+        const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::train_step");
+        return this->run_step(n, loss, true, "Triplet::train_step");
+      });
+      this->store_.optimize(opt);
+      return l;
+    } else {
+      return 0.0f;
+    }
   }
   template <class Loss>
   float evaluate(const TripletBatch& b, const Loss& loss) {
-    const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::evaluate");
-    return this->step(n, loss, false, "Triplet::evaluate");
+    static_assert(TripletLossType<Loss, typename base::backend_type>,
+                  "Triplet::evaluate: the loss must be a triplet loss (TripletLoss, or a type of arity 3)");
+    if constexpr (TripletLossType<Loss, typename base::backend_type>) {
+      const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::evaluate");
+      return this->run_step(n, loss, false, "Triplet::evaluate");
+    } else {
+      return 0.0f;
+    }
   }
   static std::string signature() { return "Triplet[" + base::encoder::describe() + "]"; }
 };
@@ -140,18 +156,32 @@ class Embedder : public detail::EncoderModel<Encoder, Backend> {
 
   template <class Loss, class Opt>
   float train_step(const LabeledBatch& b, const Loss& loss, const Opt& opt) {
-    static_assert(Loss::tuple == 1, "Embedder trains with an in-batch mining loss (BatchHard, BatchAll, SemiHard)");
-    const float l = this->store_.keeping_states_on_failure([&] {
-      const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::train_step");
-      return this->step(n, loss, true, "Embedder::train_step");
-    });
-    this->store_.optimize(opt);
-    return l;
+    static_assert(MiningLoss<Loss, typename base::backend_type>,
+                  "Embedder::train_step: the loss must be an in-batch mining loss (BatchHard, BatchAll, SemiHard, or "
+                  "a type of arity 1 on labelled embeddings)");
+    static_assert(Optimizer<Opt, typename base::backend_type>,
+                  "Embedder::train_step: the optimizer must be SGD, Adam, AdamW or a type meeting Optimizer");
+    if constexpr (MiningLoss<Loss, typename base::backend_type> && Optimizer<Opt, typename base::backend_type>) {
+      const float l = this->store_.keeping_states_on_failure([&] {
+        const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::train_step");
+        return this->run_step(n, loss, true, "Embedder::train_step");
+      });
+      this->store_.optimize(opt);
+      return l;
+    } else {
+      return 0.0f;
+    }
   }
   template <class Loss>
   float evaluate(const LabeledBatch& b, const Loss& loss) {
-    const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::evaluate");
-    return this->step(n, loss, false, "Embedder::evaluate");
+    static_assert(MiningLoss<Loss, typename base::backend_type>,
+                  "Embedder::evaluate: the loss must be an in-batch mining loss (BatchHard, BatchAll, SemiHard)");
+    if constexpr (MiningLoss<Loss, typename base::backend_type>) {
+      const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::evaluate");
+      return this->run_step(n, loss, false, "Embedder::evaluate");
+    } else {
+      return 0.0f;
+    }
   }
   static std::string signature() { return "Embedder[" + base::encoder::describe() + "]"; }
 };

@@ -3,6 +3,7 @@
 // weight decay and gradient clipping. Their per-parameter state (slots) lives in the model, so a
 // checkpoint holds it and any backend keeps it in its own memory.
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -85,6 +86,16 @@ struct AdamW : Adam {
     weight_decay = 0.01f;
     decoupled = true;
   }
+};
+
+/// An optimizer of a model on backend B: `slots` floats of state per parameter (kept by the model, so that
+/// checkpoints hold them), a `learning_rate` that schedules set, and `update<B>(w, g, slots, total, segments,
+/// step)` over the trainable segments of the packed buffers.
+template <class O, class B>
+concept Optimizer = requires(const O o, float* p, const std::vector<Segment>& segs, std::size_t k) {
+  { O::slots } -> std::convertible_to<std::size_t>;
+  { o.learning_rate } -> std::convertible_to<float>;
+  o.template update<B>(p, p, p, k, segs, k);
 };
 
 }  // namespace siamese

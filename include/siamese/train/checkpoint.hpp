@@ -44,16 +44,13 @@ inline std::uint64_t read_counter(const WeightFile& f, const std::string& name, 
 /// an interrupted write leaves the previous checkpoint intact.
 template <class Model>
 void save_checkpoint(const Model& m, const TrainingState& s, const std::filesystem::path& path) {
-  using B = typename Model::backend_type;
   WeightFile f = detail::model_file(m, "checkpoint");
-  const auto& st = m.store();
-  NamedTensor slots{"optimizer:slots", {std::uint64_t(st.slots.size())}, std::vector<float>(st.slots.size())};
-  if (st.slots.size()) B::to_host(slots.data.data(), st.slots.data(), st.slots.size());
-  f.tensors.push_back(std::move(slots));
-  f.tensors.push_back(detail::counter_tensor("optimizer:step", st.step));
-  f.tensors.push_back(detail::counter_tensor("optimizer:slot_kind", st.slot_kind));
-  f.tensors.push_back(detail::counter_tensor("model:seed_lo", st.seed & 0xFFFFFFFFFFFFull));
-  f.tensors.push_back(detail::counter_tensor("model:seed_hi", st.seed >> 48));
+  const auto slots = m.optimizer_slots();
+  f.tensors.push_back({"optimizer:slots", {std::uint64_t(slots.size())}, slots.to_host()});
+  f.tensors.push_back(detail::counter_tensor("optimizer:step", m.step()));
+  f.tensors.push_back(detail::counter_tensor("optimizer:slot_kind", m.optimizer_slots_per_parameter()));
+  f.tensors.push_back(detail::counter_tensor("model:seed_lo", m.seed() & 0xFFFFFFFFFFFFull));
+  f.tensors.push_back(detail::counter_tensor("model:seed_hi", m.seed() >> 48));
   f.tensors.push_back(detail::counter_tensor("fit:epochs_done", s.epochs_done));
   f.tensors.push_back(detail::counter_tensor("fit:best_epoch", s.best_epoch));
   f.tensors.push_back(detail::counter_tensor("fit:bad_epochs", s.bad_epochs));
@@ -71,7 +68,6 @@ void save_checkpoint(const Model& m, const TrainingState& s, const std::filesyst
 /// file and the problem) on a damaged file or one of another model; the model is unchanged then.
 template <class Model>
 TrainingState load_checkpoint(Model& m, const std::filesystem::path& path) {
-  using B = typename Model::backend_type;
   const std::string file = path.string();
   const WeightFile f = read_weight_file(path);
   if (f.kind != "checkpoint") throw FileError("'" + file + "': not a checkpoint (a '" + f.kind + "' file)");
@@ -104,16 +100,11 @@ TrainingState load_checkpoint(Model& m, const std::filesystem::path& path) {
     throw FileError("'" + file + "': optimizer slots of the wrong size: " + std::to_string(slots.data.size()) +
                     " values, the optimizer needs " + std::to_string(kind * Model::param_count));
   // fit() copies these over the model's parameters and states: a wrong size would write past them.
-  if ((!s.best_params.empty() && s.best_params.size() != m.store().params.size()) ||
-      (!s.best_states.empty() && s.best_states.size() != m.store().states.size()))
+  if ((!s.best_params.empty() && s.best_params.size() != m.parameters().size()) ||
+      (!s.best_states.empty() && s.best_states.size() != m.states().size()))
     throw FileError("'" + file + "': the best epoch's parameters or states are of the wrong size");
   detail::load_model_file(m, f, file);  // validates the signature first
-  auto& st = m.store();
-  st.slots.resize(slots.data.size());
-  if (!slots.data.empty()) B::to_device(st.slots.data(), slots.data.data(), slots.data.size());
-  st.step = step;
-  st.slot_kind = kind;
-  st.seed = seed;
+  m.restore_training(step, seed, kind, slots.data);
   return s;
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -61,27 +62,18 @@ struct FitOptions {
 };
 
 namespace detail {
-template <class Model>
-std::vector<float> download(const typename Model::backend_type::Buffer& b) {
-  std::vector<float> v(b.size());
-  if (!v.empty()) Model::backend_type::to_host(v.data(), b.data(), b.size());
-  return v;
-}
-
 struct NoValidation {
   std::size_t size() const { return 0; }
   template <class Batch>
   void batch(std::size_t, std::size_t, Batch&) const {}
 };
-}  // namespace detail
 
-/// Trains `model` on `train`, evaluating `validation` after each epoch (its mean loss in inference
-/// mode). See FitOptions for checkpoints, resume, schedule and early stopping.
 template <class Model, class Loss, class Opt, class Gen, class Val>
-  requires BatchGenerator<Gen, typename Model::batch_type> && BatchGenerator<Val, typename Model::batch_type>
-History fit(Model& model, const Loss& loss, Opt& optimizer, const Gen& train, const Val& validation,
-            const FitOptions& o) {
-  using B = typename Model::backend_type;
+History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& train, const Val& validation,
+                    const FitOptions& o) {
+  if (train.size() == 0)
+    throw std::invalid_argument("fit: the training generator has no batches (size() is 0); check that the data "
+                                "loaded and that the batch size is not larger than the data");
   TrainingState s;
   s.learning_rate = optimizer.learning_rate;
   s.best_val = std::numeric_limits<double>::infinity();
@@ -124,8 +116,8 @@ History fit(Model& model, const Loss& loss, Opt& optimizer, const Gen& train, co
         s.best_epoch = e;
         s.bad_epochs = 0;
         if (early && o.restore_best) {
-          s.best_params = detail::download<Model>(model.store().params);
-          s.best_states = detail::download<Model>(model.store().states);
+          s.best_params = model.parameters().to_host();
+          s.best_states = model.states().to_host();
         }
       } else {
         ++s.bad_epochs;
@@ -143,8 +135,8 @@ History fit(Model& model, const Loss& loss, Opt& optimizer, const Gen& train, co
     }
   }
   if (early && o.restore_best && !s.best_params.empty()) {
-    B::to_device(model.store().params.data(), s.best_params.data(), s.best_params.size());
-    if (!s.best_states.empty()) B::to_device(model.store().states.data(), s.best_states.data(), s.best_states.size());
+    model.parameters().from_host(s.best_params);
+    if (!s.best_states.empty()) model.states().from_host(s.best_states);
   }
   optimizer.learning_rate = base_lr;
   h.loss = s.loss;
@@ -153,17 +145,33 @@ History fit(Model& model, const Loss& loss, Opt& optimizer, const Gen& train, co
   h.best_epoch = s.best_epoch;
   return h;
 }
+}  // namespace detail
+
+/// Trains `model` on `train`, evaluating `validation` after each epoch (its mean loss in inference
+/// mode). See FitOptions for checkpoints, resume, schedule and early stopping.
+template <class Model, class Loss, class Opt, class Gen, class Val>
+History fit(Model& model, const Loss& loss, Opt& optimizer, const Gen& train, const Val& validation,
+            const FitOptions& o) {
+  static_assert(BatchGenerator<Gen, typename Model::batch_type>,
+                "fit: the training data is not a batch generator of the model's batch type: it needs size() "
+                "(batches per epoch) and batch(epoch, index, batch&) filling a PairBatch, TripletBatch or LabeledBatch");
+  static_assert(BatchGenerator<Val, typename Model::batch_type>,
+                "fit: the validation data is not a batch generator of the model's batch type: it needs size() and "
+                "batch(epoch, index, batch&)");
+  if constexpr (BatchGenerator<Gen, typename Model::batch_type> && BatchGenerator<Val, typename Model::batch_type>)
+    return detail::fit_checked(model, loss, optimizer, train, validation, o);
+  else
+    return {};
+}
 
 /// fit() without validation data.
 template <class Model, class Loss, class Opt, class Gen>
-  requires BatchGenerator<Gen, typename Model::batch_type>
 History fit(Model& model, const Loss& loss, Opt& optimizer, const Gen& train, const FitOptions& o = {}) {
   return fit(model, loss, optimizer, train, detail::NoValidation{}, o);
 }
 
 /// fit() with the number of epochs as an argument, as Keras' model.fit(data, epochs=...).
 template <class Model, class Loss, class Opt, class Gen>
-  requires BatchGenerator<Gen, typename Model::batch_type>
 History fit(Model& model, const Loss& loss, Opt& optimizer, const Gen& train, std::size_t epochs) {
   FitOptions o;
   o.epochs = epochs;

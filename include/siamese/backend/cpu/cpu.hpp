@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../concept.hpp"
 #include "../reference/reference.hpp"
 #include "batchnorm.hpp"
 #include "conv.hpp"
@@ -164,5 +165,6 @@ struct Cpu : Reference {
     cpu::adam_step_rows(w, g, m, v, rows, width, lr, b1, b2, eps, t, wd, decoupled);
   }
 };
+static_assert(Backend<Cpu>);
 
 }  // namespace siamese::backend

@@ -2,6 +2,7 @@
 // backend::Cuda: every kernel of the library on an NVIDIA GPU. Include this header in a translation
 // unit compiled by nvcc (a .cu file, C++20, --extended-lambda --expt-relaxed-constexpr), link cuBLAS,
 // and name the backend in a model: Siamese<Encoder, Head<...>, backend::Cuda>.
+#include "../concept.hpp"
 #include "../backend.hpp"
 #include "kernels.cuh"
 #include "runtime.cuh"
@@ -29,5 +30,6 @@ struct Cuda : detail_cuda::Kernels<detail_cuda::DeviceExec> {
     return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
   }
 };
+static_assert(Backend<Cuda>);
 
 }  // namespace siamese::backend

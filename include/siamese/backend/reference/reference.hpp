@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "../concept.hpp"
 #include "../../core/buffer.hpp"
 #include "../../core/random.hpp"
 #include "../kinds.hpp"
@@ -521,5 +522,6 @@ struct Reference : detail_reference::SequenceKernels {
     }
   }
 };
+static_assert(Backend<Reference>);
 
 }  // namespace siamese::backend
