@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Compile-fail test: the source must NOT compile, and the compiler's output must contain every text
 # given on a line "// expect: TEXT" of the source, within at most 3 errors (a readable diagnostic).
+# A source that mentions SIAMESE_TWIN also holds its twin: with -DSIAMESE_TWIN it must compile cleanly, which shows
+# that the rejection comes from the one mistake the test is about, not from anything else in the file.
 # usage: check.sh SOURCE INCLUDE_DIR COMPILER [FLAGS...]
 set -u
 src=$1 inc=$2
 shift 2
+if grep -q SIAMESE_TWIN "$src"; then
+  if ! twin=$("$@" -std=c++20 -fsyntax-only -DSIAMESE_TWIN -I"$inc" "$src" 2>&1); then
+    echo "FAIL: the twin of $src (-DSIAMESE_TWIN) must compile, but:"
+    echo "$twin" | head -40
+    exit 1
+  fi
+  echo "twin compiles"
+fi
 out=$("$@" -std=c++20 -fsyntax-only -I"$inc" "$src" 2>&1)
 status=$?
 if [ $status -eq 0 ]; then

@@ -4,4 +4,8 @@
 #include <siamese/siamese.hpp>
 using namespace siamese;
 using Encoder = Sequential<Input<8>, Dense<4>>;
+#ifdef SIAMESE_TWIN
+Siamese<Encoder, Head<SqDiff, Classifier<Dense<2>, Dense<1>>>> model;
+#else
 Siamese<Encoder, Head<SqDiff, Classifier<Dense<2>>>> model;
+#endif

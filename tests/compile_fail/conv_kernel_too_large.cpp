@@ -3,5 +3,9 @@
 // expect: siamese::Shape<3, 3, 1>, siamese::LayerIndex<1>
 #include <siamese/siamese.hpp>
 using namespace siamese;
+#ifdef SIAMESE_TWIN
+using Encoder = Sequential<Input<3, 3, 1>, Conv2D<4, 3>, Flatten, Dense<8>>;
+#else
 using Encoder = Sequential<Input<3, 3, 1>, Conv2D<4, 5>, Flatten, Dense<8>>;
+#endif
 Siamese<Encoder, Head<SqDiff>> model;

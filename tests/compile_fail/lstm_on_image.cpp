@@ -4,5 +4,9 @@
 #include <siamese/layers/recurrent.hpp>
 #include <siamese/siamese.hpp>
 using namespace siamese;
+#ifdef SIAMESE_TWIN
+using Encoder = Sequential<Input<28, 28>, LSTM<16>>;
+#else
 using Encoder = Sequential<Input<28, 28, 1>, Conv2D<8, 3>, LSTM<16>>;
+#endif
 Siamese<Encoder> model;
