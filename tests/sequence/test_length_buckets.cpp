@@ -12,7 +12,7 @@ using namespace siamese;
 namespace {
 template <std::size_t L>
 using Body = Sequential<Embedding<40, 6>, LSTM<5>>;
-using Bucketed = Sequential<Input<16>, LengthBuckets<Body, 4, 8>>;
+using Bucketed = Sequential<Input<16>, LengthBuckets<Body, 4, 8, 16, 32>>;  // 16 and 32 are left out
 using FullOnly = Sequential<Input<16>, LengthBuckets<Body>>;
 using Plain = Sequential<Input<16>, Embedding<40, 6>, LSTM<5>>;
 

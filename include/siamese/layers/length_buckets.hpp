@@ -33,17 +33,27 @@ template <template <std::size_t> class Body, class In, class Pos, std::size_t...
 struct LengthBucketsImpl {
   static_assert(In::rank == 1, "LengthBuckets expects token ids: Input<MaxLength> before it");
   static constexpr std::size_t T = In::size;
-  static constexpr std::array<std::size_t, sizeof...(Ls) + 1> lengths{Ls..., T};
+  /// The bucket lengths below T, in the order given, then T itself.
+  static constexpr std::size_t kept = ((Ls < T ? 1 : 0) + ... + 0);
+  static constexpr std::array<std::size_t, kept + 1> lengths = [] {
+    std::array<std::size_t, kept + 1> a{};
+    std::size_t i = 0;
+    ((Ls < T ? (a[i++] = Ls, 0) : 0), ...);
+    a[kept] = T;
+    return a;
+  }();
   static_assert([] {
     for (std::size_t i = 0; i + 1 < lengths.size(); ++i)
       if (lengths[i] == 0 || lengths[i] >= lengths[i + 1]) return false;
     return true;
-  }(), "LengthBuckets: the bucket lengths must rise strictly and stay below the input's length");
+  }(), "LengthBuckets: the bucket lengths must be positive and rise strictly");
 
   template <std::size_t L>
   using body = typename Body<L>::template bind<Shape<L>, Pos>;
   using full = body<T>;
-  static_assert((require_same_body<body<Ls>, full>::value && ...));
+  static_assert([]<std::size_t... I>(std::index_sequence<I...>) {
+    return (require_same_body<body<lengths[I]>, full>::value && ...);
+  }(std::make_index_sequence<kept>{}));
 
   using in_shape = In;
   using out_shape = typename full::out_shape;
@@ -130,8 +140,8 @@ struct LengthBucketsImpl {
 };
 }  // namespace detail
 
-/// An encoder over token ids (Input<MaxLength>) compiled for the lengths Lengths... < MaxLength and MaxLength
-/// itself, all sharing one set of parameters: Body<L> is the encoder for sequences of L tokens (a Sequential
+/// An encoder over token ids (Input<MaxLength>) compiled for the lengths Lengths... below MaxLength (longer ones
+/// are left out, so one list serves every maximum) and MaxLength itself, all sharing one set of parameters: Body<L> is the encoder for sequences of L tokens (a Sequential
 /// whose first layer reads the ids, e.g. BertEmbeddings, and which pools over the positions). Each batch runs in
 /// the shortest length that holds its longest sequence (ids are padded with 0 at the end), so short sentences do
 /// not pay for the maximum length; the results equal those at the maximum length. Sort or group a data set by
