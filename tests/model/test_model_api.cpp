@@ -90,3 +90,36 @@ TEST_CASE("fit refuses a generator with no batches instead of training on nothin
                        std::invalid_argument);
   CHECK(m.step() == 0);
 }
+
+TEST_CASE("LinearWarmupDecay rises over the warm-up, then falls to 0 at the last step; fit applies it per step") {
+  const LinearWarmupDecay s{4, 12};
+  CHECK(s(0, 1.0f) == doctest::Approx(0.25));
+  CHECK(s(3, 1.0f) == doctest::Approx(1.0));
+  CHECK(s(4, 1.0f) == doctest::Approx(1.0));
+  CHECK(s(8, 1.0f) == doctest::Approx(0.5));
+  CHECK(s(12, 1.0f) == 0.0f);
+  CHECK(s(20, 1.0f) == 0.0f);
+
+  struct Two {
+    std::size_t size() const { return 2; }
+    void batch(std::size_t, std::size_t i, PairBatch& b) const { b = pairs(4, i); }
+  };
+  std::vector<std::pair<std::size_t, float>> seen;
+  Model m(1);
+  SGD sgd;
+  sgd.learning_rate = 0.5f;
+  FitOptions o;
+  o.epochs = 2;
+  o.progress = false;
+  o.step_schedule = [&](std::size_t step, float lr) {
+    seen.push_back({step, lr});
+    return lr * 0.1f;
+  };
+  fit(m, BinaryCrossEntropy{}, sgd, Two{}, o);
+  REQUIRE(seen.size() == 4);
+  for (std::size_t i = 0; i < 4; ++i) {
+    CHECK(seen[i].first == i);
+    CHECK(seen[i].second == 0.5f);
+  }
+  CHECK(sgd.learning_rate == 0.5f);  // the optimizer's own rate is left as it was
+}

@@ -1,6 +1,7 @@
 #pragma once
 // fit(): trains a model from a batch generator: progress bar, validation each epoch, learning-rate
 // schedule, early stopping, an atomic checkpoint each epoch and exact resume from it.
+#include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <cstdio>
@@ -59,6 +60,20 @@ struct FitOptions {
   std::size_t patience = 0;                // early stopping: epochs without a better validation loss (0: off)
   bool restore_best = true;                // with early stopping: end with the best epoch's weights
   std::function<float(std::size_t, float)> schedule;  // (epoch, base lr) -> lr of that epoch
+  /// (step, lr) -> lr of that optimizer step, after `schedule`: warm-up and decay by step, as transformers are
+  /// fine-tuned (LinearWarmupDecay). `step` counts the model's optimizer steps, so a resumed run continues it.
+  std::function<float(std::size_t, float)> step_schedule;
+};
+
+/// A learning rate that rises linearly from 0 over `warmup` steps, then falls linearly to 0 at step `total`
+/// (Hugging Face's get_linear_schedule_with_warmup, which sentence-transformers uses by default).
+struct LinearWarmupDecay {
+  std::size_t warmup = 0, total = 1;
+  float operator()(std::size_t step, float lr) const {
+    if (step < warmup) return lr * float(step + 1) / float(warmup);
+    if (step >= total) return 0.0f;
+    return lr * float(total - step) / float(total - std::min(warmup, total - 1));
+  }
 };
 
 namespace detail {
@@ -94,7 +109,10 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
     double sum = 0;
     for (std::size_t i = 0; i < steps; ++i) {
       train.batch(e, i, batch);
+      const float epoch_lr = optimizer.learning_rate;
+      if (o.step_schedule) optimizer.learning_rate = o.step_schedule(model.step(), epoch_lr);
       sum += model.train_step(batch, loss, optimizer);
+      optimizer.learning_rate = epoch_lr;
       bar.update(i + 1, sum / double(i + 1));
     }
     s.loss.push_back(float(steps ? sum / double(steps) : 0.0));

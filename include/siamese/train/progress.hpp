@@ -9,7 +9,8 @@
 namespace siamese {
 
 /// Reports training progress to a FILE (stderr by default). On a terminal the bar redraws in place
-/// at most 10 times a second; otherwise one line per epoch.
+/// at most 10 times a second; otherwise a line with the rate and the ETA every `plain_every` seconds
+/// (30 by default) and one line per epoch.
 class Progress {
  public:
   explicit Progress(std::FILE* out = stderr, bool enabled = true)
@@ -22,13 +23,21 @@ class Progress {
     start_ = last_ = clock::now();
   }
   void update(std::size_t done, double mean_loss) {
-    if (!enabled_ || !tty_) return;
+    if (!enabled_) return;
     const auto now = clock::now();
-    if (done < steps_ && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
     const double secs = std::chrono::duration<double>(now - start_).count();
     const double rate = secs > 0 ? double(done) / secs : 0.0;
     const double eta = rate > 0 ? double(steps_ - done) / rate : 0.0;
+    if (!tty_) {
+      if (done >= steps_ || now - last_ < std::chrono::duration<double>(plain_every)) return;
+      last_ = now;
+      std::fprintf(out_, "epoch %zu/%zu: %zu/%zu batches, %.2f batch/s, ETA %.0fs, loss %.4f\n", epoch_ + 1, epochs_,
+                   done, steps_, rate, eta, mean_loss);
+      std::fflush(out_);
+      return;
+    }
+    if (done < steps_ && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
     const int width = 24, fill = steps_ ? int(width * done / steps_) : width;
     std::string bar(std::size_t(fill), '=');
     if (fill < width) bar += '>' + std::string(std::size_t(width - fill - 1), ' ');
@@ -50,6 +59,11 @@ class Progress {
   std::FILE* out_;
   bool enabled_, tty_;
   std::size_t epoch_ = 0, epochs_ = 0, steps_ = 0;
+
+ public:
+  double plain_every = 30.0;  // seconds between the plain lines when the output is not a terminal
+
+ private:
   clock::time_point start_, last_;
 };
 
