@@ -28,6 +28,7 @@
 #include "layers/reshape.hpp"
 #include "layers/time_pooling.hpp"
 #include "loss/losses.hpp"
+#include "loss/multiple_negatives.hpp"
 #include "loss/online.hpp"
 #include "model/batches.hpp"
 #include "model/head.hpp"
