@@ -10,7 +10,6 @@
 using namespace siamese;
 
 namespace {
-template <std::size_t L>
 using Body = Sequential<Embedding<40, 6>, LSTM<5>>;
 using Bucketed = Sequential<Input<16>, LengthBuckets<Body, 4, 8, 16, 32>>;  // 16 and 32 are left out
 using FullOnly = Sequential<Input<16>, LengthBuckets<Body>>;
@@ -70,6 +69,13 @@ TEST_CASE("LengthBuckets: short batches run in their bucket with the results and
     Embedder<FullOnly> fc(5);
     expect_same(ac, fc, batch(lengths, 6, 77 + lengths[0]), 1e-5);
   }
+}
+
+TEST_CASE("LengthBuckets: a body whose ids layer is inside Frozen gives the same results") {
+  using FrozenBody = Sequential<Frozen<Embedding<40, 6>>, LSTM<5>>;
+  Embedder<Sequential<Input<16>, LengthBuckets<FrozenBody, 4, 8>>, backend::Reference> a(5);
+  Embedder<Sequential<Input<16>, LengthBuckets<FrozenBody>>, backend::Reference> f(5);
+  expect_same(a, f, batch({3, 2}, 4, 8), 1e-6);
 }
 
 TEST_CASE("LengthBuckets: a padding-only batch runs in the shortest bucket and stays finite") {

@@ -29,7 +29,15 @@ struct require_same_body {
   static constexpr bool value = true;
 };
 
-template <template <std::size_t> class Body, class In, class Pos, std::size_t... Ls>
+/// The token vocabulary of a layer's first layer that reads ids, looking into nested lists (Frozen, Sequential).
+template <class L>
+constexpr std::size_t first_token_vocab() {
+  if constexpr (requires { L::token_vocab; }) return L::token_vocab;
+  else if constexpr (requires { typename L::template layer<0>; }) return first_token_vocab<typename L::template layer<0>>();
+  else return 0;
+}
+
+template <class Body, class In, class Pos, std::size_t... Ls>
 struct LengthBucketsImpl {
   static_assert(In::rank == 1, "LengthBuckets expects token ids: Input<MaxLength> before it");
   static constexpr std::size_t T = In::size;
@@ -49,7 +57,7 @@ struct LengthBucketsImpl {
   }(), "LengthBuckets: the bucket lengths must be positive and rise strictly");
 
   template <std::size_t L>
-  using body = typename Body<L>::template bind<Shape<L>, Pos>;
+  using body = typename Body::template bind<Shape<L>, Pos>;
   using full = body<T>;
   static_assert([]<std::size_t... I>(std::index_sequence<I...>) {
     return (require_same_body<body<lengths[I]>, full>::value && ...);
@@ -61,7 +69,9 @@ struct LengthBucketsImpl {
   static constexpr std::size_t param_count = full::param_count;
   static constexpr std::size_t state_count = full::state_count;
   static constexpr bool has_trainable_params = full::has_trainable_params;
-  static constexpr std::size_t token_vocab = full::template layer<0>::token_vocab;
+  static constexpr std::size_t token_vocab = first_token_vocab<full>();
+  static_assert(token_vocab > 0, "LengthBuckets: the body must start with a layer that reads token ids (Embedding, "
+                                 "BertEmbeddings)");
 
   /// The bucket's compacted ids, then the body's own scratch: sized for the largest of them.
   static std::size_t scratch(std::size_t n) {
@@ -141,12 +151,13 @@ struct LengthBucketsImpl {
 }  // namespace detail
 
 /// An encoder over token ids (Input<MaxLength>) compiled for the lengths Lengths... below MaxLength (longer ones
-/// are left out, so one list serves every maximum) and MaxLength itself, all sharing one set of parameters: Body<L> is the encoder for sequences of L tokens (a Sequential
-/// whose first layer reads the ids, e.g. BertEmbeddings, and which pools over the positions). Each batch runs in
-/// the shortest length that holds its longest sequence (ids are padded with 0 at the end), so short sentences do
-/// not pay for the maximum length; the results equal those at the maximum length. Sort or group a data set by
-/// length to make the most of it. Parameters, names and weight files are those of Body<MaxLength>.
-template <template <std::size_t> class Body, std::size_t... Lengths>
+/// are left out, so one list serves every maximum) and MaxLength itself, all sharing one set of parameters. Body
+/// is a Sequential<...> without Input whose first layer reads the ids (Embedding, BertEmbeddings) and which pools
+/// over the positions; it is bound to Shape<L> for each length L. Each batch runs in the shortest length that holds
+/// its longest sequence (ids are padded with 0 at the end), so short sentences do not pay for the maximum length;
+/// the results equal those at the maximum length. Sort or group a data set by length to make the most of it.
+/// Parameters, names and weight files are those of Body at the maximum length.
+template <class Body, std::size_t... Lengths>
 struct LengthBuckets {
   template <class In, class Pos>
   using bind = detail::LengthBucketsImpl<Body, In, Pos, Lengths...>;
