@@ -198,7 +198,7 @@ def write(flags, lower_map, decomp, survivors, differ):
     for c, d in multis:
         entries.append((c, len(pool), len(d)))
         pool.extend(d)
-    assert len(pool) < 65536 and all(len(d) < 256 for _, d in multis)
+    assert len(pool) < 65536 and all(len(d) <= 4 for _, d in multis)  # detail::unicode::max_decomposition
     diff_note = ', '.join('%s %d' % (k, len(v)) for k, v in sorted(differ.items())) or 'none'
     py = '%d.%d.%d' % sys.version_info[:3]
     text = f'''#pragma once
