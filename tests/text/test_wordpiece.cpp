@@ -6,6 +6,7 @@
 #include <siamese/data/wordpiece.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -152,6 +153,48 @@ TEST_CASE("golden: ids equal Hugging Face tokenizers' for every text, at max len
     bad_rows += !same;
   }
   CHECK(bad_rows == 0);
+}
+
+TEST_CASE("golden: every code point goes through cleaning, accents, case and splitting as in tokenizers") {
+  // Blocks of 1024 code points, in order and reversed (so NFD reorders what meets), hashed per block.
+  const std::string path = std::string(WORDPIECE_DATA) + "/bert_words_by_code_point.tsv";
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE_MESSAGE(in.good(), "cannot open ", path);
+  siamese::detail::BertWordSplitter splitter;
+  const siamese::detail::BertTextOptions uncased{true, true, true}, cased{false, false, false};
+  std::size_t blocks = 0, wrong = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const Strings c = split_tabs(line);
+    REQUIRE(c.size() == 3);
+    const auto first = static_cast<char32_t>(std::stoul(c[0], nullptr, 16));
+    std::string text, reversed;
+    for (char32_t cp = first; cp < first + 1024; ++cp)
+      if (cp < 0xD800 || cp > 0xDFFF) siamese::detail::append_utf8(text, cp);
+    for (char32_t cp = first + 1024; cp-- > first;)
+      if (cp < 0xD800 || cp > 0xDFFF) siamese::detail::append_utf8(reversed, cp);
+    for (int mode = 0; mode < 2; ++mode) {
+      std::uint64_t h = 0xCBF29CE484222325ull;
+      bool first_word = true;
+      auto on_word = [&](std::string_view w, std::size_t) {
+        if (!first_word) h = (h ^ '\n') * 0x100000001B3ull;
+        first_word = false;
+        for (unsigned char b : w) h = (h ^ b) * 0x100000001B3ull;
+        return true;
+      };
+      const auto& opt = mode == 0 ? uncased : cased;
+      splitter.split(text, opt, static_cast<std::size_t>(-2), on_word);
+      splitter.split(reversed, opt, static_cast<std::size_t>(-2), on_word);
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+      if (hex != c[1 + mode] && ++wrong <= 10)
+        FAIL_CHECK("code points from U+", c[0], std::string(mode == 0 ? " uncased" : " cased"), ": words hash ", hex,
+                   ", tokenizers' ", c[1 + mode]);
+    }
+    ++blocks;
+  }
+  CHECK(blocks == 0x110000 / 1024);
+  CHECK(wrong == 0);
 }
 
 TEST_CASE("greedy longest-match-first with the ## prefix") {
