@@ -19,6 +19,7 @@
 
 #include "../core/errors.hpp"
 #include "detail/bert_text.hpp"
+#include "detail/byte_trie.hpp"
 
 namespace siamese {
 
@@ -134,8 +135,7 @@ class WordPieceTokenizer {
  private:
   struct Scratch {
     detail::BertWordSplitter splitter;
-    std::string piece;                // "##" + the word being split
-    std::vector<std::int32_t> pieces;  // its ids, until the word is known not to be [UNK]
+    std::vector<std::int32_t> pieces;  // ids of the word being split, until it is known not to be [UNK]
   };
 
   // Writes max_len ids to out; returns how many are not padding.
@@ -186,33 +186,13 @@ class WordPieceTokenizer {
   template <class Put>
   bool word_piece(std::string_view word, std::size_t chars, Scratch& s, Put& put) const {
     if (chars > opt_.max_input_chars_per_word) return put(unk_);
-    auto continuation = [&](std::size_t k) { return (static_cast<unsigned char>(word[k]) & 0xC0) == 0x80; };
-    // piece = "##" + word: at start > 0 the two bytes before word[start] (already used) become "##", so that
-    // each candidate is a view of piece, never a new string.
-    std::string& piece = s.piece;
-    piece.assign("##");
-    piece += word;
     s.pieces.clear();
-    const std::size_t len = word.size();
-    for (std::size_t start = 0; start < len;) {
-      const std::size_t prefix = start == 0 ? 0 : 2;
-      if (start > 0) piece[start] = piece[start + 1] = '#';
-      // Candidates longer than the longest token cannot match: start below that, on a code point boundary.
-      std::size_t end = longest_ > prefix ? std::min(len, start + longest_ - prefix) : start;
-      while (end > start && end < len && continuation(end)) --end;
-      std::int32_t id = -1;
-      while (end > start) {
-        const auto it = vocab_.find(std::string_view(piece).substr(2 + start - prefix, end - start + prefix));
-        if (it != vocab_.end()) {
-          id = it->second;
-          break;
-        }
-        do --end;
-        while (end > start && continuation(end));
-      }
+    for (std::size_t start = 0; start < word.size();) {
+      // A vocabulary entry is whole code points, so the match ends on a code point boundary, as HF's does.
+      const auto [bytes, id] = (start == 0 ? initial_ : continuation_).longest_prefix(word.substr(start));
       if (id < 0) return put(unk_);
       s.pieces.push_back(id);
-      start = end;
+      start += bytes;
     }
     for (const auto id : s.pieces)
       if (!put(id)) return false;
@@ -230,7 +210,8 @@ class WordPieceTokenizer {
   std::unordered_map<std::string, std::int32_t, Hash, std::equal_to<>> vocab_;
   std::vector<std::string> tokens_;
   std::vector<std::pair<std::string, std::int32_t>> specials_;
-  std::size_t longest_ = 0;  // bytes of the longest token: no candidate piece is longer
+  detail::ByteTrie initial_;       // every token: the first piece of a word
+  detail::ByteTrie continuation_;  // tokens "##x" as "x": the pieces after it
   std::int32_t unk_ = -1, cls_ = -1, sep_ = -1;
 };
 
@@ -276,7 +257,6 @@ inline void WordPieceTokenizer::load(std::istream& in, const std::string& name) 
     const auto [it, fresh] = vocab_.try_emplace(line, id);
     if (!fresh) throw fail("duplicate token '" + line + "' (also on line " + std::to_string(it->second + 1) + ")");
     tokens_.push_back(line);
-    longest_ = std::max(longest_, line.size());
   }
   if (in.bad()) throw VocabularyError("error reading vocabulary file '" + name + "'");
   if (tokens_.empty()) throw VocabularyError("vocabulary file '" + name + "' has no tokens");
@@ -286,6 +266,14 @@ inline void WordPieceTokenizer::load(std::istream& in, const std::string& name) 
   if (id_of("[PAD]") != 0)
     throw VocabularyError("vocabulary file '" + name + "' has [PAD] on line " + std::to_string(id_of("[PAD]") + 1) +
                           ", not on line 1: padding must be id 0");
+  std::vector<std::pair<std::string, std::int32_t>> all, rest;
+  for (std::size_t i = 0; i < tokens_.size(); ++i) {
+    all.emplace_back(tokens_[i], static_cast<std::int32_t>(i));
+    if (tokens_[i].size() > 2 && tokens_[i].compare(0, 2, "##") == 0)
+      rest.emplace_back(tokens_[i].substr(2), static_cast<std::int32_t>(i));
+  }
+  initial_ = detail::ByteTrie(std::move(all));
+  continuation_ = detail::ByteTrie(std::move(rest));
   unk_ = id_of("[UNK]");
   cls_ = id_of("[CLS]");
   sep_ = id_of("[SEP]");
