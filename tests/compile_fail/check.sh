@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # Compile-fail test: the source must NOT compile, and the compiler's output must contain every text
 # given on a line "// expect: TEXT" of the source, within at most 3 errors (a readable diagnostic).
+# A source with the line "// must-compile" is the twin of such tests: it must compile.
 # usage: check.sh SOURCE INCLUDE_DIR COMPILER [FLAGS...]
 set -u
 src=$1 inc=$2
 shift 2
 out=$("$@" -std=c++20 -fsyntax-only -I"$inc" "$src" 2>&1)
 status=$?
+if grep -qx '// must-compile' "$src"; then
+  if [ $status -ne 0 ]; then
+    echo "FAIL: $src must compile"
+    echo "$out" | head -40
+    exit 1
+  fi
+  echo "compiled as intended"
+  exit 0
+fi
 if [ $status -eq 0 ]; then
   echo "FAIL: $src compiled, but it must be rejected"
   exit 1

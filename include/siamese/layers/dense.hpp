@@ -1,6 +1,7 @@
 #pragma once
 // Dense<N, Activation>: y = act(x W + b) over the last axis, W of shape (in, N) as Keras stores it.
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "activation.hpp"
@@ -25,7 +26,8 @@ struct DenseImpl : LayerDefaults {
                 "map add Flatten or a global pooling layer before it (or use Conv2D<N, 1> for a per-pixel Dense)");
   static constexpr std::size_t K = last_dim<In>, R = leading_size<In>;  // R rows of K per sample
   using in_shape = In;
-  using out_shape = typename replace_last<In, N>::type;
+  // (after a failed check, Shape<N> keeps further errors from piling up)
+  using out_shape = std::conditional_t<In::rank <= 2, typename replace_last<In, N>::type, Shape<N>>;
   static constexpr auto params = specs(ParamSpec{"kernel", {K, N}, 2, I, K, N},
                                        ParamSpec{"bias", {N}, 1, Init::Zeros, K, N});
   // the activation's gradient in backward; for GELU, first its input (kept by forward)
