@@ -74,8 +74,8 @@ inline void gelu_backward(const backend::GeluBackwardArgs& a) {
 }
 
 // ---- LayerNorm -----------------------------------------------------------------------------------------------
-/// One read of each row from memory: its sum, then the centred sum of squares (the row is in L1 by then),
-/// then the output; mean and rstd per row kept when their pointers are set.
+/// One read of each row from memory: its sum, then the centred sum of squares (two-pass variance, with the row
+/// in L1 by then), then the output; mean and rstd per row kept when their pointers are set.
 inline void layernorm_forward(const backend::LayerNormArgs& a) {
   using namespace detail;
   const std::size_t c = a.cols;
@@ -85,18 +85,24 @@ inline void layernorm_forward(const backend::LayerNormArgs& a) {
     for (std::size_t r = r0; r < r1; ++r) {
       const float* x = a.x + r * c;
       float* y = a.y + r * c;
-      const float mean = row_sum(c, [&](std::size_t k, std::size_t m) { return load(x + k, m); }) * inv_c;
-      const Vec mv(mean);
+      // everything relative to x[0]: the differences are exact for rows far from zero, and the mean of the
+      // differences small, so that x - mean keeps its digits (a float mean near 1000 would lose 3e-5)
+      const Vec x0(x[0]);
+      const float md = row_sum(c, [&](std::size_t k, std::size_t m) {
+                         const Vec d = load(x + k, m) - x0;
+                         return m == vw ? d : xsimd::select(tail, d, Vec(0.0f));
+                       }) * inv_c;
+      const Vec mv(md);
       const float var = row_sum(c, [&](std::size_t k, std::size_t m) {
-                          const Vec d = load(x + k, m) - mv;
+                          const Vec d = (load(x + k, m) - x0) - mv;
                           return m == vw ? d * d : xsimd::select(tail, d * d, Vec(0.0f));
                         }) * inv_c;
       const float rstd = 1.0f / std::sqrt(var + a.eps);
-      if (a.mean) a.mean[r] = mean;
+      if (a.mean) a.mean[r] = x[0] + md;
       if (a.rstd) a.rstd[r] = rstd;
       const Vec rv(rstd);
       for_batches(c, [&](std::size_t k, std::size_t m) {
-        store(y + k, xsimd::fma((load(x + k, m) - mv) * rv, load(a.gamma + k, m), load(a.beta + k, m)), m);
+        store(y + k, xsimd::fma(((load(x + k, m) - x0) - mv) * rv, load(a.gamma + k, m), load(a.beta + k, m)), m);
       });
     }
   });
