@@ -3,6 +3,7 @@
 # given on a line "// expect: TEXT" of the source, within at most 3 errors (a readable diagnostic).
 # A source that mentions SIAMESE_TWIN also holds its twin: with -DSIAMESE_TWIN it must compile cleanly, which shows
 # that the rejection comes from the one mistake the test is about, not from anything else in the file.
+# A source with the line "// must-compile" is the twin of such tests: it must compile.
 # usage: check.sh SOURCE INCLUDE_DIR COMPILER [FLAGS...]
 set -u
 src=$1 inc=$2
@@ -17,6 +18,15 @@ if grep -q SIAMESE_TWIN "$src"; then
 fi
 out=$("$@" -std=c++20 -fsyntax-only -I"$inc" "$src" 2>&1)
 status=$?
+if grep -qx '// must-compile' "$src"; then
+  if [ $status -ne 0 ]; then
+    echo "FAIL: $src must compile"
+    echo "$out" | head -40
+    exit 1
+  fi
+  echo "compiled as intended"
+  exit 0
+fi
 if [ $status -eq 0 ]; then
   echo "FAIL: $src compiled, but it must be rejected"
   exit 1

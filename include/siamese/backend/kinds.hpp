@@ -4,8 +4,9 @@
 
 namespace siamese {
 
-/// Element-wise activation applied by a layer or fused into its kernel.
-enum class Act { Linear, ReLU, Sigmoid, Tanh };
+/// Element-wise activation applied by a layer or fused into its kernel. GELU is the exact erf form
+/// (0.5 x (1 + erf(x / sqrt 2)), BERT's); unlike the others its derivative needs its input, not its output.
+enum class Act { Linear, ReLU, Sigmoid, Tanh, GELU };
 
 /// Spatial padding, as Keras names it.
 enum class Padding { Valid, Same };
@@ -15,7 +16,11 @@ enum class Distance { SquaredEuclidean, Euclidean, Cosine };
 
 namespace detail {
 constexpr const char* act_name(Act a) {
-  return a == Act::ReLU ? "relu" : a == Act::Sigmoid ? "sigmoid" : a == Act::Tanh ? "tanh" : "linear";
+  return a == Act::ReLU      ? "relu"
+         : a == Act::Sigmoid ? "sigmoid"
+         : a == Act::Tanh    ? "tanh"
+         : a == Act::GELU    ? "gelu"
+                             : "linear";
 }
 
 /// A 2-D convolution over NHWC input with an HWIO kernel.

@@ -1,9 +1,10 @@
 #pragma once
-// Element-wise activation layers: ReLU, Sigmoid, Tanh (and Linear, the identity). Each type also names
-// the activation that Dense and Conv2D fuse: Dense<100, ReLU>.
+// Element-wise activation layers: ReLU, Sigmoid, Tanh, GELU (and Linear, the identity). Each type also names
+// the activation that Dense (and, but for GELU, Conv2D) fuses: Dense<100, ReLU>, Dense<1536, GELU>.
 #include <concepts>
 #include <string>
 
+#include "../backend/args/bert_layers.hpp"
 #include "layer.hpp"
 
 namespace siamese {
@@ -16,12 +17,15 @@ struct ActivationImpl : LayerDefaults {
   static constexpr bool alias = A == Act::Linear;
   template <class B>
   static void forward(const Forward& f) {
-    if constexpr (A != Act::Linear) B::activation(A, f.x, f.y, f.n * In::size);
+    if constexpr (A == Act::GELU) B::gelu_forward(backend::GeluArgs{f.x, f.y, nullptr, nullptr, f.n, In::size});
+    else if constexpr (A != Act::Linear) B::activation(A, f.x, f.y, f.n * In::size);
   }
+  // GELU's derivative needs its input: the layer's input x, which the enclosing model keeps for backward.
   template <class B>
   static void backward(const Backward& b) {
-    if constexpr (A != Act::Linear)
-      if (b.dx) B::activation_backward(A, b.y, b.dy, b.dx, b.n * In::size);
+    if (!b.dx) return;
+    if constexpr (A == Act::GELU) B::gelu_backward(backend::GeluBackwardArgs{b.x, b.dy, b.dx, b.n * In::size});
+    else if constexpr (A != Act::Linear) B::activation_backward(A, b.y, b.dy, b.dx, b.n * In::size);
   }
   static std::string describe() { return std::string(act_name(A)); }
 };
@@ -40,6 +44,9 @@ using Linear = Activation<Act::Linear>;
 using ReLU = Activation<Act::ReLU>;
 using Sigmoid = Activation<Act::Sigmoid>;
 using Tanh = Activation<Act::Tanh>;
+/// GELU, the exact form: x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), as BERT and PyTorch's nn.GELU() compute it
+/// (not the tanh approximation).
+using GELU = Activation<Act::GELU>;
 
 namespace detail {
 template <class T>

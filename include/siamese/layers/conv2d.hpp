@@ -10,6 +10,9 @@ namespace detail {
 template <std::size_t F, std::size_t K, std::size_t S, Padding P, Act A, class In, class Pos>
 struct Conv2DImpl : LayerDefaults {
   static_assert(In::rank == 3, "Conv2D expects an input of rank 3 (height, width, channels)");
+  static_assert(A != Act::GELU,
+                "Conv2D cannot fuse GELU (its derivative needs the pre-activation, which the fused kernels do not "
+                "keep): use Conv2D<F, K> followed by the GELU layer");
   static constexpr std::size_t H = In::dims[0], W = In::rank == 3 ? In::dims[1] : 1,
                                C = In::rank == 3 ? In::dims[2] : 1;
   static_assert(In::rank != 3 || P == Padding::Same || (K <= H && K <= W),

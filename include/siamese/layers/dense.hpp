@@ -1,47 +1,74 @@
 #pragma once
-// Dense<N, Activation>: y = act(x W + b), W of shape (in, N) as Keras stores it.
+// Dense<N, Activation>: y = act(x W + b) over the last axis, W of shape (in, N) as Keras stores it.
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "activation.hpp"
 
 namespace siamese {
 
 namespace detail {
+/// Shape<A..., K> -> Shape<A..., N>.
+template <class In, std::size_t N, class = std::make_index_sequence<In::rank - 1>>
+struct replace_last;
+template <class In, std::size_t N, std::size_t... I>
+struct replace_last<In, N, std::index_sequence<I...>> {
+  using type = Shape<In::dims[I]..., N>;
+};
+
 template <std::size_t N, Act A, Init I, class In, class Pos>
 struct DenseImpl : LayerDefaults {
-  static_assert(In::rank == 1, "Dense expects a flat input (rank 1): add Flatten or a global pooling layer before it");
-  static constexpr std::size_t K = In::size;
+  // Keras applies Dense to the last axis of any input; here a vector or a sequence. On an image map (rank 3)
+  // a missing Flatten is the likelier mistake, and the per-pixel product is Conv2D<N, 1>.
+  static_assert(In::rank <= 2,
+                "Dense expects a flat input (rank 1) or a sequence (rank 2, applied at each position); on an image "
+                "map add Flatten or a global pooling layer before it (or use Conv2D<N, 1> for a per-pixel Dense)");
+  static constexpr std::size_t K = last_dim<In>, R = leading_size<In>;  // R rows of K per sample
   using in_shape = In;
-  using out_shape = Shape<N>;
+  // (after a failed check, Shape<N> keeps further errors from piling up)
+  using out_shape = std::conditional_t<In::rank <= 2, typename replace_last<In, N>::type, Shape<N>>;
   static constexpr auto params = specs(ParamSpec{"kernel", {K, N}, 2, I, K, N},
                                        ParamSpec{"bias", {N}, 1, Init::Zeros, K, N});
-  static std::size_t scratch(std::size_t n) { return A == Act::Linear ? 0 : n * N; }
+  // the activation's gradient in backward; for GELU, first its input (kept by forward)
+  static std::size_t scratch(std::size_t n) { return A == Act::Linear ? 0 : n * R * N; }
 
   template <class B>
   static void forward(const Forward& f) {
-    B::gemm(false, false, f.n, N, K, 1.0f, f.x, K, f.w, N, 0.0f, f.y, N);
-    B::add_bias(f.y, f.w + K * N, f.n, N);
-    if constexpr (A != Act::Linear) B::activation(A, f.y, f.y, f.n * N);
+    const std::size_t rows = f.n * R;
+    B::gemm(false, false, rows, N, K, 1.0f, f.x, K, f.w, N, 0.0f, f.y, N);
+    if constexpr (A == Act::GELU) {
+      B::gelu_forward(backend::GeluArgs{f.y, f.y, f.scratch, f.w + K * N, rows, N});
+    } else {
+      B::add_bias(f.y, f.w + K * N, rows, N);
+      if constexpr (A != Act::Linear) B::activation(A, f.y, f.y, rows * N);
+    }
   }
   template <class B>
   static void backward(const Backward& b) {
+    const std::size_t rows = b.n * R;
     const float* dz = b.dy;
-    if constexpr (A != Act::Linear) {
-      B::activation_backward(A, b.y, b.dy, b.scratch, b.n * N);
+    if constexpr (A == Act::GELU) {
+      B::gelu_backward(backend::GeluBackwardArgs{b.scratch, b.dy, b.scratch, rows * N});
+      dz = b.scratch;
+    } else if constexpr (A != Act::Linear) {
+      B::activation_backward(A, b.y, b.dy, b.scratch, rows * N);
       dz = b.scratch;
     }
     if (b.dw) {
-      B::gemm(true, false, K, N, b.n, 1.0f, b.x, K, dz, N, 0.0f, b.dw, N);
-      B::bias_grad(dz, b.dw + K * N, b.n, N);
+      B::gemm(true, false, K, N, rows, 1.0f, b.x, K, dz, N, 0.0f, b.dw, N);
+      B::bias_grad(dz, b.dw + K * N, rows, N);
     }
-    if (b.dx) B::gemm(false, true, b.n, K, N, 1.0f, dz, N, b.w, N, 0.0f, b.dx, K);
+    if (b.dx) B::gemm(false, true, rows, K, N, 1.0f, dz, N, b.w, N, 0.0f, b.dx, K);
   }
   static std::string describe() { return "Dense<" + std::to_string(N) + "," + act_name(A) + ">"; }
 };
 }  // namespace detail
 
-/// A fully connected layer of N units over a flat input, with a fused activation (Linear by default)
-/// and Keras' initialisers (glorot_uniform kernel, zero bias).
+/// A fully connected layer of N units with a fused activation (Linear by default) and Keras' initialisers
+/// (glorot_uniform kernel, zero bias). On a vector (K) -> (N); on a sequence (T, K) -> (T, N), the same
+/// kernel at every position (Keras' Dense on the last axis), computed as one product of n*T rows.
+/// With GELU the pre-activation is kept in the layer's scratch for backward.
 template <std::size_t N, detail::ActivationType A = Linear, Init I = Init::GlorotUniform>
 struct Dense {
   static_assert(N > 0, "Dense needs at least one unit");

@@ -7,6 +7,7 @@
 #include "../concept.hpp"
 #include "../reference/reference.hpp"
 #include "batchnorm.hpp"
+#include "bert.hpp"
 #include "conv.hpp"
 #include "elementwise.hpp"
 #include "features.hpp"
@@ -22,7 +23,7 @@ namespace siamese::backend {
 /// calling thread's oneTBB task arena (limit them with tbb::global_control or a tbb::task_arena); small
 /// inputs stay on the calling thread. Scratch memory is grow-only and per calling thread, so repeated
 /// steps at one batch size allocate nothing. Kernels not listed here are Reference's.
-struct Cpu : Reference {
+struct Cpu : detail_cpu::BertKernels<Reference> {
   static constexpr const char* name = "Cpu";
 
   // ---- memory ------------------------------------------------------------------------------

@@ -7,10 +7,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <type_traits>
 
 #include "../../core/random.hpp"
 #include "../kinds.hpp"
+#include "gelu.hpp"
 #include "parallel.hpp"
 
 namespace siamese::cpu {
@@ -131,10 +133,14 @@ template <class V>
     case Act::Tanh:
       if constexpr (scalar) return std::tanh(v);
       else return xsimd::tanh(v);
+    case Act::GELU:
+      if constexpr (scalar) return gelu(Vec(v)).get(0);
+      else return gelu(v);
     default: return v;
   }
 }
-/// dy * act'(x), written through the output y = act(x), for a Vec or a float.
+/// dy * act'(x), written through the output y = act(x), for a Vec or a float. GELU is not among them: its
+/// derivative needs x (gelu_grad), and the layers that could fuse it through y (Conv2D) refuse it.
 template <class V>
 [[gnu::always_inline]] inline V act_grad(Act a, V y, V dy) {
   switch (a) {
@@ -159,12 +165,14 @@ struct ActGrad {
 /// y = act(x); x and y may alias.
 inline void activation(Act a, const float* x, float* y, std::size_t n) {
   if (a == Act::Linear) return copy(y, x, n);
+  if (a == Act::GELU) return detail::map_vec(x, y, n, [](const detail::Vec& v) { return detail::gelu(v); });
   detail::map_unary(x, y, n, [a](auto v) { return detail::apply_act(a, v); });
 }
 
-/// dx = dy * act'(x), written through the output y = act(x); dx may alias dy.
+/// dx = dy * act'(x), written through the output y = act(x); dx may alias dy. Not for GELU (gelu_backward).
 inline void activation_backward(Act a, const float* y, const float* dy, float* dx, std::size_t n) {
   if (a == Act::Linear) return copy(dx, dy, n);
+  if (a == Act::GELU) throw std::invalid_argument("activation_backward: GELU's derivative needs its input; use gelu_backward");
   detail::map_binary(y, dy, dx, n, [a](auto o, auto g) { return detail::act_grad(a, o, g); });
 }
 

@@ -71,6 +71,7 @@ __host__ __device__ inline float act1(Act a, float x) {
     case Act::ReLU: return x > 0 ? x : 0.0f;
     case Act::Sigmoid: return sigmoid(x);
     case Act::Tanh: return ::tanhf(x);
+    case Act::GELU: return x * 0.5f * ::erfcf(-x * 0.70710678118654752f);
     default: return x;
   }
 }

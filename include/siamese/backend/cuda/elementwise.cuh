@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 
 #include "../../core/random.hpp"
 #include "../kinds.hpp"
@@ -58,8 +59,10 @@ struct ElementwiseOps {
   static void activation(Act a, const float* x, float* y, std::size_t n) {
     X::launch("activation", n, [=] __host__ __device__(std::size_t i) { y[i] = act1(a, x[i]); });
   }
-  /// dx = dy * act'(x), from the output y = act(x); dx may alias dy.
+  /// dx = dy * act'(x), from the output y = act(x); dx may alias dy. Not for GELU (gelu_backward).
   static void activation_backward(Act a, const float* y, const float* dy, float* dx, std::size_t n) {
+    if (a == Act::GELU)
+      throw std::invalid_argument("activation_backward: GELU's derivative needs its input; use gelu_backward");
     X::launch("activation_backward", n, [=] __host__ __device__(std::size_t i) {
       float d = 1.0f;
       if (a == Act::ReLU) d = y[i] > 0 ? 1.0f : 0.0f;

@@ -3,6 +3,7 @@
 // kernel written once over an executor X. backend::Cuda is Kernels<DeviceExec>; the host emulation
 // backend::CudaEmulated (emulated.cuh) is Kernels<HostExec>.
 #include "batchnorm.cuh"
+#include "bert.cuh"
 #include "conv.cuh"
 #include "dense.cuh"
 #include "elementwise.cuh"
@@ -21,7 +22,8 @@ struct Kernels : ElementwiseOps<X>,
                  BatchNormOps<X>,
                  FeatureOps<X>,
                  LossOps<X>,
-                 SequenceOps<X> {
+                 SequenceOps<X>,
+                 BertOps<X> {
   using exec = X;
   /// Waits until every queued kernel has finished (timing; errors of earlier kernels surface here).
   static void synchronize() { X::synchronize(); }

@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "../concept.hpp"
 #include "../../core/buffer.hpp"
 #include "../../core/random.hpp"
 #include "../kinds.hpp"
+#include "bert_kernels.hpp"
 #include "sequence_kernels.hpp"
 
 namespace siamese::backend {
@@ -20,7 +22,7 @@ namespace siamese::backend {
 /// The reference backend: host memory, scalar loops, double accumulation where it matters.
 /// A backend is a struct of static kernels over raw pointers in its own memory space; layers call
 /// only these, so a backend that derives from Reference replaces kernels one at a time.
-struct Reference : detail_reference::SequenceKernels {
+struct Reference : detail_reference::SequenceKernels, detail_reference::BertKernels {
   using Buffer = HostBuffer;
   static constexpr const char* name = "Reference";
 
@@ -75,6 +77,7 @@ struct Reference : detail_reference::SequenceKernels {
       case Act::ReLU: return x > 0 ? x : 0.0f;
       case Act::Sigmoid: return x >= 0 ? 1.0f / (1.0f + std::exp(-x)) : std::exp(x) / (1.0f + std::exp(x));
       case Act::Tanh: return std::tanh(x);
+      case Act::GELU: return gelu1(x);
       default: return x;
     }
   }
@@ -82,8 +85,10 @@ struct Reference : detail_reference::SequenceKernels {
   static void activation(Act a, const float* x, float* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] = act1(a, x[i]);
   }
-  /// dx = dy * act'(x), written through the output y = act(x); dx may alias dy.
+  /// dx = dy * act'(x), written through the output y = act(x); dx may alias dy. Not for GELU, whose
+  /// derivative needs x: gelu_backward.
   static void activation_backward(Act a, const float* y, const float* dy, float* dx, std::size_t n) {
+    if (a == Act::GELU) throw std::invalid_argument("activation_backward: GELU's derivative needs its input; use gelu_backward");
     for (std::size_t i = 0; i < n; ++i) {
       float d = 1.0f;
       if (a == Act::ReLU) d = y[i] > 0 ? 1.0f : 0.0f;
