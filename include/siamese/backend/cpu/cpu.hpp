@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "../reference/reference.hpp"
+#include "attention.hpp"
 #include "batchnorm.hpp"
 #include "conv.hpp"
 #include "elementwise.hpp"
@@ -121,6 +122,10 @@ struct Cpu : Reference {
                        std::size_t d, float margin, Distance k) {
     return cpu::triplet(a, p, q, da, dp, dq, n, d, margin, k);
   }
+
+  // ---- attention core ------------------------------------------------------------------------
+  static void attention_forward(const AttentionArgs& a) { cpu::attention_forward(a); }
+  static void attention_backward(const AttentionGradArgs& a) { cpu::attention_backward(a); }
 
   // ---- recurrent steps -------------------------------------------------------------------------
   static void lstm_step_forward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp, float* z,

@@ -12,6 +12,7 @@
 #include "../../core/buffer.hpp"
 #include "../../core/random.hpp"
 #include "../kinds.hpp"
+#include "attention_kernels.hpp"
 #include "sequence_kernels.hpp"
 
 namespace siamese::backend {
@@ -19,7 +20,7 @@ namespace siamese::backend {
 /// The reference backend: host memory, scalar loops, double accumulation where it matters.
 /// A backend is a struct of static kernels over raw pointers in its own memory space; layers call
 /// only these, so a backend that derives from Reference replaces kernels one at a time.
-struct Reference : detail_reference::SequenceKernels {
+struct Reference : detail_reference::SequenceKernels, detail_reference::AttentionKernels {
   using Buffer = HostBuffer;
   static constexpr const char* name = "Reference";
 
