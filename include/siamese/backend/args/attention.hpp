@@ -19,7 +19,8 @@ struct AttentionArgs {
   std::size_t ld;  // row stride of q, k, v (floats)
   float* ctx;      // out: context, row stride ldc; rows of padded queries are 0
   std::size_t ldc;
-  float* probs;    // out: the probabilities, kept for attention_backward
+  float* probs;    // out: kept for attention_backward; probs[b][h][i][j] is the probability of key j for
+                   // query i when both are valid; other entries are unspecified (the fast backends skip them)
   const float* tokens;
   std::size_t tokens_stride;
   std::size_t n, T, heads, head_dim;

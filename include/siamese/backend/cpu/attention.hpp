@@ -113,37 +113,44 @@ inline void zero_rows(float* p, std::size_t ld, std::size_t from, std::size_t to
   for (std::size_t t = from; t < to; ++t) std::fill(p + t * ld, p + t * ld + width, 0.0f);
 }
 
-/// Head h of sample b: scores into the L x L corner of its probability block, softmax, context.
+/// Head h of sample b: scores into the L x L corner of its probability block, softmax, context. Other
+/// masks work on compact copies of the valid rows and scatter the probabilities and the context back.
 inline void attention_head_forward(const backend::AttentionArgs& a, std::size_t b, std::size_t h) {
   const std::size_t T = a.T, dh = a.head_dim;
   AttentionWork& w = attention_work();
   bool prefix = true;
   const std::size_t L = valid_positions(a.tokens, a.tokens_stride, b, T, w, prefix);
-  float* P = a.probs + (b * a.heads + h) * T * T;
-  float* ctx = a.ctx + b * T * a.ldc + h * dh;
+  float* const P0 = a.probs + (b * a.heads + h) * T * T;
+  float* const ctx = a.ctx + b * T * a.ldc + h * dh;
   const float *q = a.q + b * T * a.ld + h * dh, *k = a.k + b * T * a.ld + h * dh, *v = a.v + b * T * a.ld + h * dh;
-  std::size_t ld = a.ld, ldc = a.ldc;
-  float* out = ctx;
+  std::size_t ld = a.ld, ldc = a.ldc, ldp = T;
+  float *out = ctx, *P = P0;
   if (!prefix) {  // compact copies of the valid rows, ld = dh
-    float* buf = w.data.reserve(4 * T * dh);
-    copy_rows(buf, dh, q, a.ld, w.pos.data(), L, dh);
-    copy_rows(buf + T * dh, dh, k, a.ld, w.pos.data(), L, dh);
-    copy_rows(buf + 2 * T * dh, dh, v, a.ld, w.pos.data(), L, dh);
+    float* buf = w.data.reserve(4 * T * dh + T * T);
+    const std::size_t* pos = w.pos.data();
+    copy_rows(buf, dh, q, a.ld, pos, L, dh);
+    copy_rows(buf + T * dh, dh, k, a.ld, pos, L, dh);
+    copy_rows(buf + 2 * T * dh, dh, v, a.ld, pos, L, dh);
     q = buf;
     k = buf + T * dh;
     v = buf + 2 * T * dh;
     out = buf + 3 * T * dh;
+    P = buf + 4 * T * dh;
     ld = ldc = dh;
+    ldp = L;
   }
-  serial_gemm(false, true, L, L, dh, a.scale, q, ld, k, ld, P, T, w.pack);
-  for (std::size_t i = 0; i < L; ++i) softmax_row(P + i * T, L);
-  serial_gemm(false, false, L, dh, L, 1.0f, P, T, v, ld, out, ldc, w.pack);
+  serial_gemm(false, true, L, L, dh, a.scale, q, ld, k, ld, P, ldp, w.pack);
+  for (std::size_t i = 0; i < L; ++i) softmax_row(P + i * ldp, L);
+  serial_gemm(false, false, L, dh, L, 1.0f, P, ldp, v, ld, out, ldc, w.pack);
   if (prefix) {
     zero_rows(ctx, a.ldc, L, T, dh);
     return;
   }
   zero_rows(ctx, a.ldc, 0, T, dh);
-  for (std::size_t r = 0; r < L; ++r) std::memcpy(ctx + w.pos[r] * a.ldc, out + r * dh, dh * sizeof(float));
+  for (std::size_t r = 0; r < L; ++r) {
+    std::memcpy(ctx + w.pos[r] * a.ldc, out + r * dh, dh * sizeof(float));
+    for (std::size_t c = 0; c < L; ++c) P0[w.pos[r] * T + w.pos[c]] = P[r * L + c];
+  }
 }
 
 /// Head h of sample b backward, in place over its Q, K, V (see AttentionGradArgs).
@@ -155,29 +162,35 @@ inline void attention_head_backward(const backend::AttentionGradArgs& a, std::si
   float* P = a.probs + (b * a.heads + h) * T * T;
   float *q0 = a.q + b * T * a.ld + h * dh, *k0 = a.k + b * T * a.ld + h * dh, *v0 = a.v + b * T * a.ld + h * dh;
   const float* g0 = a.dctx + b * T * a.ldc + h * dh;
-  float* buf = w.data.reserve(4 * T * dh + T * dh + T * T);
+  float* buf = w.data.reserve(5 * T * dh + 2 * T * T);
   float *dq = buf + 4 * T * dh, *dp = dq + T * dh;
   float *q = q0, *k = k0, *v = v0;
   const float* g = g0;
-  std::size_t ld = a.ld, ldg = a.ldc;
+  std::size_t ld = a.ld, ldg = a.ldc, ldp = T;
   if (!prefix) {
-    copy_rows(buf, dh, q0, a.ld, w.pos.data(), L, dh);
-    copy_rows(buf + T * dh, dh, k0, a.ld, w.pos.data(), L, dh);
-    copy_rows(buf + 2 * T * dh, dh, v0, a.ld, w.pos.data(), L, dh);
-    copy_rows(buf + 3 * T * dh, dh, g0, a.ldc, w.pos.data(), L, dh);
+    const std::size_t* pos = w.pos.data();
+    copy_rows(buf, dh, q0, a.ld, pos, L, dh);
+    copy_rows(buf + T * dh, dh, k0, a.ld, pos, L, dh);
+    copy_rows(buf + 2 * T * dh, dh, v0, a.ld, pos, L, dh);
+    copy_rows(buf + 3 * T * dh, dh, g0, a.ldc, pos, L, dh);
+    float* Pc = dp + T * T;
+    for (std::size_t r = 0; r < L; ++r)
+      for (std::size_t c = 0; c < L; ++c) Pc[r * L + c] = P[pos[r] * T + pos[c]];
     q = buf;
     k = buf + T * dh;
     v = buf + 2 * T * dh;
     g = buf + 3 * T * dh;
+    P = Pc;
     ld = ldg = dh;
+    ldp = L;
   }
   // dP = dctx V^T; then V is free for dV = P^T dctx; P becomes dS; dQ = scale dS K waits in dq while
   // K becomes dK = scale dS^T Q.
   serial_gemm(false, true, L, L, dh, 1.0f, g, ldg, v, ld, dp, L, w.pack);
-  serial_gemm(true, false, L, dh, L, 1.0f, P, T, g, ldg, v, ld, w.pack);
-  for (std::size_t i = 0; i < L; ++i) softmax_row_backward(P + i * T, dp + i * L, L);
-  serial_gemm(false, false, L, dh, L, a.scale, P, T, k, ld, dq, dh, w.pack);
-  serial_gemm(true, false, L, dh, L, a.scale, P, T, q, ld, k, ld, w.pack);
+  serial_gemm(true, false, L, dh, L, 1.0f, P, ldp, g, ldg, v, ld, w.pack);
+  for (std::size_t i = 0; i < L; ++i) softmax_row_backward(P + i * ldp, dp + i * L, L);
+  serial_gemm(false, false, L, dh, L, a.scale, P, ldp, k, ld, dq, dh, w.pack);
+  serial_gemm(true, false, L, dh, L, a.scale, P, ldp, q, ld, k, ld, w.pack);
   for (std::size_t r = 0; r < L; ++r) std::memcpy(q + r * ld, dq + r * dh, dh * sizeof(float));
   if (prefix) {
     for (float* p : {q0, k0, v0}) zero_rows(p, a.ld, L, T, dh);
