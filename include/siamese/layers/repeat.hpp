@@ -27,9 +27,8 @@ template <std::size_t N, class In, class Pos, class... Ls>
 struct RepeatImpl {
   static_assert(N > 0, "Repeat needs at least one copy");
   using block = SequentialImpl<false, In, Pos, Ls...>;
-  static_assert(require_shape_kept<In, typename block::out_shape>::value);
   using in_shape = In;
-  using out_shape = In;
+  using out_shape = std::conditional_t<require_shape_kept<In, typename block::out_shape>::value, In, In>;
   static constexpr bool alias = false;
   static constexpr std::size_t block_params = block::param_count, block_states = block::state_count;
   static constexpr std::size_t param_count = N * block_params;

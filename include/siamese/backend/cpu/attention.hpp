@@ -91,10 +91,25 @@ inline AttentionWork& attention_work() {
   return w;
 }
 
+/// Floats of every buffer a task may need at length T and head width dh, whatever its number of valid
+/// positions: each thread sizes its buffers once, and later calls with fewer valid positions, in
+/// whatever order the threads meet them, allocate nothing.
+struct AttentionSizes {
+  std::size_t pack = 0, data = 0;
+  AttentionSizes(std::size_t T, std::size_t dh) : data(5 * T * dh + 2 * T * T) {
+    for (std::size_t L = 1; L <= T; ++L)
+      pack = std::max({pack, make_plan(L, L, dh, 1).slot_floats, make_plan(L, dh, L, 1).slot_floats});
+  }
+  void reserve(AttentionWork& w, std::size_t T) const {
+    w.pack.reserve(pack);
+    w.data.reserve(data);
+    if (w.pos.size() < T) w.pos.resize(T);
+  }
+};
+
 /// The valid positions of sample b in w.pos[0, L); returns L, and whether they are the prefix [0, L).
 inline std::size_t valid_positions(const float* tokens, std::size_t stride, std::size_t b, std::size_t T,
                                    AttentionWork& w, bool& prefix) {
-  if (w.pos.size() < T) w.pos.resize(T);
   prefix = true;
   std::size_t L = 0;
   for (std::size_t t = 0; t < T; ++t)
@@ -115,9 +130,8 @@ inline void zero_rows(float* p, std::size_t ld, std::size_t from, std::size_t to
 
 /// Head h of sample b: scores into the L x L corner of its probability block, softmax, context. Other
 /// masks work on compact copies of the valid rows and scatter the probabilities and the context back.
-inline void attention_head_forward(const backend::AttentionArgs& a, std::size_t b, std::size_t h) {
+inline void attention_head_forward(const backend::AttentionArgs& a, std::size_t b, std::size_t h, AttentionWork& w) {
   const std::size_t T = a.T, dh = a.head_dim;
-  AttentionWork& w = attention_work();
   bool prefix = true;
   const std::size_t L = valid_positions(a.tokens, a.tokens_stride, b, T, w, prefix);
   float* const P0 = a.probs + (b * a.heads + h) * T * T;
@@ -126,7 +140,7 @@ inline void attention_head_forward(const backend::AttentionArgs& a, std::size_t 
   std::size_t ld = a.ld, ldc = a.ldc, ldp = T;
   float *out = ctx, *P = P0;
   if (!prefix) {  // compact copies of the valid rows, ld = dh
-    float* buf = w.data.reserve(4 * T * dh + T * T);
+    float* buf = w.data.reserve(4 * T * dh + T * T);  // within AttentionSizes: no allocation
     const std::size_t* pos = w.pos.data();
     copy_rows(buf, dh, q, a.ld, pos, L, dh);
     copy_rows(buf + T * dh, dh, k, a.ld, pos, L, dh);
@@ -154,9 +168,9 @@ inline void attention_head_forward(const backend::AttentionArgs& a, std::size_t 
 }
 
 /// Head h of sample b backward, in place over its Q, K, V (see AttentionGradArgs).
-inline void attention_head_backward(const backend::AttentionGradArgs& a, std::size_t b, std::size_t h) {
+inline void attention_head_backward(const backend::AttentionGradArgs& a, std::size_t b, std::size_t h,
+                                    AttentionWork& w) {
   const std::size_t T = a.T, dh = a.head_dim;
-  AttentionWork& w = attention_work();
   bool prefix = true;
   const std::size_t L = valid_positions(a.tokens, a.tokens_stride, b, T, w, prefix);
   float* P = a.probs + (b * a.heads + h) * T * T;
@@ -210,16 +224,22 @@ inline void attention_head_backward(const backend::AttentionGradArgs& a, std::si
 /// See backend::AttentionArgs. Parallel over (sample, head).
 inline void attention_forward(const backend::AttentionArgs& a) {
   const std::size_t heads = a.heads;
+  const detail::AttentionSizes sizes(a.T, a.head_dim);
   detail::for_ranges(a.n * heads, 1, a.n * heads * a.T * a.T, [&](std::size_t i0, std::size_t i1) {
-    for (std::size_t i = i0; i < i1; ++i) detail::attention_head_forward(a, i / heads, i % heads);
+    detail::AttentionWork& w = detail::attention_work();
+    sizes.reserve(w, a.T);
+    for (std::size_t i = i0; i < i1; ++i) detail::attention_head_forward(a, i / heads, i % heads, w);
   });
 }
 
 /// See backend::AttentionGradArgs. Parallel over (sample, head).
 inline void attention_backward(const backend::AttentionGradArgs& a) {
   const std::size_t heads = a.heads;
+  const detail::AttentionSizes sizes(a.T, a.head_dim);
   detail::for_ranges(a.n * heads, 1, a.n * heads * a.T * a.T, [&](std::size_t i0, std::size_t i1) {
-    for (std::size_t i = i0; i < i1; ++i) detail::attention_head_backward(a, i / heads, i % heads);
+    detail::AttentionWork& w = detail::attention_work();
+    sizes.reserve(w, a.T);
+    for (std::size_t i = i0; i < i1; ++i) detail::attention_head_backward(a, i / heads, i % heads, w);
   });
 }
 
