@@ -6,3 +6,4 @@ using B = siamese::backend::CudaEmulated;
 
 #include "kernel_cases.cuh"
 #include "sequence_cases.cuh"
+#include "attention_cases.cuh"
