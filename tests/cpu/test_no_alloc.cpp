@@ -172,3 +172,22 @@ TEST_CASE("steps 2 to 5 of a text encoder (BertEmbeddings, residual feed-forward
   CHECK(std::isfinite(loss));
   expect_none(count_steps([&] { loss = m.evaluate(batch, BinaryCrossEntropy{}); }));
 }
+
+TEST_CASE("steps 2 to 5 of a text model with attention over padded token ids allocate nothing") {
+  using Enc = Sequential<Input<24>, Embedding<300, 32>, Repeat<2, MultiHeadSelfAttention<32, 4>>, GlobalAvgPool1D>;
+  Siamese<Enc, Head<SqDiff, Cosine>, backend::Cpu> m(7);
+  PairBatch batch{Tensor(std::vector<std::size_t>{64, 24}), Tensor(std::vector<std::size_t>{64, 24}), {}};
+  for (std::size_t i = 0; i < 64; ++i) {
+    for (std::size_t t = 0; t < 24; ++t) {
+      const bool valid = i % 3 == 2 ? (t * 7 + i) % 4 != 0 : t < 3 + i % 21;  // holes, or padding at the end
+      batch.a.data()[i * 24 + t] = valid ? float(1 + (i * 31 + t * 7) % 299) : 0.0f;
+      batch.b.data()[i * 24 + t] = t < 2 + i % 22 ? float(1 + (i * 17 + t * 5) % 299) : 0.0f;
+    }
+    batch.labels.push_back(float(i % 2));
+  }
+  Adam opt;
+  float loss = 0;
+  expect_none(count_steps([&] { loss = m.train_step(batch, BinaryCrossEntropy{}, opt); }));
+  CHECK(std::isfinite(loss));
+  expect_none(count_steps([&] { loss = m.evaluate(batch, BinaryCrossEntropy{}); }));
+}

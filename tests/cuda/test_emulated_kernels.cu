@@ -7,3 +7,4 @@ using B = siamese::backend::CudaEmulated;
 #include "kernel_cases.cuh"
 #include "sequence_cases.cuh"
 #include "bert_cases.cuh"
+#include "attention_cases.cuh"

@@ -6,6 +6,7 @@ using B = siamese::backend::Cuda;
 #include "kernel_cases.cuh"
 #include "sequence_cases.cuh"
 #include "bert_cases.cuh"
+#include "attention_cases.cuh"
 
 TEST_CASE("errors name the CUDA call and the error string") {
   bool thrown = false;

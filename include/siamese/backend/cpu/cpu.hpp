@@ -6,6 +6,7 @@
 
 #include "../concept.hpp"
 #include "../reference/reference.hpp"
+#include "attention.hpp"
 #include "batchnorm.hpp"
 #include "bert.hpp"
 #include "conv.hpp"
@@ -123,6 +124,10 @@ struct Cpu : detail_cpu::BertKernels<Reference> {
                        std::size_t d, float margin, Distance k) {
     return cpu::triplet(a, p, q, da, dp, dq, n, d, margin, k);
   }
+
+  // ---- attention core ------------------------------------------------------------------------
+  static void attention_forward(const AttentionArgs& a) { cpu::attention_forward(a); }
+  static void attention_backward(const AttentionGradArgs& a) { cpu::attention_backward(a); }
 
   // ---- recurrent steps -------------------------------------------------------------------------
   static void lstm_step_forward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp, float* z,

@@ -2,6 +2,7 @@
 // Kernels<X>: the whole kernel interface of a backend (the one backend::Reference defines), each
 // kernel written once over an executor X. backend::Cuda is Kernels<DeviceExec>; the host emulation
 // backend::CudaEmulated (emulated.cuh) is Kernels<HostExec>.
+#include "attention.cuh"
 #include "batchnorm.cuh"
 #include "bert.cuh"
 #include "conv.cuh"
@@ -23,7 +24,8 @@ struct Kernels : ElementwiseOps<X>,
                  FeatureOps<X>,
                  LossOps<X>,
                  SequenceOps<X>,
-                 BertOps<X> {
+                 BertOps<X>,
+                 AttentionOps<X> {
   using exec = X;
   /// Waits until every queued kernel has finished (timing; errors of earlier kernels surface here).
   static void synchronize() { X::synchronize(); }

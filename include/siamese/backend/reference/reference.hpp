@@ -15,6 +15,7 @@
 #include "../../core/random.hpp"
 #include "../kinds.hpp"
 #include "bert_kernels.hpp"
+#include "attention_kernels.hpp"
 #include "sequence_kernels.hpp"
 
 namespace siamese::backend {
@@ -22,7 +23,8 @@ namespace siamese::backend {
 /// The reference backend: host memory, scalar loops, double accumulation where it matters.
 /// A backend is a struct of static kernels over raw pointers in its own memory space; layers call
 /// only these, so a backend that derives from Reference replaces kernels one at a time.
-struct Reference : detail_reference::SequenceKernels, detail_reference::BertKernels {
+struct Reference : detail_reference::SequenceKernels, detail_reference::BertKernels,
+                   detail_reference::AttentionKernels {
   using Buffer = HostBuffer;
   static constexpr const char* name = "Reference";
 
