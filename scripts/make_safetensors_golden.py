@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the golden files of tests/io/test_safetensors.cpp with the `safetensors` package itself.
 
-Run once (the outputs are committed), in the peers' virtual environment:
-    "$(scripts/peers_venv)/bin/python" scripts/make_safetensors_golden.py
+Run once (the outputs are committed); it re-runs itself in the peers' virtual environment (scripts/peers_venv,
+created once: PyTorch, sentence-transformers, safetensors):
+    python3 scripts/make_safetensors_golden.py
 
 Writes into tests/io/data/:
   golden_f32.safetensors    F32 tensors of rank 0 to 3, an empty one, and '__metadata__' (safetensors.numpy)
@@ -18,16 +19,19 @@ Writes into tests/io/data/:
 """
 import json
 import os
-import subprocess
 import sys
 
-import numpy as np
-import safetensors
-import safetensors.numpy
-import safetensors.torch
-import torch
+import peers
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+peers.reexec_in_venv()
+
+import numpy as np  # noqa: E402  (from the venv)
+import safetensors  # noqa: E402
+import safetensors.numpy  # noqa: E402
+import safetensors.torch  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = peers.ROOT
 OUT = os.path.join(ROOT, "tests", "io", "data")
 
 
@@ -95,8 +99,7 @@ def main():
                 "scripts/make_safetensors_golden.py\n")
         f.write("\n".join(sorted(rows)) + "\n")
 
-    folder = subprocess.check_output([os.path.join(ROOT, "scripts", "fetch_minilm")], text=True).strip()
-    model = os.path.join(folder, "model.safetensors")
+    model = os.path.join(peers.minilm_folder(), "model.safetensors")
     arrays = safetensors.numpy.load_file(model)
     with open(model, "rb") as f:
         n = int.from_bytes(f.read(8), "little")
