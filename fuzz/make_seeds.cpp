@@ -234,11 +234,27 @@ void hdf5_seeds(const fs::path& data) {  // written by h5py: the old format, lib
   for (const char* name : {"keras_weights.h5", "keras_latest.h5", "keras_tiny.h5"})
     if (fs::exists(data / name)) put("hdf5", name, slurp(data / name));
 }
+
+// Written by the safetensors package (tests/io/data/), and two made here: the smallest file and one tensor.
+void safetensors_seeds(const fs::path& data) {
+  auto file = [](const std::string& header, const std::string& bytes) {
+    std::string s;
+    le<std::uint64_t>(s, header.size());
+    return s + header + bytes;
+  };
+  put("safetensors", "empty.safetensors", file("{}", ""));
+  put("safetensors", "one.safetensors",
+      file(R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]}})",
+           std::string("\x00\x00\x80\x3f", 4)));
+  for (const char* name : {"golden_f32.safetensors", "golden_f16.safetensors", "golden_bf16.safetensors",
+                           "golden_mixed.safetensors"})
+    if (fs::exists(data / name)) put("safetensors", name, slurp(data / name));
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: make_seeds DIR [ZOO_TEST_DATA_DIR]\n");
+    std::fprintf(stderr, "usage: make_seeds DIR [ZOO_TEST_DATA_DIR [IO_TEST_DATA_DIR]]\n");
     return 2;
   }
   root = argv[1];
@@ -251,5 +267,6 @@ int main(int argc, char** argv) {
   npz_seeds(argc > 2 ? argv[2] : "");
   image_seeds();
   hdf5_seeds(argc > 2 ? argv[2] : "");
+  safetensors_seeds(argc > 3 ? argv[3] : "");
   return 0;
 }

@@ -28,6 +28,7 @@
 
 #include "../../core/errors.hpp"
 
+#include "half.hpp"
 #include "inflate.hpp"
 
 namespace siamese::detail::h5 {
@@ -960,14 +961,6 @@ inline Layout layout(Cursor c) {
     c.fail("unknown storage class " + num(l.cls));
   }
   return l;
-}
-
-inline float half_to_float(std::uint16_t h) {
-  const std::uint32_t sign = std::uint32_t(h & 0x8000) << 16, e = (h >> 10) & 0x1F, m = h & 0x3FF;
-  if (e == 0x1F) return std::bit_cast<float>(sign | 0x7F800000u | (m << 13));
-  if (e != 0) return std::bit_cast<float>(sign | ((e + 112) << 23) | (m << 13));
-  const float v = std::ldexp(float(m), -24);
-  return sign ? -v : v;
 }
 
 /// n values of float type t at src, converted to float.
