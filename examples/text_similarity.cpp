@@ -5,7 +5,8 @@
 // which the embedding and the LSTM treat as padding (masked). The decision threshold is calibrated
 // on a validation split of the training file and applied unchanged to the test pairs.
 //
-// usage: text_similarity [--train FILE [--test FILE]] [--epochs N] [--batch N] [--seed N]
+// usage: text_similarity [--encoder lstm|minilm] [--train FILE [--test FILE]] [--epochs N] [--batch N] [--seed N]
+//   --encoder minilm: the pretrained all-MiniLM-L6-v2 encoder, zero-shot and fine-tuned (text_minilm.cpp).
 //   FILE: a Quora train.csv-format file (id,qid1,qid2,question1,question2,is_duplicate). Without
 //   --test, a seeded 20% of the training file is held out as the test set. Without --train, the
 //   real-text definition pairs of scripts/make_text_pairs (WordNet 3.0 glosses against 1913 Webster
@@ -47,7 +48,8 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
-    if (a == "--train" && has_value) o.train = argv[++i];
+    if (a == "--encoder" && has_value && std::string(argv[i + 1]) == "lstm") ++i;
+    else if (a == "--train" && has_value) o.train = argv[++i];
     else if (a == "--test" && has_value) o.test = argv[++i];
     else if (a == "--epochs" && has_value) o.epochs = std::stoul(argv[++i]);
     else if (a == "--batch" && has_value) o.batch = std::stoul(argv[++i]);
@@ -162,7 +164,11 @@ fs::path make_definition_pairs() {
 
 }  // namespace
 
+int run_minilm(int argc, char** argv);  // text_minilm.cpp
+
 int main(int argc, char** argv) try {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--encoder" && std::string(argv[i + 1]) == "minilm") return run_minilm(argc, argv);
   const Options o = parse(argc, argv);
   const auto start = std::chrono::steady_clock::now();
   const bool generated = o.train.empty();
