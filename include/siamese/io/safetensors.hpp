@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -66,6 +67,59 @@ inline bool safetensors_float(std::string_view dtype) { return dtype == "F32" ||
 inline bool safetensors_integral(std::string_view dtype) {
   return dtype == "BOOL" || dtype.starts_with("I") || dtype.starts_with("U");
 }
+
+/// The first pass over a header: refuses duplicate keys (the format forbids them; nlohmann's DOM keeps the last
+/// silently), nesting deeper than the format's (tensor -> shape), descriptions of many keys, and what is not
+/// JSON. Stops at the first problem: `tensor_problem` (about `tensor`) or `problem`.
+struct SafetensorsHeaderCheck : nlohmann::json_sax<nlohmann::json> {
+  std::string tensor, tensor_problem, problem;
+  std::vector<std::set<std::string, std::less<>>> keys;  // the keys of each open object, innermost last
+  std::size_t depth = 0;                                 // open objects and arrays
+
+  bool about_tensor(std::string why) {
+    tensor_problem = std::move(why);
+    return false;
+  }
+  bool open(bool object) {
+    if (++depth > 3) return about_tensor("the header nests deeper than the format's JSON does");
+    if (object) keys.emplace_back();
+    return true;
+  }
+  bool start_object(std::size_t) override { return open(true); }
+  bool start_array(std::size_t) override { return open(false); }
+  bool end_object() override {
+    keys.pop_back();
+    --depth;
+    return true;
+  }
+  bool end_array() override {
+    --depth;
+    return true;
+  }
+  bool key(std::string& k) override {
+    if (depth == 1) tensor = k;
+    auto& seen = keys.back();
+    if (depth > 1 && tensor != "__metadata__" && seen.size() >= 16)
+      return about_tensor("more keys than a tensor's description has");
+    if (!seen.insert(k).second)
+      return about_tensor(depth == 1 ? "the name appears twice in the header (the format forbids duplicates)"
+                                     : "key '" + k + "' appears twice");
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& ex) override {
+    problem = ex.what();  // it quotes the token read last, which may be as long as the header
+    if (problem.size() > 300) problem = problem.substr(0, 300) + "...";
+    problem = "the header is not valid JSON: " + problem;
+    return false;
+  }
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(std::int64_t) override { return true; }
+  bool number_unsigned(std::uint64_t) override { return true; }
+  bool number_float(double, const std::string&) override { return true; }
+  bool string(std::string&) override { return true; }
+  bool binary(nlohmann::json::binary_t&) override { return true; }
+};
 
 /// A read-only file descriptor, closed with its owner.
 class Fd {
@@ -228,37 +282,17 @@ class SafetensorsFile {
     if (h.empty() || h[0] != '{')
       fail("the header does not start with '{' (not a .safetensors file, or a damaged one)");
     if (h.find('\0') != std::string::npos) fail("the header holds a NUL byte at " + std::to_string(h.find('\0')));
-    // nlohmann keeps the last of duplicate keys silently; the format forbids them, so the parser's callback
-    // refuses them, and nesting deeper than tensor -> shape before it can cost anything.
-    std::vector<std::vector<std::string>> keys;  // the keys of each open object, innermost last
-    std::string tensor;                          // the top-level key being parsed
-    auto check = [&](int depth, json::parse_event_t ev, json& parsed) {
-      using E = json::parse_event_t;
-      if (ev == E::object_start || ev == E::array_start) {
-        if (depth > 2) fail(tensor, "the header nests deeper than the format's JSON does");
-        if (ev == E::object_start) keys.emplace_back();
-      } else if (ev == E::object_end) {
-        keys.pop_back();
-      } else if (ev == E::key) {
-        const auto& k = parsed.get_ref<const std::string&>();
-        if (depth == 1) tensor = k;
-        auto& seen = keys.back();
-        if (std::find(seen.begin(), seen.end(), k) != seen.end()) {
-          if (depth == 1) fail(k, "the name appears twice in the header (the format forbids duplicates)");
-          fail(tensor, "key '" + k + "' appears twice");
-        }
-        if (depth > 1 && tensor != "__metadata__" && seen.size() >= 16) fail(tensor, "more keys than a tensor's description has");
-        seen.push_back(k);
-      }
-      return true;
-    };
+    // A first pass (SAX, linear, allocating little) refuses what the DOM would hide or pay for: nlohmann keeps
+    // the last of duplicate keys silently, and the format forbids them; nesting deeper than tensor -> shape.
+    detail::SafetensorsHeaderCheck check;
+    const bool ok = json::sax_parse(h, &check);
+    if (!check.tensor_problem.empty()) fail(check.tensor, check.tensor_problem);
+    if (!ok || !check.problem.empty()) fail(check.problem);
     json root;
     try {
-      root = json::parse(h, check);
-    } catch (const json::exception& ex) {
-      std::string why = ex.what();  // it quotes the token read last, which may be as long as the header
-      if (why.size() > 300) why = why.substr(0, 300) + "...";
-      fail("the header is not valid JSON: " + why);
+      root = json::parse(h);
+    } catch (const json::exception& ex) {  // the first pass has refused what this would
+      fail("the header is not valid JSON: " + std::string(ex.what()));
     }
     if (!root.is_object()) fail("the header is not a JSON object");
     for (auto& [name, v] : root.items()) {
