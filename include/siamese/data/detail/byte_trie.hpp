@@ -43,7 +43,7 @@ class ByteTrie {
       const auto* first = labels_.data() + n.first;
       const auto* last = first + n.edges;
       const auto* at = std::lower_bound(first, last, static_cast<unsigned char>(s[i]));
-      node = (at != last && *at == static_cast<unsigned char>(s[i])) ? targets_[n.first + (at - first)] : none;
+      node = (at != last && *at == static_cast<unsigned char>(s[i])) ? targets_[n.first + static_cast<std::size_t>(at - first)] : none;
     }
   }
 
