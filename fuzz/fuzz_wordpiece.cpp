@@ -19,8 +19,9 @@ std::string vocabulary() {
   for (char c = 'a'; c <= 'z'; ++c) v += std::string(1, c) + "\n##" + std::string(1, c) + "\n";
   for (char c = '0'; c <= '9'; ++c) v += std::string(1, c) + "\n##" + std::string(1, c) + "\n";
   for (const char* w : {"the", "un", "##aff", "##able", "##ing", "run", "runn", "cafe", "naive", "##ed",
-                        "\xCF\x83", "\xD0\xB4\xD0\xB0", "\xE4\xB8\xAD", "\xE6\x96\x87", "\xE3\x81\x82", "##\xE3\x81\x84",
-                        "\xE1\x84\x92", "##\xE1\x85\xA1", "!", ",", ".", "?", "'", "-", "#", "##", "[", "]", "\xC2\xAB"})
+                        "\xCF\x83", "\xD0\xB4\xD0\xB0", "\xE4\xB8\xAD", "\xE6\x96\x87", "\xE3\x81\x82",
+                        "##\xE3\x81\x84", "\xE1\x84\x92", "##\xE1\x85\xA1", "!", ",", ".", "?", "'", "-", "#", "##",
+                        "[", "]", "\xC2\xAB"})
     v += std::string(w) + "\n";
   return v;
 }

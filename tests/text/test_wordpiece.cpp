@@ -320,13 +320,16 @@ TEST_CASE("damaged vocabulary files are refused, naming the file and line") {
   CHECK(refusal(ok + "a\r\nb\r\n") == "(accepted)");
   CHECK(refusal("") == "vocabulary file 'bad.txt' has no tokens");
   CHECK(refusal(ok + "the\nthe\n") == "vocabulary file 'bad.txt', line 6: duplicate token 'the' (also on line 5)");
-  CHECK(refusal(ok + "a\n\nb\n") == "vocabulary file 'bad.txt', line 6: an empty line (a vocabulary has one token a line)");
-  CHECK(refusal(ok + std::string(300, 'x') + "\n").find("line 5: a line longer than 256 bytes") != std::string::npos);
-  CHECK(refusal(ok + "a b\n") == "vocabulary file 'bad.txt', line 5: a token with whitespace or a control character (U+0020)");
+  CHECK(refusal(ok + "a\n\nb\n") ==
+        "vocabulary file 'bad.txt', line 6: an empty line (a vocabulary has one token a line)");
+  CHECK(refusal(ok + std::string(300, 'x') + "\n").find("line 5: a line longer than 256 bytes") !=
+        std::string::npos);
+  CHECK(refusal(ok + "a b\n") ==
+        "vocabulary file 'bad.txt', line 5: a token with whitespace or a control character (U+0020)");
   CHECK(refusal(ok + "a\tb\n").find("line 5: a token with whitespace or a control character (U+0009)") !=
         std::string::npos);
-  CHECK(refusal(ok + std::string("a\0b\n", 4)).find("line 5: a token with whitespace or a control character (U+0000)") !=
-        std::string::npos);
+  CHECK(refusal(ok + std::string("a\0b\n", 4))
+            .find("line 5: a token with whitespace or a control character (U+0000)") != std::string::npos);
   CHECK(refusal(ok + "caf\xC3\n") == "vocabulary file 'bad.txt', line 5: invalid UTF-8 (or U+FFFD) at byte 4");
   CHECK(refusal("\xEF\xBB\xBF" + ok).find("line 1: a token with whitespace or a control character (U+FEFF)") !=
         std::string::npos);
@@ -341,9 +344,8 @@ TEST_CASE("damaged vocabulary files are refused, naming the file and line") {
   // A file: the path is the name in messages; a too large file is refused before it is read.
   const auto path = std::filesystem::temp_directory_path() / "siamese_wordpiece_bad_vocab.txt";
   std::ofstream(path, std::ios::binary) << ok << "x\nx\n";
-  CHECK_THROWS_WITH_AS(WordPieceTokenizer(path.string()),
-                       ("vocabulary file '" + path.string() + "', line 6: duplicate token 'x' (also on line 5)").c_str(),
-                       VocabularyError);
+  const std::string duplicate = "vocabulary file '" + path.string() + "', line 6: duplicate token 'x' (also on line 5)";
+  CHECK_THROWS_WITH_AS(WordPieceTokenizer(path.string()), duplicate.c_str(), VocabularyError);
   std::filesystem::resize_file(path, WordPieceTokenizer::max_file_bytes + 1);
   CHECK_THROWS_AS(WordPieceTokenizer(path.string()), VocabularyError);
   std::filesystem::remove(path);

@@ -146,7 +146,8 @@ class WordPieceTokenizer {
 
   // Writes max_len ids to out; returns how many are not padding.
   std::size_t encode_row(std::string_view text, std::size_t max_len, Scratch& s, std::int32_t* out) const {
-    if (max_len < 2) throw std::invalid_argument("WordPieceTokenizer::encode: max_len must be at least 2 ([CLS], [SEP])");
+    if (max_len < 2)
+      throw std::invalid_argument("WordPieceTokenizer::encode: max_len must be at least 2 ([CLS], [SEP])");
     std::size_t n = 0;
     out[n++] = cls_;
     // Truncation keeps the first max_len - 2 pieces: tokenizing stops once they are there.
@@ -177,8 +178,7 @@ class WordPieceTokenizer {
       for (const auto& [token, token_id] : specials_)
         if (token.size() > best && text.substr(i, token.size()) == token) best = token.size(), id = token_id;
       if (best == 0) continue;
-      if (!s.splitter.split(text.substr(start, i - start), basic, opt_.max_input_chars_per_word, on_word) ||
-          !put(id))
+      if (!s.splitter.split(text.substr(start, i - start), basic, opt_.max_input_chars_per_word, on_word) || !put(id))
         return;
       start = i + best;
       i = start - 1;
