@@ -157,6 +157,22 @@ void tokenizer_seeds() {
   put("tokenizer_text", "split.txt", std::string("\x09\x03,", 3) + "a,b,,c\n,,\nx,y");
 }
 
+void wordpiece_seeds() {
+  // wordpiece: byte 0 options (lower_case, strip_accents set, its value, CJK, short max word), byte 1 max_len.
+  put("wordpiece", "english.txt", std::string("\x09\x7c", 2) + "The runner's unaffable caf\xC3\xA9, na\xC3\xAFve!");
+  put("wordpiece", "cased_strip.txt", std::string("\x06\x20", 2) + "CAF\xC3\x89 \xCE\xA3 \xC4\xB0 e\xCC\x81");
+  put("wordpiece", "cjk_specials.txt", std::string("\x19\x0c", 2) + "[CLS]\xE4\xB8\xAD\xE6\x96\x87[MASK] \xED\x95\x9C [SEP]x");
+  static const char broken[] = "\x01\xff" "a\xFF\xE2\x82" "b\x00\t\r\n\xE2\x80\x8B\xF0\x9D\x85\xAD\xF0\x9D\x85\xA5";
+  put("wordpiece", "broken.txt", std::string(broken, sizeof broken - 1));
+  put("wordpiece", "long_word.txt", std::string("\x01\x40", 2) + std::string(120, 'a') + " " + std::string(60, 'b'));
+  const std::string specials = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n";
+  put("wordpiece_vocab", "bert.txt", specials + "[MASK]\nthe\nun\n##aff\n##able\ncaf\xC3\xA9\n\xE4\xB8\xAD\n!\n");
+  put("wordpiece_vocab", "crlf.txt", "[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]\r\na\r\n##a");
+  put("wordpiece_vocab", "duplicate.txt", specials + "a\na\n");
+  put("wordpiece_vocab", "pad_not_first.txt", "[UNK]\n[PAD]\n[CLS]\n[SEP]\n");
+  put("wordpiece_vocab", "bad_utf8.txt", specials + "caf\xC3\n");
+}
+
 void weight_seeds() {
   using fuzz::Model;
   const fs::path tmp = fs::temp_directory_path() / "siamese_seed.bin";
@@ -262,6 +278,7 @@ int main(int argc, char** argv) {
   csv_seeds();
   quora_seeds();
   tokenizer_seeds();
+  wordpiece_seeds();
   weight_seeds();
   index_seeds();
   npz_seeds(argc > 2 ? argv[2] : "");

@@ -10,6 +10,7 @@
 #include "data/samplers.hpp"
 #include "data/sequence.hpp"
 #include "data/tokenizer.hpp"
+#include "data/wordpiece.hpp"
 #include "eval/index.hpp"
 #include "eval/metrics.hpp"
 #include "eval/retrieval.hpp"

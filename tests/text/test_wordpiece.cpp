@@ -117,7 +117,9 @@ TEST_CASE("golden: ids equal Hugging Face tokenizers' for every text, at max len
   REQUIRE_MESSAGE(dir != nullptr,
                   "SIAMESE_MINILM_DIR is not set: run scripts/fetch_minilm and export SIAMESE_MINILM_DIR=<the folder "
                   "it prints> (scripts/test does this)");
-  const WordPieceTokenizer tok(std::string(dir) + "/vocab.txt");
+  const WordPieceOptions opt = siamese::read_tokenizer_config(std::string(dir) + "/tokenizer_config.json");
+  CHECK((opt.lower_case && !opt.strip_accents && opt.tokenize_chinese_chars));  // the uncased defaults
+  const WordPieceTokenizer tok(std::string(dir) + "/vocab.txt", opt);
   CHECK(tok.size() == 30522);
   const auto rows = read_golden();
   REQUIRE(rows.size() >= 600);
@@ -318,13 +320,16 @@ TEST_CASE("damaged vocabulary files are refused, naming the file and line") {
   CHECK(refusal(ok + "a\r\nb\r\n") == "(accepted)");
   CHECK(refusal("") == "vocabulary file 'bad.txt' has no tokens");
   CHECK(refusal(ok + "the\nthe\n") == "vocabulary file 'bad.txt', line 6: duplicate token 'the' (also on line 5)");
-  CHECK(refusal(ok + "a\n\nb\n") == "vocabulary file 'bad.txt', line 6: an empty line (a vocabulary has one token a line)");
-  CHECK(refusal(ok + std::string(300, 'x') + "\n").find("line 5: a line longer than 256 bytes") != std::string::npos);
-  CHECK(refusal(ok + "a b\n") == "vocabulary file 'bad.txt', line 5: a token with whitespace or a control character (U+0020)");
+  CHECK(refusal(ok + "a\n\nb\n") ==
+        "vocabulary file 'bad.txt', line 6: an empty line (a vocabulary has one token a line)");
+  CHECK(refusal(ok + std::string(300, 'x') + "\n").find("line 5: a line longer than 256 bytes") !=
+        std::string::npos);
+  CHECK(refusal(ok + "a b\n") ==
+        "vocabulary file 'bad.txt', line 5: a token with whitespace or a control character (U+0020)");
   CHECK(refusal(ok + "a\tb\n").find("line 5: a token with whitespace or a control character (U+0009)") !=
         std::string::npos);
-  CHECK(refusal(ok + std::string("a\0b\n", 4)).find("line 5: a token with whitespace or a control character (U+0000)") !=
-        std::string::npos);
+  CHECK(refusal(ok + std::string("a\0b\n", 4))
+            .find("line 5: a token with whitespace or a control character (U+0000)") != std::string::npos);
   CHECK(refusal(ok + "caf\xC3\n") == "vocabulary file 'bad.txt', line 5: invalid UTF-8 (or U+FFFD) at byte 4");
   CHECK(refusal("\xEF\xBB\xBF" + ok).find("line 1: a token with whitespace or a control character (U+FEFF)") !=
         std::string::npos);
@@ -339,10 +344,40 @@ TEST_CASE("damaged vocabulary files are refused, naming the file and line") {
   // A file: the path is the name in messages; a too large file is refused before it is read.
   const auto path = std::filesystem::temp_directory_path() / "siamese_wordpiece_bad_vocab.txt";
   std::ofstream(path, std::ios::binary) << ok << "x\nx\n";
-  CHECK_THROWS_WITH_AS(WordPieceTokenizer(path.string()),
-                       ("vocabulary file '" + path.string() + "', line 6: duplicate token 'x' (also on line 5)").c_str(),
-                       VocabularyError);
+  const std::string duplicate = "vocabulary file '" + path.string() + "', line 6: duplicate token 'x' (also on line 5)";
+  CHECK_THROWS_WITH_AS(WordPieceTokenizer(path.string()), duplicate.c_str(), VocabularyError);
   std::filesystem::resize_file(path, WordPieceTokenizer::max_file_bytes + 1);
   CHECK_THROWS_AS(WordPieceTokenizer(path.string()), VocabularyError);
   std::filesystem::remove(path);
+}
+
+TEST_CASE("read_tokenizer_config reads the three flags and refuses what is not JSON, naming the file") {
+  const auto path = std::filesystem::temp_directory_path() / "siamese_wordpiece_tokenizer_config.json";
+  auto read = [&](const std::string& json) {
+    std::ofstream(path, std::ios::binary) << json;
+    return siamese::read_tokenizer_config(path.string());
+  };
+  auto opt = read(R"({"do_lower_case": false, "x": {"a": [1, -2.5e3, "s\"]", null, {}]}, "strip_accents": true,
+                      "tokenize_chinese_chars": false, "model_max_length": 512})");
+  CHECK((!opt.lower_case && opt.strip_accents == true && !opt.tokenize_chinese_chars));
+  opt = read(" {\n} ");
+  CHECK((opt.lower_case && !opt.strip_accents && opt.tokenize_chinese_chars));
+  CHECK(read(R"({"strip_accents": false})").strip_accents == false);
+  CHECK(!read(R"({"strip_accents": null})").strip_accents.has_value());
+  CHECK_THROWS_WITH_AS(read(R"({"do_lower_case": null})"),
+                       ("tokenizer config file '" + path.string() + "', byte 19: expected true or false").c_str(),
+                       siamese::FileError);
+  CHECK_THROWS_WITH_AS(read(R"({"a": 1,})"),
+                       ("tokenizer config file '" + path.string() + "', byte 9: expected '\"'").c_str(),
+                       siamese::FileError);
+  CHECK_THROWS_AS(read("[1]"), siamese::FileError);
+  CHECK_THROWS_WITH_AS(read(R"({"a": "open)"),
+                       ("tokenizer config file '" + path.string() + "', byte 12: unexpected end of file").c_str(),
+                       siamese::FileError);
+  CHECK_THROWS_AS(read(R"({"a": 1} x)"), siamese::FileError);
+  CHECK_THROWS_AS(read(std::string(100, '[')), siamese::FileError);
+  CHECK_THROWS_AS(read(R"({"a": [1 2]})"), siamese::FileError);
+  std::filesystem::remove(path);
+  CHECK_THROWS_WITH_AS(siamese::read_tokenizer_config(path.string()),
+                       ("cannot open tokenizer config file '" + path.string() + "'").c_str(), siamese::FileError);
 }

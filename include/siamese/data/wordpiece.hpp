@@ -15,6 +15,7 @@
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "../core/errors.hpp"
@@ -34,6 +35,11 @@ struct WordPieceOptions {
   /// A word of more code points becomes [UNK] (tokenizer.json's max_input_chars_per_word).
   std::size_t max_input_chars_per_word = 100;
 };
+
+/// Reads the options of a Hugging Face tokenizer_config.json: do_lower_case, strip_accents (true, false or null)
+/// and tokenize_chinese_chars, each defaulted as in WordPieceOptions when absent; other keys are skipped.
+/// Throws FileError naming the file and byte offset when it is not a JSON object or a flag is not a boolean.
+inline WordPieceOptions read_tokenizer_config(const std::string& path);
 
 /// A vocabulary file that cannot be read or is damaged; the message names the file (and line).
 class VocabularyError : public FileError {
@@ -140,7 +146,8 @@ class WordPieceTokenizer {
 
   // Writes max_len ids to out; returns how many are not padding.
   std::size_t encode_row(std::string_view text, std::size_t max_len, Scratch& s, std::int32_t* out) const {
-    if (max_len < 2) throw std::invalid_argument("WordPieceTokenizer::encode: max_len must be at least 2 ([CLS], [SEP])");
+    if (max_len < 2)
+      throw std::invalid_argument("WordPieceTokenizer::encode: max_len must be at least 2 ([CLS], [SEP])");
     std::size_t n = 0;
     out[n++] = cls_;
     // Truncation keeps the first max_len - 2 pieces: tokenizing stops once they are there.
@@ -171,8 +178,7 @@ class WordPieceTokenizer {
       for (const auto& [token, token_id] : specials_)
         if (token.size() > best && text.substr(i, token.size()) == token) best = token.size(), id = token_id;
       if (best == 0) continue;
-      if (!s.splitter.split(text.substr(start, i - start), basic, opt_.max_input_chars_per_word, on_word) ||
-          !put(id))
+      if (!s.splitter.split(text.substr(start, i - start), basic, opt_.max_input_chars_per_word, on_word) || !put(id))
         return;
       start = i + best;
       i = start - 1;
@@ -279,6 +285,133 @@ inline void WordPieceTokenizer::load(std::istream& in, const std::string& name) 
   sep_ = id_of("[SEP]");
   for (const char* special : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"})
     if (id_of(special) >= 0) specials_.emplace_back(special, id_of(special));
+}
+
+namespace detail {
+
+// Just enough JSON for tokenizer_config.json: a top-level object whose values are skipped unless they are one of
+// the flags asked for.
+class ConfigScanner {
+ public:
+  ConfigScanner(std::string text, std::string name) : s_(std::move(text)), name_(std::move(name)) {}
+
+  WordPieceOptions options() {
+    WordPieceOptions opt;
+    space();
+    expect('{');
+    space();
+    if (peek() == '}') return opt;
+    while (true) {
+      space();
+      const std::string key = string();
+      space();
+      expect(':');
+      space();
+      if (key == "do_lower_case") {
+        opt.lower_case = flag(false).value();
+      } else if (key == "strip_accents") {
+        opt.strip_accents = flag(true);
+      } else if (key == "tokenize_chinese_chars") {
+        opt.tokenize_chinese_chars = flag(false).value();
+      } else {
+        skip_value(0);
+      }
+      space();
+      if (peek() == '}') break;
+      expect(',');
+    }
+    ++i_;
+    space();
+    if (i_ != s_.size()) throw fail("content after the object");
+    return opt;
+  }
+
+ private:
+  FileError fail(const std::string& what) const {
+    return FileError("tokenizer config file '" + name_ + "', byte " + std::to_string(i_ + 1) + ": " + what);
+  }
+  char peek() const {
+    if (i_ >= s_.size()) throw fail("unexpected end of file");
+    return s_[i_];
+  }
+  void expect(char c) {
+    if (peek() != c) throw fail(std::string("expected '") + c + "'");
+    ++i_;
+  }
+  void space() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+  }
+  bool word(std::string_view w) {
+    if (s_.compare(i_, w.size(), w) != 0) return false;
+    i_ += w.size();
+    return true;
+  }
+  std::optional<bool> flag(bool nullable) {
+    if (word("true")) return true;
+    if (word("false")) return false;
+    if (nullable && word("null")) return std::nullopt;
+    throw fail(nullable ? "expected true, false or null" : "expected true or false");
+  }
+  // A string's content with its escapes left as they are: the keys asked for have none.
+  std::string string() {
+    expect('"');
+    const std::size_t start = i_;
+    while (peek() != '"') {
+      if (s_[i_] == '\\') ++i_;
+      ++i_;
+    }
+    return s_.substr(start, i_++ - start);
+  }
+  void skip_value(int depth) {
+    if (depth > 64) throw fail("nested deeper than 64 levels");
+    const char c = peek();
+    if (c == '"') {
+      string();
+    } else if (c == '{' || c == '[') {
+      const char close = c == '{' ? '}' : ']';
+      ++i_;
+      space();
+      if (peek() == close) {
+        ++i_;
+        return;
+      }
+      while (true) {
+        space();
+        if (c == '{') {
+          string();
+          space();
+          expect(':');
+          space();
+        }
+        skip_value(depth + 1);
+        space();
+        if (peek() == close) break;
+        expect(',');
+      }
+      ++i_;
+    } else {
+      const std::size_t start = i_;
+      while (i_ < s_.size() && std::string_view("{}[],: \t\r\n\"").find(s_[i_]) == std::string_view::npos) ++i_;
+      if (i_ == start) throw fail("expected a value");
+    }
+  }
+
+  std::string s_, name_;
+  std::size_t i_ = 0;
+};
+
+}  // namespace detail
+
+inline WordPieceOptions read_tokenizer_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FileError("cannot open tokenizer config file '" + path + "'");
+  std::string text;
+  char buf[4096];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > (std::size_t{1} << 20)) throw FileError("tokenizer config file '" + path + "' is over 1 MiB");
+  }
+  return detail::ConfigScanner(std::move(text), path).options();
 }
 
 }  // namespace siamese

@@ -50,7 +50,8 @@ inline std::size_t lower(char32_t c, char32_t* out) noexcept {
   out[0] = c;
   if (it != std::begin(lower_runs)) {
     const LowerRun& r = *(it - 1);
-    if (c <= r.last && (c - r.first) % r.stride == 0) out[0] = static_cast<char32_t>(static_cast<std::int64_t>(c) + r.delta);
+    if (c <= r.last && (c - r.first) % r.stride == 0)
+      out[0] = static_cast<char32_t>(static_cast<std::int64_t>(c) + r.delta);
   }
   return 1;
 }

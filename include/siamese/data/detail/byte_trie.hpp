@@ -43,7 +43,9 @@ class ByteTrie {
       const auto* first = labels_.data() + n.first;
       const auto* last = first + n.edges;
       const auto* at = std::lower_bound(first, last, static_cast<unsigned char>(s[i]));
-      node = (at != last && *at == static_cast<unsigned char>(s[i])) ? targets_[n.first + (at - first)] : none;
+      node = (at != last && *at == static_cast<unsigned char>(s[i]))
+                 ? targets_[n.first + static_cast<std::size_t>(at - first)]
+                 : none;
     }
   }
 
@@ -56,8 +58,8 @@ class ByteTrie {
   };
 
   // The node of the keys entries[lo, hi), which share their first `depth` bytes; returns its index.
-  std::uint32_t build(const std::vector<std::pair<std::string, std::int32_t>>& entries, std::size_t lo,
-                      std::size_t hi, std::size_t depth) {
+  std::uint32_t build(const std::vector<std::pair<std::string, std::int32_t>>& entries, std::size_t lo, std::size_t hi,
+                      std::size_t depth) {
     const auto node = static_cast<std::uint32_t>(nodes_.size());
     nodes_.push_back({});
     if (entries[lo].first.size() == depth) nodes_[node].id = entries[lo++].second;
