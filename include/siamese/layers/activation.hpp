@@ -16,12 +16,12 @@ struct ActivationImpl : LayerDefaults {
   static constexpr bool alias = A == Act::Linear;
   template <class B>
   static void forward(const Forward& f) {
-    if constexpr (A != Act::Linear) B::activation(A, f.x, f.y, f.n * In::size);
+    if constexpr (A != Act::Linear) B::activation({.act = A, .x = f.x, .y = f.y, .n = f.n * In::size});
   }
   template <class B>
   static void backward(const Backward& b) {
     if constexpr (A != Act::Linear)
-      if (b.dx) B::activation_backward(A, b.y, b.dy, b.dx, b.n * In::size);
+      if (b.dx) B::activation_backward({.act = A, .y = b.y, .dy = b.dy, .dx = b.dx, .n = b.n * In::size});
   }
   static std::string describe() { return std::string(act_name(A)); }
 };

@@ -19,22 +19,23 @@ struct DenseImpl : LayerDefaults {
 
   template <class B>
   static void forward(const Forward& f) {
-    B::gemm(false, false, f.n, N, K, 1.0f, f.x, K, f.w, N, 0.0f, f.y, N);
-    B::add_bias(f.y, f.w + K * N, f.n, N);
-    if constexpr (A != Act::Linear) B::activation(A, f.y, f.y, f.n * N);
+    B::gemm({.m = f.n, .n = N, .k = K, .a = f.x, .lda = K, .b = f.w, .ldb = N, .c = f.y, .ldc = N});
+    B::add_bias({.y = f.y, .bias = f.w + K * N, .rows = f.n, .cols = N});
+    if constexpr (A != Act::Linear) B::activation({.act = A, .x = f.y, .y = f.y, .n = f.n * N});
   }
   template <class B>
   static void backward(const Backward& b) {
     const float* dz = b.dy;
     if constexpr (A != Act::Linear) {
-      B::activation_backward(A, b.y, b.dy, b.scratch, b.n * N);
+      B::activation_backward({.act = A, .y = b.y, .dy = b.dy, .dx = b.scratch, .n = b.n * N});
       dz = b.scratch;
     }
     if (b.dw) {
-      B::gemm(true, false, K, N, b.n, 1.0f, b.x, K, dz, N, 0.0f, b.dw, N);
-      B::bias_grad(dz, b.dw + K * N, b.n, N);
+      B::gemm({.trans_a = true, .m = K, .n = N, .k = b.n, .a = b.x, .lda = K, .b = dz, .ldb = N, .c = b.dw, .ldc = N});
+      B::bias_grad({.dy = dz, .db = b.dw + K * N, .rows = b.n, .cols = N});
     }
-    if (b.dx) B::gemm(false, true, b.n, K, N, 1.0f, dz, N, b.w, N, 0.0f, b.dx, K);
+    if (b.dx)
+      B::gemm({.trans_b = true, .m = b.n, .n = K, .k = N, .a = dz, .lda = N, .b = b.w, .ldb = N, .c = b.dx, .ldc = K});
   }
   static std::string describe() { return "Dense<" + std::to_string(N) + "," + act_name(A) + ">"; }
 };

@@ -48,7 +48,7 @@ class Siamese {
     const std::size_t n = load_pair(a, b, "Siamese::predict");
     run_forward(n, false);
     Tensor out({n});
-    Backend::activation(Act::Sigmoid, logits_, logits_, n);
+    Backend::activation({.act = Act::Sigmoid, .x = logits_, .y = logits_, .n = n});
     Backend::to_host(out.data(), logits_, n);
     return out;
   }
@@ -69,7 +69,7 @@ class Siamese {
     head::template forward<Backend>(emb, emb + n * embedding_width, logits, n, store_.params.data() + encoder_params,
                                     store_.states.data() + encoder::state_count, logits + l, false, 0);
     Tensor out({n});
-    Backend::activation(Act::Sigmoid, logits, logits, n);
+    Backend::activation({.act = Act::Sigmoid, .x = logits, .y = logits, .n = n});
     Backend::to_host(out.data(), logits, n);
     return out;
   }
