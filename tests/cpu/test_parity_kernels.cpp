@@ -170,7 +170,8 @@ TEST_CASE("triplet loss, every distance, active and inactive triplets") {
           CAPTURE(margin);
           const auto a = random_vector(n * d, 1), p = random_vector(n * d, 2), q = random_vector(n * d, 3);
           std::vector<float> da(n * d, 9.0f), dp(n * d, 9.0f), dq(n * d, 9.0f), dar(n * d), dpr(n * d), dqr(n * d);
-          const float l = Cpu::triplet({a.data(), p.data(), q.data(), da.data(), dp.data(), dq.data(), n, d, margin, k});
+          const float l =
+              Cpu::triplet({a.data(), p.data(), q.data(), da.data(), dp.data(), dq.data(), n, d, margin, k});
           const float lr =
               Ref::triplet({a.data(), p.data(), q.data(), dar.data(), dpr.data(), dqr.data(), n, d, margin, k});
           CHECK(std::fabs(l - lr) <= 1e-5f * std::max(1.0f, std::fabs(lr)));
@@ -206,7 +207,8 @@ TEST_CASE("SGD and Adam steps") {
           CAPTURE(decoupled);
           auto w = w0, wr = w0, m = s0, mr = s0, v = v0, vr = v0;
           Cpu::adam_step({w.data(), g.data(), m.data(), v.data(), n, 0, 1e-3f, 0.9f, 0.999f, 1e-7f, t, wd, decoupled});
-          Ref::adam_step({wr.data(), g.data(), mr.data(), vr.data(), n, 0, 1e-3f, 0.9f, 0.999f, 1e-7f, t, wd, decoupled});
+          Ref::adam_step(
+              {wr.data(), g.data(), mr.data(), vr.data(), n, 0, 1e-3f, 0.9f, 0.999f, 1e-7f, t, wd, decoupled});
           expect_close("adam w", w, wr, 1e-6, 1e-7);
           expect_close("adam m", m, mr, 1e-6, 1e-8);
           expect_close("adam v", v, vr, 1e-6, 1e-9);
@@ -233,8 +235,10 @@ TEST_CASE("SGD and Adam steps on a row-sparse gradient update only its non-zero 
       }
       for (bool decoupled : {false, true}) {
         auto w = w0, wr = w0, m = s0, mr = s0, v = v0, vr = v0;
-        Cpu::adam_step({w.data(), g.data(), m.data(), v.data(), n, width, 1e-3f, 0.9f, 0.999f, 1e-7f, 3, 1e-2f, decoupled});
-        Ref::adam_step({wr.data(), g.data(), mr.data(), vr.data(), n, width, 1e-3f, 0.9f, 0.999f, 1e-7f, 3, 1e-2f, decoupled});
+        Cpu::adam_step(
+            {w.data(), g.data(), m.data(), v.data(), n, width, 1e-3f, 0.9f, 0.999f, 1e-7f, 3, 1e-2f, decoupled});
+        Ref::adam_step(
+            {wr.data(), g.data(), mr.data(), vr.data(), n, width, 1e-3f, 0.9f, 0.999f, 1e-7f, 3, 1e-2f, decoupled});
         // m = b1 m + (1 - b1) g cancels to ~1e-3 from terms ~0.1: absolute tolerances at the terms' rounding
         // (the compiler may contract either side into FMAs).
         expect_close("adam rows w", w, wr, 1e-6, 1e-7);

@@ -94,7 +94,8 @@ TEST_CASE("masked time pooling, max and mean, forward and backward") {
         const std::size_t steps = 9;
         auto x = padded_rows(n, steps, c, 5);
         if (n >= 2) std::fill_n(x.begin() + long(steps * c), steps * c, 0.0f);  // sample 1: every step masked
-        if (n >= 3 && steps >= 3) std::copy_n(x.begin() + long(2 * steps * c), c, x.begin() + long((2 * steps + 1) * c));
+        if (n >= 3 && steps >= 3)
+          std::copy_n(x.begin() + long(2 * steps * c), c, x.begin() + long((2 * steps + 1) * c));
         std::vector<float> y(n * c, 3.0f), yr(n * c, 4.0f);
         Cpu::masked_time_pool_forward({is_max, x.data(), y.data(), n, steps, c});
         Ref::masked_time_pool_forward({is_max, x.data(), yr.data(), n, steps, c});

@@ -3,6 +3,7 @@
 // sizes. Included by a test file that defines `using B = ...;` first.
 #include <limits>
 
+#include "../model/user_features.hpp"
 #include "support.cuh"
 
 using namespace siamese;
@@ -237,8 +238,8 @@ TEST_CASE("batchnorm forward (training, inference) and backward") {
     for (bool training : {true, false}) {
       Dev<B> dx_(x), dg(gamma), dbeta(beta), dmm(mm), dmv(mv), y(rows * c), xhat(rows * c), is(c);
       std::vector<float> yw(rows * c), xw(rows * c), iw(c), mmw = mm, mvw = mv;
-      B::batchnorm_forward({dx_.p(), y.p(), dg.p(), dbeta.p(), dmm.p(), dmv.p(), xhat.p(), is.p(), rows, c, 0.99f, 1e-3f,
-                           training});
+      B::batchnorm_forward(
+          {dx_.p(), y.p(), dg.p(), dbeta.p(), dmm.p(), dmv.p(), xhat.p(), is.p(), rows, c, 0.99f, 1e-3f, training});
       Ref::batchnorm_forward({x.data(), yw.data(), gamma.data(), beta.data(), mmw.data(), mvw.data(), xw.data(),
                              iw.data(), rows, c, 0.99f, 1e-3f, training});
       expect_close("y", y.host(), yw, 1e-4, 1e-5);
@@ -263,19 +264,27 @@ TEST_CASE("pair features forward and backward (accumulating, leading dimension w
   const std::size_t n = 19, d = 33, ld = 40;
   const auto a = random_values(n * d, 21), b = random_values(n * d, 22), dout = random_values(n * ld, 23);
   const auto da0 = random_values(n * d, 24), db0 = random_values(n * d, 25);
-  for (PairFeature f : {PairFeature::SqDiff, PairFeature::DiffSq, PairFeature::AbsDiff, PairFeature::AbsDiffSq,
-                        PairFeature::Product, PairFeature::Cosine, PairFeature::Euclidean}) {
-    INFO("feature " << int(f));
+  auto check = [&]<class F>() {
+    INFO("feature " << F::name);
     std::vector<float> ow(n * ld, 4.0f), daw = da0, dbw = db0;
     Dev<B> dA(a), dB(b), o(ow), g(dout), dA_(da0), dB_(db0);
-    B::pair_feature_forward(f, dA.p(), dB.p(), o.p() + 1, ld, n, d);
-    Ref::pair_feature_forward(f, a.data(), b.data(), ow.data() + 1, ld, n, d);
+    B::template pair_feature_forward<F>({dA.p(), dB.p(), o.p() + 1, ld, n, d});
+    Ref::pair_feature_forward<F>({a.data(), b.data(), ow.data() + 1, ld, n, d});
     expect_close("forward", o.host(), ow, 1e-5, 1e-6);
-    B::pair_feature_backward(f, dA.p(), dB.p(), g.p() + 1, ld, dA_.p(), dB_.p(), n, d);
-    Ref::pair_feature_backward(f, a.data(), b.data(), dout.data() + 1, ld, daw.data(), dbw.data(), n, d);
+    B::template pair_feature_backward<F>({dA.p(), dB.p(), g.p() + 1, ld, dA_.p(), dB_.p(), n, d});
+    Ref::pair_feature_backward<F>({a.data(), b.data(), dout.data() + 1, ld, daw.data(), dbw.data(), n, d});
     expect_close("da", dA_.host(), daw, 1e-5, 1e-6);
     expect_close("db", dB_.host(), dbw, 1e-5, 1e-6);
-  }
+  };
+  check.template operator()<SqDiff>();
+  check.template operator()<DiffSq>();
+  check.template operator()<AbsDiff>();
+  check.template operator()<AbsDiffSq>();
+  check.template operator()<Product>();
+  check.template operator()<Cosine>();
+  check.template operator()<Euclidean>();
+  check.template operator()<user::SqSum>();  // a user's features run on the device too
+  check.template operator()<user::Manhattan>();
 }
 
 TEST_CASE("losses: binary cross-entropy, contrastive, triplet (every distance), with and without gradients") {
@@ -285,7 +294,8 @@ TEST_CASE("losses: binary cross-entropy, contrastive, triplet (every distance), 
   {
     Dev<B> dz_(z), dt(t), g(n);
     std::vector<float> gw(n);
-    expect_close("bce", B::bce_logits({dz_.p(), dt.p(), g.p(), n}), Ref::bce_logits({z.data(), t.data(), gw.data(), n}));
+    expect_close("bce", B::bce_logits({dz_.p(), dt.p(), g.p(), n}),
+                 Ref::bce_logits({z.data(), t.data(), gw.data(), n}));
     expect_close("bce gradient", g.host(), gw, 1e-5, 1e-9);
     expect_close("bce without gradient", B::bce_logits({dz_.p(), dt.p(), nullptr, n}),
                  Ref::bce_logits({z.data(), t.data(), nullptr, n}));
@@ -298,7 +308,8 @@ TEST_CASE("losses: binary cross-entropy, contrastive, triplet (every distance), 
                  Ref::contrastive({a.data(), b.data(), t.data(), gaw.data(), gbw.data(), n, d, margin}));
     expect_close("contrastive da", ga.host(), gaw, 1e-5, 1e-9);
     expect_close("contrastive db", gb.host(), gbw, 1e-5, 1e-9);
-    expect_close("contrastive without gradient", B::contrastive({dA.p(), dB.p(), dt.p(), nullptr, nullptr, n, d, margin}),
+    expect_close("contrastive without gradient",
+                 B::contrastive({dA.p(), dB.p(), dt.p(), nullptr, nullptr, n, d, margin}),
                  Ref::contrastive({a.data(), b.data(), t.data(), nullptr, nullptr, n, d, margin}));
   }
   for (Distance k : {Distance::SquaredEuclidean, Distance::Euclidean, Distance::Cosine}) {
@@ -346,8 +357,8 @@ TEST_CASE("sum_squares, all_finite, SGD and Adam steps") {
     std::vector<float> v(n, 0.0f);
     Dev<B> dw(w), dg(g), dv(v);
     for (int step = 0; step < 3; ++step) {
-      B::sgd_step(dw.p(), dg.p(), dv.p(), n, 0.1f, s.momentum, s.nesterov, s.wd);
-      Ref::sgd_step(w.data(), g.data(), v.data(), n, 0.1f, s.momentum, s.nesterov, s.wd);
+      B::sgd_step({dw.p(), dg.p(), dv.p(), n, 0, 0.1f, s.momentum, s.nesterov, s.wd});
+      Ref::sgd_step({w.data(), g.data(), v.data(), n, 0, 0.1f, s.momentum, s.nesterov, s.wd});
     }
     expect_close("sgd weights", dw.host(), w, 1e-6, 1e-7);
     expect_close("sgd velocity", dv.host(), v, 1e-6, 1e-7);
@@ -357,8 +368,8 @@ TEST_CASE("sum_squares, all_finite, SGD and Adam steps") {
     std::vector<float> m(n, 0.0f), v(n, 0.0f);
     Dev<B> dw(w), dg(g), dm(m), dv(v);
     for (std::size_t t = 1; t <= 5; ++t) {
-      B::adam_step(dw.p(), dg.p(), dm.p(), dv.p(), n, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled);
-      Ref::adam_step(w.data(), g.data(), m.data(), v.data(), n, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled);
+      B::adam_step({dw.p(), dg.p(), dm.p(), dv.p(), n, 0, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled});
+      Ref::adam_step({w.data(), g.data(), m.data(), v.data(), n, 0, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled});
     }
     expect_close(decoupled ? "adamw weights" : "adam weights", dw.host(), w, 1e-6, 1e-7);
     expect_close("adam first moment", dm.host(), m, 1e-6, 1e-7);
@@ -373,9 +384,10 @@ TEST_CASE("sum_squares, all_finite, SGD and Adam steps") {
     std::vector<float> m(n, 0.5f), v(n, 0.25f);
     Dev<B> dw(w), dg(gs), dm(m), dv(v);
     for (std::size_t t = 1; t <= 3; ++t) {
-      B::adam_step_rows(dw.p(), dg.p(), dm.p(), dv.p(), rows, width, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled);
-      Ref::adam_step_rows(w.data(), gs.data(), m.data(), v.data(), rows, width, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f,
-                          decoupled);
+      B::adam_step(
+          {dw.p(), dg.p(), dm.p(), dv.p(), rows * width, width, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled});
+      Ref::adam_step({w.data(), gs.data(), m.data(), v.data(), rows * width, width, 1e-2f, 0.9f, 0.999f, 1e-7f, t,
+                      1e-2f, decoupled});
     }
     expect_close("adam rows weights", dw.host(), w, 1e-6, 1e-7);
     expect_close("adam rows first moment", dm.host(), m, 1e-6, 1e-7);
@@ -385,8 +397,8 @@ TEST_CASE("sum_squares, all_finite, SGD and Adam steps") {
     auto w = w0;
     std::vector<float> v(n, 0.0f);
     Dev<B> dw(w), dg(gs), dv(v);
-    B::sgd_step_rows(dw.p(), dg.p(), dv.p(), rows, width, 0.1f, 0.9f, true, 1e-2f);
-    Ref::sgd_step_rows(w.data(), gs.data(), v.data(), rows, width, 0.1f, 0.9f, true, 1e-2f);
+    B::sgd_step({dw.p(), dg.p(), dv.p(), rows * width, width, 0.1f, 0.9f, true, 1e-2f});
+    Ref::sgd_step({w.data(), gs.data(), v.data(), rows * width, width, 0.1f, 0.9f, true, 1e-2f});
     expect_close("sgd rows weights", dw.host(), w, 1e-6, 1e-7);
     expect_close("sgd rows velocity", dv.host(), v, 1e-6, 1e-7);
   }

@@ -85,7 +85,8 @@ TEST_CASE("LSTM steps forward and backward, masked steps, both directions") {
       const float* m = masked ? dm.p() : nullptr;
       for (std::size_t s = 0; s < T; ++s) {
         B::lstm_step_forward({n, T, u, o.at(s), o.prev(s), dz_.p(), dc_.p(), dh_.p(), m});
-        Ref::lstm_step_forward({n, T, u, o.at(s), o.prev(s), z.data(), c.data(), h.data(), masked ? mask.data() : nullptr});
+        Ref::lstm_step_forward(
+            {n, T, u, o.at(s), o.prev(s), z.data(), c.data(), h.data(), masked ? mask.data() : nullptr});
       }
       expect_close("gates", dz_.host(), z, 1e-5, 1e-6);
       expect_close("cell states", dc_.host(), c, 1e-5, 1e-6);
@@ -134,8 +135,9 @@ TEST_CASE("GRU steps forward and backward, masked steps, both directions") {
       for (std::size_t s = T; s-- > 0;) {
         B::gru_step_backward({n, T, u, o.at(s), o.prev(s), dxp.p(), drp.p(), dh_.p(), s % 2 ? ddy.p() : nullptr, m,
                              ddh.p(), gx.p(), gr.p()});
-        Ref::gru_step_backward({n, T, u, o.at(s), o.prev(s), xp.data(), rp.data(), h.data(), s % 2 ? dy.data() : nullptr,
-                               masked ? mask.data() : nullptr, dh.data(), gxw.data(), grw.data()});
+        Ref::gru_step_backward({n, T, u, o.at(s), o.prev(s), xp.data(), rp.data(), h.data(),
+                                s % 2 ? dy.data() : nullptr, masked ? mask.data() : nullptr, dh.data(), gxw.data(),
+                                grw.data()});
       }
       expect_close("dxp", gx.host(), gxw, 1e-4, 1e-6);
       expect_close("drp", gr.host(), grw, 1e-4, 1e-6);

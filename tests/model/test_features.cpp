@@ -136,7 +136,9 @@ TEST_CASE("triplet loss: values and gradients for each distance") {
     auto x = test::random_vector(N * D, 31), y = test::random_vector(N * D, 32), z = test::random_vector(N * D, 33);
     std::vector<float> gx(N * D), gy(N * D), gz(N * D);
     const float margin = 10.0f;  // every triplet active: the hinge is smooth there
-    auto f = [&] { return double(Ref::triplet({x.data(), y.data(), z.data(), nullptr, nullptr, nullptr, N, D, margin, k})); };
+    auto f = [&] {
+      return double(Ref::triplet({x.data(), y.data(), z.data(), nullptr, nullptr, nullptr, N, D, margin, k}));
+    };
     Ref::triplet({x.data(), y.data(), z.data(), gx.data(), gy.data(), gz.data(), N, D, margin, k});
     test::check_gradient("triplet anchor", x, gx, f);
     test::check_gradient("triplet positive", y, gy, f);

@@ -8,11 +8,11 @@ namespace user {
 struct SqSum : siamese::ElementwiseFeature {
   static constexpr const char* name = "SqSum";
   template <class V>
-  SIAMESE_HD static V forward(V p, V q) {
+  static constexpr V forward(V p, V q) {
     return (p + q) * (p + q);
   }
   template <class V>
-  SIAMESE_HD static siamese::PairGrad<V> backward(V p, V q, V g) {
+  static constexpr siamese::PairGrad<V> backward(V p, V q, V g) {
     const V t = 2.0f * (p + q) * g;
     return {t, t};
   }
@@ -23,13 +23,15 @@ struct Manhattan : siamese::RowFeature {
   static constexpr const char* name = "Manhattan";
   static constexpr std::size_t sums = 1, coefs = 1;
   template <class V>
-  SIAMESE_HD static void terms(V p, V q, V* t) {
+  static constexpr void terms(V p, V q, V* t) {
     t[0] = siamese::lanes::abs(p - q);
   }
-  SIAMESE_HD static double value(const double* s) { return s[0]; }
-  SIAMESE_HD static void coefficients(const double*, double g, double* c) { c[0] = g; }
+  template <class T>
+  static constexpr T value(const T* s) { return s[0]; }
+  template <class T>
+  static constexpr void coefficients(const T*, T g, T* c) { c[0] = g; }
   template <class V>
-  SIAMESE_HD static siamese::PairGrad<V> backward(V p, V q, const V* c) {
+  static constexpr siamese::PairGrad<V> backward(V p, V q, const V* c) {
     const V t = c[0] * siamese::lanes::sign(p - q);
     return {t, -t};
   }

@@ -27,11 +27,11 @@ namespace detail_contract {
 struct Probe : ElementwiseFeature {
   static constexpr const char* name = "Probe";
   template <class V>
-  SIAMESE_HD static V forward(V p, V q) {
+  static constexpr V forward(V p, V q) {
     return p * q;
   }
   template <class V>
-  SIAMESE_HD static PairGrad<V> backward(V p, V q, V g) {
+  static constexpr PairGrad<V> backward(V p, V q, V g) {
     return {q * g, p * g};
   }
 };

@@ -1,38 +1,33 @@
 #pragma once
 // What a pair feature type is (the features of a Head: SqDiff, Cosine, ... in model/features.hpp, or a
-// user's own). A feature is a struct with its name and its arithmetic, written once over a lane type V
-// (float, double, or an xsimd batch of floats) and marked SIAMESE_HD, so that every backend (Reference,
-// Cpu's SIMD lanes, Cuda's device threads) runs the same definition. Two kinds:
+// user's own). A feature is a struct with its name and its arithmetic, written once as constexpr
+// function templates over a lane type V (float, double, or an xsimd batch of floats), so that every
+// backend runs the same definition: Reference on floats and doubles, Cpu on SIMD lanes, Cuda in device
+// threads (nvcc, with the --expt-relaxed-constexpr that backend::Cuda requires, compiles constexpr
+// functions for the device, and only the instantiations that device code uses). Two kinds:
 //
 //   struct MyFeature : ElementwiseFeature {        // width D: column j from a[j], b[j] alone
 //     static constexpr const char* name = "MyFeature";        // in model signatures: keep it stable
-//     template <class V> SIAMESE_HD static V forward(V p, V q);
-//     template <class V> SIAMESE_HD static PairGrad<V> backward(V p, V q, V g);  // {dL/dp, dL/dq}
+//     template <class V> static constexpr V forward(V p, V q);
+//     template <class V> static constexpr PairGrad<V> backward(V p, V q, V g);  // {dL/dp, dL/dq}
 //   };
 //   struct MyDistance : RowFeature {               // width 1: a function of sums over the row
 //     static constexpr const char* name = "MyDistance";
 //     static constexpr std::size_t sums = K, coefs = C;
-//     template <class V> SIAMESE_HD static void terms(V p, V q, V* t);    // t[0..K): the row sums' terms
-//     SIAMESE_HD static double value(const double* s);                   // the feature from the K sums
-//     SIAMESE_HD static void coefficients(const double* s, double g, double* c);  // C per-row factors
-//     template <class V> SIAMESE_HD static PairGrad<V> backward(V p, V q, const V* c);  // at element j
+//     template <class V> static constexpr void terms(V p, V q, V* t);            // the K terms of element j
+//     template <class T> static constexpr T value(const T* s);                    // the feature from the K sums
+//     template <class T> static constexpr void coefficients(const T* s, T g, T* c);  // C per-row factors
+//     template <class V> static constexpr PairGrad<V> backward(V p, V q, const V* c);  // at element j
 //   };
 //
-// Row sums are accumulated in double (Reference, Cuda) or in float lanes summed in double (Cpu).
+// Beside + - * /, the arithmetic may use siamese::lanes::abs, sqrt and sign. Row sums are accumulated in
+// double (Reference, Cuda) or in float lanes summed in double (Cpu); T is double.
 #include <xsimd/xsimd.hpp>
 
 #include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <type_traits>
-
-/// Marks a function callable from host and device code: __host__ __device__ under nvcc, nothing
-/// elsewhere. Pair features need it so that one definition serves every backend.
-#if defined(__CUDACC__)
-#define SIAMESE_HD __host__ __device__
-#else
-#define SIAMESE_HD
-#endif
 
 namespace siamese {
 
@@ -54,15 +49,23 @@ struct RowFeature {
 };
 
 /// Lane functions the features use beside + - * /: for float and double (host and device) and for
-/// the xsimd batches of backend::Cpu.
+/// the xsimd batches of backend::Cpu (host).
 namespace lanes {
-SIAMESE_HD inline float abs(float v) { return ::fabsf(v); }
-SIAMESE_HD inline double abs(double v) { return ::fabs(v); }
-SIAMESE_HD inline float sqrt(float v) { return ::sqrtf(v); }
-SIAMESE_HD inline double sqrt(double v) { return ::sqrt(v); }
+template <std::floating_point T>
+constexpr T abs(T v) {
+  if constexpr (std::is_same_v<T, float>) return ::fabsf(v);
+  else return ::fabs(v);
+}
+template <std::floating_point T>
+constexpr T sqrt(T v) {
+  if constexpr (std::is_same_v<T, float>) return ::sqrtf(v);
+  else return ::sqrt(v);
+}
 /// -1, 0 or 1 (0 for NaN).
-SIAMESE_HD inline float sign(float v) { return v > 0.0f ? 1.0f : v < 0.0f ? -1.0f : 0.0f; }
-SIAMESE_HD inline double sign(double v) { return v > 0.0 ? 1.0 : v < 0.0 ? -1.0 : 0.0; }
+template <std::floating_point T>
+constexpr T sign(T v) {
+  return v > T(0) ? T(1) : v < T(0) ? T(-1) : T(0);
+}
 template <class A>
 xsimd::batch<float, A> abs(const xsimd::batch<float, A>& v) {
   return xsimd::abs(v);

@@ -49,8 +49,10 @@ struct BidirectionalImpl {
   static void forward(const Forward& f) {
     const Parts p = parts(f.scratch, f.n);
     const std::size_t r = f.n * rows;
-    fwd::template forward<B>(Forward{f.x, p.yf, f.n, f.w, f.state, p.sf, f.training, f.seed, f.tokens, f.tokens_stride});
-    bwd::template forward<B>(Forward{f.x, p.yb, f.n, f.w + half, f.state, p.sb, f.training, f.seed + 1, f.tokens, f.tokens_stride});
+    fwd::template forward<B>(
+        Forward{f.x, p.yf, f.n, f.w, f.state, p.sf, f.training, f.seed, f.tokens, f.tokens_stride});
+    bwd::template forward<B>(
+        Forward{f.x, p.yb, f.n, f.w + half, f.state, p.sb, f.training, f.seed + 1, f.tokens, f.tokens_stride});
     if constexpr (M == Merge::Concat) {
       B::copy_cols({.dst = f.y, .ld_dst = 2 * W, .src = p.yf, .ld_src = W, .rows = r, .cols = W});
       B::copy_cols({.dst = f.y + W, .ld_dst = 2 * W, .src = p.yb, .ld_src = W, .rows = r, .cols = W});

@@ -27,7 +27,8 @@ struct Conv2DImpl : LayerDefaults {
   static void forward(const Forward& f) {
     // A backend that declares the fusion (Cpu, Cuda) saves a pass over the output.
     if constexpr (B::fusions.conv2d_forward_act) {
-      B::conv2d_forward_act({.geom = geom, .act = A, .x = f.x, .w = f.w, .bias = f.w + K * K * C * F, .y = f.y, .n = f.n});
+      B::conv2d_forward_act(
+          {.geom = geom, .act = A, .x = f.x, .w = f.w, .bias = f.w + K * K * C * F, .y = f.y, .n = f.n});
     } else {
       B::conv2d_forward({.geom = geom, .x = f.x, .w = f.w, .bias = f.w + K * K * C * F, .y = f.y, .n = f.n});
       if constexpr (A != Act::Linear) B::activation({.act = A, .x = f.y, .y = f.y, .n = f.n * out_shape::size});

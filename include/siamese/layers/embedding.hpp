@@ -27,8 +27,14 @@ struct EmbeddingImpl : LayerDefaults {
 
   template <class B>
   static void forward(const Forward& f) {
-    B::embedding_forward(
-        {.ids = f.x, .table = f.w, .y = f.y, .count = f.n * T, .steps = T, .vocab = V, .dim = D, .mask_zero = MaskZero});
+    B::embedding_forward({.ids = f.x,
+                          .table = f.w,
+                          .y = f.y,
+                          .count = f.n * T,
+                          .steps = T,
+                          .vocab = V,
+                          .dim = D,
+                          .mask_zero = MaskZero});
   }
   template <class B>
   static void backward(const Backward& b) {

@@ -44,9 +44,26 @@ struct GRUImpl : LayerDefaults {
     if constexpr (Masked) B::row_mask({.x = f.x, .mask = p.mask, .rows = n * T, .cols = F});
     for (std::size_t s = 0; s < T; ++s) {
       const std::size_t t = order::at(s), tp = order::prev(s);
-      if (s > 0) B::gemm({.m = n, .n = G, .k = U, .a = p.h + tp * U, .lda = T * U, .b = wr, .ldb = G, .c = p.rp + t * G, .ldc = T * G});
-      B::gru_step_forward(
-          {.n = n, .steps = T, .units = U, .t = t, .tp = tp, .xp = p.xp, .rp = p.rp, .brec = bias + G, .h = p.h, .mask = mask});
+      if (s > 0)
+        B::gemm({.m = n,
+                 .n = G,
+                 .k = U,
+                 .a = p.h + tp * U,
+                 .lda = T * U,
+                 .b = wr,
+                 .ldb = G,
+                 .c = p.rp + t * G,
+                 .ldc = T * G});
+      B::gru_step_forward({.n = n,
+                           .steps = T,
+                           .units = U,
+                           .t = t,
+                           .tp = tp,
+                           .xp = p.xp,
+                           .rp = p.rp,
+                           .brec = bias + G,
+                           .h = p.h,
+                           .mask = mask});
     }
     write_recurrent_output<B, T, U, Seq, Reverse>(f.y, p.h, mask, n);
   }
@@ -74,17 +91,40 @@ struct GRUImpl : LayerDefaults {
                             .dh = p.dh,
                             .dxp = p.dxp,
                             .drp = p.drp});
-      if (s > 0) B::gemm({.trans_b = true, .m = n, .n = U, .k = G, .a = p.drp + t * G, .lda = T * G, .b = wr, .ldb = G, .beta = 1.0f, .c = p.dh, .ldc = U});
+      if (s > 0)
+        B::gemm({.trans_b = true,
+                 .m = n,
+                 .n = U,
+                 .k = G,
+                 .a = p.drp + t * G,
+                 .lda = T * G,
+                 .b = wr,
+                 .ldb = G,
+                 .beta = 1.0f,
+                 .c = p.dh,
+                 .ldc = U});
     }
     if (b.dw) {
       float* db = b.dw + F * G + U * G;
-      B::gemm({.trans_a = true, .m = F, .n = G, .k = n * T, .a = b.x, .lda = F, .b = p.dxp, .ldb = G, .c = b.dw, .ldc = G});
+      B::gemm(
+          {.trans_a = true, .m = F, .n = G, .k = n * T, .a = b.x, .lda = F, .b = p.dxp, .ldb = G, .c = b.dw, .ldc = G});
       B::shift_time({.dst = p.hp, .src = p.h, .n = n, .steps = T, .width = U, .reverse = Reverse});
-      B::gemm({.trans_a = true, .m = U, .n = G, .k = n * T, .a = p.hp, .lda = U, .b = p.drp, .ldb = G, .c = b.dw + F * G, .ldc = G});
+      B::gemm({.trans_a = true,
+               .m = U,
+               .n = G,
+               .k = n * T,
+               .a = p.hp,
+               .lda = U,
+               .b = p.drp,
+               .ldb = G,
+               .c = b.dw + F * G,
+               .ldc = G});
       B::bias_grad({.dy = p.dxp, .db = db, .rows = n * T, .cols = G});
       B::bias_grad({.dy = p.drp, .db = db + G, .rows = n * T, .cols = G});
     }
-    if (b.dx) B::gemm({.trans_b = true, .m = n * T, .n = F, .k = G, .a = p.dxp, .lda = G, .b = wk, .ldb = G, .c = b.dx, .ldc = F});
+    if (b.dx)
+      B::gemm(
+          {.trans_b = true, .m = n * T, .n = F, .k = G, .a = p.dxp, .lda = G, .b = wk, .ldb = G, .c = b.dx, .ldc = F});
   }
   static std::string describe() {
     return "GRU<" + std::to_string(U) + (Seq ? ",sequences" : "") + (Masked ? "" : ",unmasked") + ">";

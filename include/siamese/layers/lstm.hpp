@@ -45,8 +45,19 @@ struct LSTMImpl : LayerDefaults {
     if constexpr (Masked) B::row_mask({.x = f.x, .mask = p.mask, .rows = n * T, .cols = F});
     for (std::size_t s = 0; s < T; ++s) {
       const std::size_t t = order::at(s), tp = order::prev(s);
-      if (s > 0) B::gemm({.m = n, .n = G, .k = U, .a = p.h + tp * U, .lda = T * U, .b = wr, .ldb = G, .beta = 1.0f, .c = p.z + t * G, .ldc = T * G});
-      B::lstm_step_forward({.n = n, .steps = T, .units = U, .t = t, .tp = tp, .z = p.z, .c = p.c, .h = p.h, .mask = mask});
+      if (s > 0)
+        B::gemm({.m = n,
+                 .n = G,
+                 .k = U,
+                 .a = p.h + tp * U,
+                 .lda = T * U,
+                 .b = wr,
+                 .ldb = G,
+                 .beta = 1.0f,
+                 .c = p.z + t * G,
+                 .ldc = T * G});
+      B::lstm_step_forward(
+          {.n = n, .steps = T, .units = U, .t = t, .tp = tp, .z = p.z, .c = p.c, .h = p.h, .mask = mask});
     }
     write_recurrent_output<B, T, U, Seq, Reverse>(f.y, p.h, mask, n);
   }
@@ -74,15 +85,38 @@ struct LSTMImpl : LayerDefaults {
                              .dh = p.dh,
                              .dc = p.dc,
                              .dz = p.dz});
-      if (s > 0) B::gemm({.trans_b = true, .m = n, .n = U, .k = G, .a = p.dz + t * G, .lda = T * G, .b = wr, .ldb = G, .beta = 1.0f, .c = p.dh, .ldc = U});
+      if (s > 0)
+        B::gemm({.trans_b = true,
+                 .m = n,
+                 .n = U,
+                 .k = G,
+                 .a = p.dz + t * G,
+                 .lda = T * G,
+                 .b = wr,
+                 .ldb = G,
+                 .beta = 1.0f,
+                 .c = p.dh,
+                 .ldc = U});
     }
     if (b.dw) {
-      B::gemm({.trans_a = true, .m = F, .n = G, .k = n * T, .a = b.x, .lda = F, .b = p.dz, .ldb = G, .c = b.dw, .ldc = G});
+      B::gemm(
+          {.trans_a = true, .m = F, .n = G, .k = n * T, .a = b.x, .lda = F, .b = p.dz, .ldb = G, .c = b.dw, .ldc = G});
       B::shift_time({.dst = p.hp, .src = p.h, .n = n, .steps = T, .width = U, .reverse = Reverse});
-      B::gemm({.trans_a = true, .m = U, .n = G, .k = n * T, .a = p.hp, .lda = U, .b = p.dz, .ldb = G, .c = b.dw + F * G, .ldc = G});
+      B::gemm({.trans_a = true,
+               .m = U,
+               .n = G,
+               .k = n * T,
+               .a = p.hp,
+               .lda = U,
+               .b = p.dz,
+               .ldb = G,
+               .c = b.dw + F * G,
+               .ldc = G});
       B::bias_grad({.dy = p.dz, .db = b.dw + F * G + U * G, .rows = n * T, .cols = G});
     }
-    if (b.dx) B::gemm({.trans_b = true, .m = n * T, .n = F, .k = G, .a = p.dz, .lda = G, .b = wk, .ldb = G, .c = b.dx, .ldc = F});
+    if (b.dx)
+      B::gemm(
+          {.trans_b = true, .m = n * T, .n = F, .k = G, .a = p.dz, .lda = G, .b = wk, .ldb = G, .c = b.dx, .ldc = F});
   }
   static std::string describe() {
     return "LSTM<" + std::to_string(U) + (Seq ? ",sequences" : "") + (Masked ? "" : ",unmasked") + ">";

@@ -30,7 +30,8 @@ void write_recurrent_output(float* y, const float* h, const float* mask, std::si
     B::copy(y, h, n * T * U);
     if (mask) B::scale_rows({.y = y, .s = mask, .rows = n * T, .cols = U});
   } else {
-    B::copy_cols({.dst = y, .ld_dst = U, .src = h + TimeOrder<T, Reverse>::last * U, .ld_src = T * U, .rows = n, .cols = U});
+    B::copy_cols(
+        {.dst = y, .ld_dst = U, .src = h + TimeOrder<T, Reverse>::last * U, .ld_src = T * U, .rows = n, .cols = U});
   }
 }
 

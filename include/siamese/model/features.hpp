@@ -13,11 +13,11 @@ namespace siamese {
 struct SqDiff : ElementwiseFeature {
   static constexpr const char* name = "SqDiff";
   template <class V>
-  SIAMESE_HD static V forward(V p, V q) {
+  static constexpr V forward(V p, V q) {
     return (p - q) * (p - q);
   }
   template <class V>
-  SIAMESE_HD static PairGrad<V> backward(V p, V q, V g) {
+  static constexpr PairGrad<V> backward(V p, V q, V g) {
     const V t = 2.0f * (p - q) * g;
     return {t, -t};
   }
@@ -28,11 +28,11 @@ struct SqDiff : ElementwiseFeature {
 struct DiffSq : ElementwiseFeature {
   static constexpr const char* name = "DiffSq";
   template <class V>
-  SIAMESE_HD static V forward(V p, V q) {
+  static constexpr V forward(V p, V q) {
     return (p - q) * (p + q);
   }
   template <class V>
-  SIAMESE_HD static PairGrad<V> backward(V p, V q, V g) {
+  static constexpr PairGrad<V> backward(V p, V q, V g) {
     return {2.0f * p * g, -(2.0f * q * g)};
   }
 };
@@ -41,11 +41,11 @@ struct DiffSq : ElementwiseFeature {
 struct AbsDiff : ElementwiseFeature {
   static constexpr const char* name = "AbsDiff";
   template <class V>
-  SIAMESE_HD static V forward(V p, V q) {
+  static constexpr V forward(V p, V q) {
     return lanes::abs(p - q);
   }
   template <class V>
-  SIAMESE_HD static PairGrad<V> backward(V p, V q, V g) {
+  static constexpr PairGrad<V> backward(V p, V q, V g) {
     const V t = lanes::sign(p - q) * g;
     return {t, -t};
   }
@@ -55,11 +55,11 @@ struct AbsDiff : ElementwiseFeature {
 struct AbsDiffSq : ElementwiseFeature {
   static constexpr const char* name = "AbsDiffSq";
   template <class V>
-  SIAMESE_HD static V forward(V p, V q) {
+  static constexpr V forward(V p, V q) {
     return lanes::abs((p - q) * (p + q));
   }
   template <class V>
-  SIAMESE_HD static PairGrad<V> backward(V p, V q, V g) {
+  static constexpr PairGrad<V> backward(V p, V q, V g) {
     const V s = lanes::sign((p - q) * (p + q));
     return {2.0f * p * s * g, -(2.0f * q * s * g)};
   }
@@ -69,11 +69,11 @@ struct AbsDiffSq : ElementwiseFeature {
 struct Product : ElementwiseFeature {
   static constexpr const char* name = "Product";
   template <class V>
-  SIAMESE_HD static V forward(V p, V q) {
+  static constexpr V forward(V p, V q) {
     return p * q;
   }
   template <class V>
-  SIAMESE_HD static PairGrad<V> backward(V p, V q, V g) {
+  static constexpr PairGrad<V> backward(V p, V q, V g) {
     return {q * g, p * g};
   }
 };
@@ -84,26 +84,31 @@ struct Cosine : RowFeature {
   static constexpr double eps = 1e-12;
   static constexpr std::size_t sums = 3, coefs = 3;  // a.a, b.b, a.b
   template <class V>
-  SIAMESE_HD static void terms(V p, V q, V* t) {
+  static constexpr void terms(V p, V q, V* t) {
     t[0] = p * p;
     t[1] = q * q;
     t[2] = p * q;
   }
-  SIAMESE_HD static double value(const double* s) { return s[2] / (norm(s[0]) * norm(s[1])); }
+  template <class T>
+  static constexpr T value(const T* s) { return s[2] / (norm(s[0]) * norm(s[1])); }
   /// d cos / da = b / (|a||b|) - cos a / |a|^2 (and symmetrically), times the incoming gradient g.
-  SIAMESE_HD static void coefficients(const double* s, double g, double* c) {
-    const double na = norm(s[0]), nb = norm(s[1]), cs = s[2] / (na * nb);
+  template <class T>
+  static constexpr void coefficients(const T* s, T g, T* c) {
+    const T na = norm(s[0]), nb = norm(s[1]), cs = s[2] / (na * nb);
     c[0] = g / (na * nb);
     c[1] = g * cs / (na * na);
     c[2] = g * cs / (nb * nb);
   }
   template <class V>
-  SIAMESE_HD static PairGrad<V> backward(V p, V q, const V* c) {
+  static constexpr PairGrad<V> backward(V p, V q, const V* c) {
     return {c[0] * q - c[1] * p, c[0] * p - c[2] * q};
   }
 
  private:
-  SIAMESE_HD static double norm(double ss) { return ::sqrt(ss < eps ? eps : ss); }
+  template <class T>
+  static constexpr T norm(T ss) {
+    return lanes::sqrt(ss < T(eps) ? T(eps) : ss);
+  }
 };
 
 /// ||a - b||, one column (sqrt(|a - b|^2 + 1e-12), differentiable at a == b).
@@ -112,13 +117,15 @@ struct Euclidean : RowFeature {
   static constexpr double eps = 1e-12;
   static constexpr std::size_t sums = 1, coefs = 1;
   template <class V>
-  SIAMESE_HD static void terms(V p, V q, V* t) {
+  static constexpr void terms(V p, V q, V* t) {
     t[0] = (p - q) * (p - q);
   }
-  SIAMESE_HD static double value(const double* s) { return ::sqrt(s[0] + eps); }
-  SIAMESE_HD static void coefficients(const double* s, double g, double* c) { c[0] = g / ::sqrt(s[0] + eps); }
+  template <class T>
+  static constexpr T value(const T* s) { return lanes::sqrt(s[0] + eps); }
+  template <class T>
+  static constexpr void coefficients(const T* s, T g, T* c) { c[0] = g / lanes::sqrt(s[0] + eps); }
   template <class V>
-  SIAMESE_HD static PairGrad<V> backward(V p, V q, const V* c) {
+  static constexpr PairGrad<V> backward(V p, V q, const V* c) {
     const V t = c[0] * (p - q);
     return {t, -t};
   }

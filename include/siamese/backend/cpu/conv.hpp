@@ -164,7 +164,7 @@ struct ConvKernels : Base {
       }
       float* ys = y + s0 * rows * g.f;
       sgemm_bias_act(false, false, ns * rows, g.f, kk, 1.0f, a, kk, w, g.f, 0.0f, ys, g.f, ep);
-      if (act_after) activation({.act = act, .x = ys, .y = ys, .n = ns * rows * g.f});
+      if (act_after) cpu::activation({.act = act, .x = ys, .y = ys, .n = ns * rows * g.f});
     }
   }
 
@@ -185,8 +185,8 @@ struct ConvKernels : Base {
     const std::size_t n = args.n;
     const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, in = g.h * g.w * g.c;
     if (n == 0) {
-      if (dw) fill(dw, 0.0f, kk * g.f);
-      if (db) fill(db, 0.0f, g.f);
+      if (dw) cpu::fill(dw, 0.0f, kk * g.f);
+      if (db) cpu::fill(db, 0.0f, g.f);
       return;
     }
     if (detail::conv_direct_ok(g)) {
@@ -213,10 +213,11 @@ struct ConvKernels : Base {
         // dz and its column sums in one pass; the chunk of dz stays in cache for the products.
         const float* ys = y + s0 * rows * g.f;
         if (db) detail::column_reduce(ys, dz, g.f, m, g.f, db_chunk, detail::ActGrad{act}, dz_buf);
-        else activation_backward({.act = act, .y = ys, .dy = dz, .dx = dz_buf, .n = m * g.f});
+        else cpu::activation_backward({.act = act, .y = ys, .dy = dz, .dx = dz_buf, .n = m * g.f});
         dz = dz_buf;
       } else if (db) {
-        bias_grad({.dy = dz, .db = db_chunk, .rows = m, .cols = g.f});  // brings the chunk of dy into cache for the products
+        cpu::bias_grad(
+            {.dy = dz, .db = db_chunk, .rows = m, .cols = g.f});  // brings the chunk of dy into cache for the products
       }
       if (dw) {
         const float* a = x + s0 * in;

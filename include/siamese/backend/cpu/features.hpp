@@ -116,7 +116,7 @@ struct FeatureKernels : Base {
         if constexpr (RowPairFeature<F>) {
           double s[F::sums], c[F::coefs];
           detail::feature_sums<F>(x, z, d, s);
-          F::coefficients(s, g[0], c);
+          F::coefficients(s, double(g[0]), c);
           float cf[F::coefs];
           Vec cv[F::coefs];
           for (std::size_t k = 0; k < F::coefs; ++k) {

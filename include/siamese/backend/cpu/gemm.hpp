@@ -283,7 +283,8 @@ inline void sgemm_bias_act(bool trans_a, bool trans_b, std::size_t m, std::size_
 template <class Base>
 struct GemmKernels : Base {
   static void gemm(const backend::GemmArgs& g) {
-    detail::gemm_checked({g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc, {}});
+    detail::gemm_checked(
+        {g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc, {}});
   }
 };
 

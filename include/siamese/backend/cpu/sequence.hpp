@@ -94,8 +94,8 @@ struct SequenceKernels : Base {
         }
         for_lanes(u, [&](auto lane, std::size_t k) {
           using L = decltype(lane);
-          const L i = sigmoid(lane_load<L>(g + k)), f = sigmoid(lane_load<L>(g + u + k));
-          const L cc = lane_tanh(lane_load<L>(g + 2 * u + k)), o = sigmoid(lane_load<L>(g + 3 * u + k));
+          const L i = detail::sigmoid(lane_load<L>(g + k)), f = detail::sigmoid(lane_load<L>(g + u + k));
+          const L cc = lane_tanh(lane_load<L>(g + 2 * u + k)), o = detail::sigmoid(lane_load<L>(g + 3 * u + k));
           lane_store(g + k, i);
           lane_store(g + u + k, f);
           lane_store(g + 2 * u + k, cc);
@@ -170,8 +170,8 @@ struct SequenceKernels : Base {
         }
         for_lanes(u, [&](auto lane, std::size_t k) {
           using L = decltype(lane);
-          const L zg = sigmoid(L(lane_load<L>(g + k) + lane_load<L>(r + k)));
-          const L rg = sigmoid(L(lane_load<L>(g + u + k) + lane_load<L>(r + u + k)));
+          const L zg = detail::sigmoid(L(lane_load<L>(g + k) + lane_load<L>(r + k)));
+          const L rg = detail::sigmoid(L(lane_load<L>(g + u + k) + lane_load<L>(r + u + k)));
           const L hh = lane_tanh(L(lane_load<L>(g + 2 * u + k) + rg * lane_load<L>(r + 2 * u + k)));
           lane_store(g + k, zg);
           lane_store(g + u + k, rg);

@@ -293,7 +293,7 @@ struct Reference : detail_reference::SequenceKernels {
       if constexpr (RowPairFeature<F>) {
         double s[F::sums], c[F::coefs];
         row_sums<F>(x, z, a.d, s);
-        F::coefficients(s, g[0], c);
+        F::coefficients(s, double(g[0]), c);
         for (std::size_t j = 0; j < a.d; ++j) {
           const PairGrad<double> t = F::backward(double(x[j]), double(z[j]), static_cast<const double*>(c));
           gx[j] += float(t.a);
