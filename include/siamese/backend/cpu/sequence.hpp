@@ -235,25 +235,28 @@ struct SequenceKernels : Base {
       }
     });
   }
-  /// dtable = 0, then dtable[ids[i], :] += dy[i, :]. Threads split the columns: each walks every id in
-  /// order, so every element is summed in Reference's order, without atomics.
+  /// dtable = 0, then dtable[ids[i], :] += dy[i, :]. Threads split the table's rows: each walks every
+  /// id in order and adds those in its slice, so every row is summed in Reference's order, without
+  /// atomics or two threads on one row.
   static void embedding_backward(const backend::EmbeddingGradArgs& a) {
     using detail::Vec, detail::vw;
-    cpu::fill(a.dtable, 0.0f, a.vocab * a.dim);
-    const std::size_t dim = a.dim, blocks = (dim + vw - 1) / vw;
-    detail::for_ranges(blocks, 1, a.count * dim, [&](std::size_t q0, std::size_t q1) {
-      const std::size_t j0 = q0 * vw, j1 = std::min(dim, q1 * vw);
+    const std::size_t dim = a.dim, vocab = a.vocab;
+    cpu::fill(a.dtable, 0.0f, vocab * dim);
+    const std::size_t slices = std::min<std::size_t>(
+        vocab, static_cast<std::size_t>(std::max(1, tbb::this_task_arena::max_concurrency())));
+    detail::for_ranges(slices, 1, a.count * dim, [&](std::size_t s0, std::size_t s1) {
+      const std::size_t v0 = s0 * vocab / slices, v1 = s1 * vocab / slices;
       for (std::size_t i = 0; i < a.count; ++i) {
         const float v = a.ids[i];
-        if (!(v >= 0.0f && v < float(a.vocab))) continue;
+        if (!(v >= float(v0) && v < float(v1))) continue;  // also skips ids outside [0, vocab)
         const std::size_t id = static_cast<std::size_t>(v);
         if (a.mask_zero && id == 0) continue;
         float* row = a.dtable + id * dim;
         const float* src = a.dy + i * dim;
-        std::size_t j = j0;
-        for (const std::size_t body = j + (j1 - j) / vw * vw; j < body; j += vw)
+        std::size_t j = 0;
+        for (const std::size_t body = dim / vw * vw; j < body; j += vw)
           (Vec::load_unaligned(row + j) + Vec::load_unaligned(src + j)).store_unaligned(row + j);
-        for (; j < j1; ++j) row[j] += src[j];
+        for (; j < dim; ++j) row[j] += src[j];
       }
     });
   }
