@@ -39,13 +39,31 @@ struct GRUImpl : LayerDefaults {
     const Parts p = parts(f.scratch, n);
     const float *wk = f.w, *wr = f.w + F * G, *bias = wr + U * G;
     const float* mask = Masked ? p.mask : nullptr;
-    B::gemm(false, false, n * T, G, F, 1.0f, f.x, F, wk, G, 0.0f, p.xp, G);
-    B::add_bias(p.xp, bias, n * T, G);
-    if constexpr (Masked) B::row_mask(f.x, p.mask, n * T, F);
+    B::gemm({.m = n * T, .n = G, .k = F, .a = f.x, .lda = F, .b = wk, .ldb = G, .c = p.xp, .ldc = G});
+    B::add_bias({.y = p.xp, .bias = bias, .rows = n * T, .cols = G});
+    if constexpr (Masked) B::row_mask({.x = f.x, .mask = p.mask, .rows = n * T, .cols = F});
     for (std::size_t s = 0; s < T; ++s) {
       const std::size_t t = order::at(s), tp = order::prev(s);
-      if (s > 0) B::gemm(false, false, n, G, U, 1.0f, p.h + tp * U, T * U, wr, G, 0.0f, p.rp + t * G, T * G);
-      B::gru_step_forward(n, T, U, t, tp, p.xp, p.rp, bias + G, p.h, mask);
+      if (s > 0)
+        B::gemm({.m = n,
+                 .n = G,
+                 .k = U,
+                 .a = p.h + tp * U,
+                 .lda = T * U,
+                 .b = wr,
+                 .ldb = G,
+                 .c = p.rp + t * G,
+                 .ldc = T * G});
+      B::gru_step_forward({.n = n,
+                           .steps = T,
+                           .units = U,
+                           .t = t,
+                           .tp = tp,
+                           .xp = p.xp,
+                           .rp = p.rp,
+                           .brec = bias + G,
+                           .h = p.h,
+                           .mask = mask});
     }
     write_recurrent_output<B, T, U, Seq, Reverse>(f.y, p.h, mask, n);
   }
@@ -60,18 +78,53 @@ struct GRUImpl : LayerDefaults {
     else B::copy(p.dh, b.dy, n * U);
     for (std::size_t s = T; s-- > 0;) {
       const std::size_t t = order::at(s), tp = order::prev(s);
-      B::gru_step_backward(n, T, U, t, tp, p.xp, p.rp, p.h, Seq ? b.dy : nullptr, mask, p.dh, p.dxp, p.drp);
-      if (s > 0) B::gemm(false, true, n, U, G, 1.0f, p.drp + t * G, T * G, wr, G, 1.0f, p.dh, U);
+      B::gru_step_backward({.n = n,
+                            .steps = T,
+                            .units = U,
+                            .t = t,
+                            .tp = tp,
+                            .xp = p.xp,
+                            .rp = p.rp,
+                            .h = p.h,
+                            .dy = Seq ? b.dy : nullptr,
+                            .mask = mask,
+                            .dh = p.dh,
+                            .dxp = p.dxp,
+                            .drp = p.drp});
+      if (s > 0)
+        B::gemm({.trans_b = true,
+                 .m = n,
+                 .n = U,
+                 .k = G,
+                 .a = p.drp + t * G,
+                 .lda = T * G,
+                 .b = wr,
+                 .ldb = G,
+                 .beta = 1.0f,
+                 .c = p.dh,
+                 .ldc = U});
     }
     if (b.dw) {
       float* db = b.dw + F * G + U * G;
-      B::gemm(true, false, F, G, n * T, 1.0f, b.x, F, p.dxp, G, 0.0f, b.dw, G);
-      B::shift_time(p.hp, p.h, n, T, U, Reverse);
-      B::gemm(true, false, U, G, n * T, 1.0f, p.hp, U, p.drp, G, 0.0f, b.dw + F * G, G);
-      B::bias_grad(p.dxp, db, n * T, G);
-      B::bias_grad(p.drp, db + G, n * T, G);
+      B::gemm(
+          {.trans_a = true, .m = F, .n = G, .k = n * T, .a = b.x, .lda = F, .b = p.dxp, .ldb = G, .c = b.dw, .ldc = G});
+      B::shift_time({.dst = p.hp, .src = p.h, .n = n, .steps = T, .width = U, .reverse = Reverse});
+      B::gemm({.trans_a = true,
+               .m = U,
+               .n = G,
+               .k = n * T,
+               .a = p.hp,
+               .lda = U,
+               .b = p.drp,
+               .ldb = G,
+               .c = b.dw + F * G,
+               .ldc = G});
+      B::bias_grad({.dy = p.dxp, .db = db, .rows = n * T, .cols = G});
+      B::bias_grad({.dy = p.drp, .db = db + G, .rows = n * T, .cols = G});
     }
-    if (b.dx) B::gemm(false, true, n * T, F, G, 1.0f, p.dxp, G, wk, G, 0.0f, b.dx, F);
+    if (b.dx)
+      B::gemm(
+          {.trans_b = true, .m = n * T, .n = F, .k = G, .a = p.dxp, .lda = G, .b = wk, .ldb = G, .c = b.dx, .ldc = F});
   }
   static std::string describe() {
     return "GRU<" + std::to_string(U) + (Seq ? ",sequences" : "") + (Masked ? "" : ",unmasked") + ">";

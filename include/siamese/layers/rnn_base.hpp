@@ -28,9 +28,10 @@ template <class B, std::size_t T, std::size_t U, bool Sequences, bool Reverse>
 void write_recurrent_output(float* y, const float* h, const float* mask, std::size_t n) {
   if constexpr (Sequences) {
     B::copy(y, h, n * T * U);
-    if (mask) B::scale_rows(y, mask, n * T, U);
+    if (mask) B::scale_rows({.y = y, .s = mask, .rows = n * T, .cols = U});
   } else {
-    B::copy_cols(y, U, h + TimeOrder<T, Reverse>::last * U, T * U, n, U);
+    B::copy_cols(
+        {.dst = y, .ld_dst = U, .src = h + TimeOrder<T, Reverse>::last * U, .ld_src = T * U, .rows = n, .cols = U});
   }
 }
 
