@@ -5,6 +5,10 @@
 using namespace siamese::backend;
 struct Stale : Cpu {
   static void embedding_forward(const EmbeddingArgs&) {}
+#ifdef SIAMESE_TWIN
+  static constexpr std::array<std::string_view, 2> reference_fallbacks{"to_device", "to_host"};
+#else
   static constexpr std::array<std::string_view, 3> reference_fallbacks{"to_device", "to_host", "embedding_forward"};
+#endif
 };
 static_assert(detail::honours_contract<Stale>());

@@ -135,6 +135,21 @@ TEST_CASE("activations and their gradients") {
   }
 }
 
+TEST_CASE("activation(GELU) matches the reference; activation_backward refuses GELU on both backends") {
+  for (std::size_t n : sizes) {
+    CAPTURE(n);
+    const auto x = random_vector(n, 11, -8.0f, 8.0f), dy = random_vector(n, 12);
+    std::vector<float> y(n), yr(n), dx(n);
+    Cpu::activation({.act = Act::GELU, .x = x.data(), .y = y.data(), .n = n});
+    Ref::activation({.act = Act::GELU, .x = x.data(), .y = yr.data(), .n = n});
+    expect_close("activation(GELU)", y, yr, 2e-6, 1e-7);
+    CHECK_THROWS_AS(Cpu::activation_backward({.act = Act::GELU, .y = y.data(), .dy = dy.data(), .dx = dx.data(), .n = n}),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(Ref::activation_backward({.act = Act::GELU, .y = y.data(), .dy = dy.data(), .dx = dx.data(), .n = n}),
+                    std::invalid_argument);
+  }
+}
+
 TEST_CASE("dropout masks are bit-identical to the reference's") {
   for (std::size_t n : sizes)
     for (float rate : {0.2f, 0.5f}) {
