@@ -1,8 +1,8 @@
 #pragma once
-// The kernel interface every backend honours, checked at compile time. kernel_table<B>() lists every
-// kernel of backend::Reference (a new kernel gets one line here) and tells, for backend B, whether B
-// has the kernel, whether it has Reference's signature and whether B merely inherits Reference's.
-// A type is a backend (the Backend concept, backend/concept.hpp) when all of this holds:
+// The kernel interface every backend honours, checked at compile time, and the Backend concept that
+// it defines. kernel_table<B>() lists every kernel of backend::Reference (a new kernel gets one line
+// here) and tells, for backend B, whether B has the kernel, whether it has Reference's signature and
+// whether B merely inherits Reference's. A type is a backend (satisfies Backend) when all of this holds:
 //   - it has a Buffer type, a name and its fusions (backend/fusions.hpp);
 //   - it has every kernel, each with Reference's signature (its args struct);
 //   - B::reference_fallbacks names exactly the kernels B inherits from Reference, so that the list a
@@ -12,9 +12,6 @@
 //     than silently switching the fusion off.
 // detail::honours_contract<B>() asserts the same rules one by one, each with its message; a backend's
 // header ends with static_assert(detail::honours_contract<B>()) and static_assert(Backend<B>).
-//
-// Only a declaration of Reference is needed here (reference.hpp includes this header to check itself);
-// the table is built where it is used, after Reference is complete.
 #include <algorithm>
 #include <array>
 #include <concepts>
@@ -28,7 +25,7 @@
 
 namespace siamese::backend {
 
-struct Reference;
+struct Reference;  // defined by reference/reference.hpp, included at the end of this header
 
 namespace detail_contract {
 /// The feature the table instantiates pair_feature_forward / _backward with (any feature would do).
@@ -256,3 +253,18 @@ constexpr bool honours_contract() {
 }  // namespace detail
 
 }  // namespace siamese::backend
+
+namespace siamese {
+
+/// A backend: a Buffer type, a name, its fusions, and every kernel of backend::kernel_table (the interface of
+/// backend::Reference), each taking its argument struct (backend/args.hpp), with reference_fallbacks naming
+/// exactly the kernels it takes from Reference unchanged. Satisfied exactly by the types that
+/// backend::detail::honours_contract accepts; models check their backend parameter with it.
+template <class B>
+concept Backend = backend::detail::backend_members<B> && backend::detail::contract_holds<B>();
+
+}  // namespace siamese
+
+// Reference, which the table compares every backend with, after everything it needs from this header
+// (reference.hpp includes this header and checks Backend<Reference> at its end).
+#include "reference/reference.hpp"

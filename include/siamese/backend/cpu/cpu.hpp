@@ -5,7 +5,6 @@
 #include <array>
 #include <string_view>
 
-#include "../concept.hpp"
 #include "../contract.hpp"
 #include "../reference/reference.hpp"
 #include "attention.hpp"

@@ -6,7 +6,6 @@
 #include <string_view>
 
 #include "../backend.hpp"
-#include "../concept.hpp"
 #include "../contract.hpp"
 #include "kernels.cuh"
 #include "runtime.cuh"

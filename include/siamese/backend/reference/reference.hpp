@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "../concept.hpp"
+#include "../contract.hpp"
 #include "../../core/buffer.hpp"
 #include "../../core/random.hpp"
 #include "../args.hpp"
