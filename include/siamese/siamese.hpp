@@ -29,7 +29,7 @@
 #include "layers/time_pooling.hpp"
 #include "loss/losses.hpp"
 #include "loss/online.hpp"
-#include "model/batches.hpp"
+#include "core/batches.hpp"
 #include "model/head.hpp"
 #include "model/sequential.hpp"
 #include "model/siamese.hpp"

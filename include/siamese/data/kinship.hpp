@@ -15,7 +15,7 @@
 
 #include "../core/errors.hpp"
 #include "../core/random.hpp"
-#include "../model/batches.hpp"
+#include "../core/batches.hpp"
 #include "csv.hpp"
 #include "images.hpp"
 
