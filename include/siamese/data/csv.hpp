@@ -14,20 +14,6 @@
 
 namespace siamese {
 
-/// Malformed CSV (or CSV content a loader rejects), with the file name and the line.
-class CsvError : public FileError {
- public:
-  CsvError(std::string file, std::size_t line, const std::string& what)
-      : FileError(file + ":" + std::to_string(line) + ": " + what), file_(std::move(file)), line_(line) {}
-  const std::string& file() const noexcept { return file_; }
-  /// 1-based physical line where the offending record starts (0: the file as a whole).
-  std::size_t line() const noexcept { return line_; }
-
- private:
-  std::string file_;
-  std::size_t line_;
-};
-
 /// Options of CsvReader.
 struct CsvOptions {
   char delimiter = ',';

@@ -25,11 +25,6 @@
 
 namespace siamese {
 
-// A data file that cannot be read or does not hold what its format promises; the message names the file.
-struct DataError : FileError {
-  using FileError::FileError;
-};
-
 // `count` grey-scale images of rows x cols pixels, row-major and scaled to [0, 1], with one class label each.
 // Requires pixels.size() == count * rows * cols and labels.size() == count (labels may be empty for images
 // read without their label file).

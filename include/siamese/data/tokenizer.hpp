@@ -26,12 +26,6 @@ namespace siamese {
 /// Keras' default `filters`: each of these characters is replaced by the split string.
 inline constexpr std::string_view keras_default_filters = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n";
 
-/// A tokenizer file that cannot be read or parsed; the message names the file and line.
-class TokenizerError : public FileError {
- public:
-  using FileError::FileError;
-};
-
 /// Options of `Tokenizer`, named and defaulted as in Keras.
 struct TokenizerOptions {
   /// Only indices < num_words are emitted by texts_to_sequences; 0 means no limit (Keras' None).

@@ -27,11 +27,6 @@
 
 namespace siamese {
 
-// An index file that cannot be written or read back as written; the message names the file.
-struct IndexFileError : FileError {
-  using FileError::FileError;
-};
-
 // The k nearest database rows of each query, nearest first (ties by lower index): row q of `indices` and
 // `distances` holds entries [q * k, (q + 1) * k). k is min(requested k, database size).
 struct SearchResult {
