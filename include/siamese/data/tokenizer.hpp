@@ -12,6 +12,7 @@
 #include <istream>
 #include <optional>
 #include <ostream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "../core/errors.hpp"
+#include "../io/atomic_write.hpp"
 
 namespace siamese {
 
@@ -331,12 +333,11 @@ class Tokenizer {
     for (const auto& wc : counts_) out << wc.count << ' ' << wc.docs << ' ' << detail::escape_token(wc.word) << '\n';
   }
 
+  /// Writes the file atomically (io/atomic_write.hpp); throws TokenizerError naming it when that fails.
   void save(const std::string& path) const {
-    std::ofstream out(path, std::ios::binary);
-    if (!out) throw TokenizerError("cannot open tokenizer file '" + path + "' for writing");
+    std::ostringstream out;
     save(out);
-    out.flush();
-    if (!out) throw TokenizerError("error writing tokenizer file '" + path + "'");
+    write_file_atomically<TokenizerError>(path, out.str());
   }
 
   /// Reads a file written by save(); `name` is used in error messages.
