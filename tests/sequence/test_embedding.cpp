@@ -150,4 +150,11 @@ TEST_CASE("load_glove: sets the rows of known words, keeps the others, names the
   CHECK_THROWS_WITH_AS(load_glove(table.data(), 7, 3, nan, index),
                        doctest::Contains("siamese_seq_nan.txt:3: value 2 of 'cat' is not a number: 'x'"), FileError);
   CHECK_THROWS_AS(load_glove(table.data(), 7, 3, "/nonexistent/glove.txt", index), FileError);
+  const std::string empty = temp_file("empty.txt", "\n");
+  CHECK_THROWS_WITH_AS(load_glove(table.data(), 7, 3, empty, index),
+                       doctest::Contains("siamese_seq_empty.txt': the file holds no vectors"), FileError);
+  const std::string strangers = temp_file("strangers.txt", "unknown 1 2 3\nrare 9 9 9\n");
+  CHECK_THROWS_WITH_AS(load_glove(table.data(), 7, 3, strangers, index),
+                       doctest::Contains("siamese_seq_strangers.txt': none of its words has a row in the table"),
+                       FileError);
 }
