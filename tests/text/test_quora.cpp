@@ -101,7 +101,7 @@ TEST_CASE("a file that yields no pair is an error naming the file and the first 
   CHECK(load_error(header, true) == "train.csv:0: no question pairs: the file holds only its header row");
   // One malformed row, skipped in lenient mode: the reader's reason.
   CHECK(load_error(header + "0,1,2,a,b\n", true) ==
-        "train.csv:2: no question pairs: all 1 rows are malformed and were skipped; the first (this line): "
+        "train.csv:2: no question pairs: its only row is malformed and was skipped; the first (this line): "
         "expected 6 fields, found 5");
   // A bad label after a CSV error: the earlier line wins, whichever part of the loader skipped it.
   CHECK(load_error(header + "0,1,2,a\"b,c,1\n1,3,4,d,e,x\n", true) ==

@@ -70,8 +70,10 @@ inline QuoraData load_quora(CsvReader& reader, bool lenient) {
     if (reader.skipped() != 0 && (first_line == 0 || reader.first_skipped_line() < first_line))
       first_line = reader.first_skipped_line(), first_reason = reader.first_skipped_reason();
     throw CsvError(reader.name(), first_line,
-                   "no question pairs: all " + std::to_string(data.skipped) + " rows are malformed and were skipped; " +
-                       "the first (this line): " + first_reason);
+                   "no question pairs: " +
+                       (data.skipped == 1 ? std::string("its only row is malformed and was skipped")
+                                          : "all " + std::to_string(data.skipped) + " rows are malformed and were skipped") +
+                       "; the first (this line): " + first_reason);
   }
   return data;
 }
