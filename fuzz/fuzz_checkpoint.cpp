@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto before = snapshot(m);
   siamese::TrainingState s;
   if (fuzz::accepted([&] { s = siamese::load_checkpoint(m, path); }, path)) {
-    fuzz::require(m.store().slots.size() == m.store().slot_kind * Model::param_count, "slots fit the optimizer");
+    fuzz::require(m.store().slots.size() == m.store().slots_per_param * Model::param_count, "slots fit the optimizer");
   } else {
     fuzz::require(snapshot(m) == before, "a refused checkpoint leaves the model unchanged");
   }

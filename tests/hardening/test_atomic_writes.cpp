@@ -33,7 +33,7 @@ float value(std::size_t k, std::size_t j) { return float((k * 7919 + j) % 100000
   Model m(1);
   auto& st = m.store();
   st.slots.resize(2 * Model::param_count);
-  st.slot_kind = 2;
+  st.slots_per_param = 2;
   for (std::size_t k = 1;; ++k) {
     for (std::size_t j = 0; j < Model::param_count; ++j) st.params.data()[j] = value(k, j);
     for (std::size_t j = 0; j < st.slots.size(); ++j) st.slots.data()[j] = value(k + 1, j);

@@ -119,7 +119,7 @@ TEST_CASE("Embedding: frozen tables get no gradient through Sequential, Frozen<>
   REQUIRE(info.size() == 1);
   CHECK(info[0].name == "0_embedding/embeddings");
   CHECK_FALSE(info[0].trainable);
-  CHECK(info[0].init == Init::Uniform005);
+  CHECK(info[0].init == Init::UniformKeras);
   Run r;
   const std::vector<float> ids{1, 2, 3, 4, 5};
   r.forward<Bound<Embedding<7, 3, false>, Shape<5>>>(ids, 1);

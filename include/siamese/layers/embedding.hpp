@@ -21,7 +21,7 @@ struct EmbeddingImpl : LayerDefaults {
   static constexpr std::size_t T = In::dims[0];
   using in_shape = In;
   using out_shape = Shape<T, D>;
-  static constexpr auto params = specs(ParamSpec{"embeddings", {V, D}, 2, Init::Uniform005, V, D});
+  static constexpr auto params = specs(ParamSpec{"embeddings", {V, D}, 2, Init::UniformKeras, V, D});
   static constexpr bool has_trainable_params = Trainable;
   static constexpr std::size_t token_vocab = V;  // models check the ids of their inputs against it (network.hpp)
 
@@ -37,7 +37,7 @@ struct EmbeddingImpl : LayerDefaults {
   static void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,
                       bool states) {
     if (states) return;
-    out.push_back({prefix + "embeddings", {V, D}, offset, V * D, Init::Uniform005, V, D, trainable && Trainable, D});
+    out.push_back({prefix + "embeddings", {V, D}, offset, V * D, Init::UniformKeras, V, D, trainable && Trainable, D});
   }
   static std::string describe() {
     return "Embedding<" + std::to_string(V) + "," + std::to_string(D) + (Trainable ? "" : ",frozen") +

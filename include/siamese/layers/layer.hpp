@@ -24,8 +24,10 @@
 namespace siamese {
 
 /// How a parameter tensor starts (Keras' defaults: glorot_uniform kernels, zero biases).
+/// UniformKeras: uniform on [-0.05, 0.05], Keras' 'uniform' initializer (RandomUniform's default range), which
+/// Keras' Embedding starts its table with.
 /// UnitForgetBias: an LSTM bias (4u), zero but for the forget gate's quarter [u, 2u), set to 1.
-enum class Init { Zeros, Ones, GlorotUniform, HeNormal, HeUniform, Uniform005, Orthogonal, UnitForgetBias };
+enum class Init { Zeros, Ones, GlorotUniform, HeNormal, HeUniform, UniformKeras, Orthogonal, UnitForgetBias };
 
 /// A parameter tensor of a layer: name, shape (row-major, up to 4 extents) and initialiser.
 struct ParamSpec {

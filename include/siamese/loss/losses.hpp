@@ -1,7 +1,8 @@
 #pragma once
 // Losses. A head loss works on the logits of a Siamese head; an embedding loss works on the encoder's
 // embeddings directly (contrastive, triplet, online mining). Each returns the mean loss of the batch
-// and writes the gradient of that mean.
+// and writes the gradient of that mean. An embedding loss's `arity` is how many embeddings make one sample
+// of it: 2 (pairs), 3 (triplets) or 1 (labelled samples mined in the batch); the models check it.
 #include <cstddef>
 
 #include "../backend/kinds.hpp"
@@ -21,7 +22,7 @@ struct BinaryCrossEntropy {
 /// 0.5 * (y d^2 + (1 - y) max(0, margin - d)^2), y = 1 for a similar pair.
 struct Contrastive {
   float margin = 1.0f;
-  static constexpr std::size_t tuple = 2;
+  static constexpr std::size_t arity = 2;
   /// emb: 2n rows (first the n left embeddings, then the n right ones).
   template <class B>
   float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
@@ -33,7 +34,7 @@ struct Contrastive {
 struct TripletLoss {
   float margin = 0.2f;
   Distance distance = Distance::SquaredEuclidean;
-  static constexpr std::size_t tuple = 3;
+  static constexpr std::size_t arity = 3;
   /// emb: 3n rows (anchors, positives, negatives).
   template <class B>
   float operator()(const float* emb, const float*, float* demb, std::size_t n, std::size_t d) const {

@@ -40,7 +40,7 @@ template <auto Loss, Distance Default>
 struct MiningLoss {
   float margin = 0.2f;
   Distance distance = Default;
-  static constexpr std::size_t tuple = 1;
+  static constexpr std::size_t arity = 1;
   /// The loss's name in error messages.
   static constexpr const char* name = Loss == &batch_hard_triplet_loss<float>  ? "BatchHard"
                                       : Loss == &semi_hard_triplet_loss<float> ? "SemiHard"

@@ -23,7 +23,7 @@ struct Store {
   std::vector<ParamInfo> param_info, state_info;
   std::vector<Segment> segments;
   std::size_t step = 0;        // optimizer steps taken
-  std::size_t slot_kind = 0;   // slots per parameter of the optimizer that owns `slots`
+  std::size_t slots_per_param = 0;   // slots per parameter of the optimizer that owns `slots`
   std::uint64_t seed = 0;
   typename B::Buffer states_before;  // keeping_states_on_failure's copy
 
@@ -76,10 +76,10 @@ struct Store {
   template <class Opt>
   void optimize(const Opt& opt) {
     const std::size_t need = Opt::slots * params.size();
-    if (slot_kind != Opt::slots || slots.size() != need) {
+    if (slots_per_param != Opt::slots || slots.size() != need) {
       slots.resize(need);
       B::fill(slots.data(), 0.0f, need);
-      slot_kind = Opt::slots;
+      slots_per_param = Opt::slots;
     }
     ++step;
     opt.template update<B>(params.data(), grads.data(), slots.data(), params.size(), segments, step);

@@ -150,7 +150,7 @@ class Siamese {
                                        store_.grads.data() + encoder_params,
                                        store_.states.data() + encoder::state_count, head_scratch_);
     } else {
-      static_assert(Loss::tuple == 2, "Siamese trains with BinaryCrossEntropy or Contrastive");
+      static_assert(Loss::arity == 2, "Siamese trains with BinaryCrossEntropy or Contrastive");
       run_.forward(store_, training, seed);
       l = loss.template operator()<Backend>(run_.emb, labels_, training ? run_.demb : nullptr, n, embedding_width);
       detail::check_loss(l, where, store_.step);

@@ -112,7 +112,7 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
 
   template <class Loss, class Opt>
   float train_step(const TripletBatch& b, const Loss& loss, const Opt& opt) {
-    static_assert(Loss::tuple == 3, "Triplet trains with a triplet loss (TripletLoss)");
+    static_assert(Loss::arity == 3, "Triplet trains with a triplet loss (TripletLoss)");
     const float l = this->store_.keeping_states_on_failure([&] {
       const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::train_step");
       return this->step(n, loss, true, "Triplet::train_step");
@@ -140,7 +140,7 @@ class Embedder : public detail::EncoderModel<Encoder, Backend> {
 
   template <class Loss, class Opt>
   float train_step(const LabeledBatch& b, const Loss& loss, const Opt& opt) {
-    static_assert(Loss::tuple == 1, "Embedder trains with an in-batch mining loss (BatchHard, BatchAll, SemiHard)");
+    static_assert(Loss::arity == 1, "Embedder trains with an in-batch mining loss (BatchHard, BatchAll, SemiHard)");
     const float l = this->store_.keeping_states_on_failure([&] {
       const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::train_step");
       return this->step(n, loss, true, "Embedder::train_step");
