@@ -19,8 +19,6 @@
 using namespace siamese;
 namespace fs = std::filesystem;
 
-static_assert(hdf5_available);
-
 namespace {
 fs::path temp(const std::string& name) {
   return fs::temp_directory_path() / ("siamese_test_h5r_" + std::to_string(::getpid()) + "_" + name);

@@ -16,9 +16,6 @@
 
 namespace siamese {
 
-/// Kept for programs written when HDF5 support was optional: read_keras_h5 is always available.
-inline constexpr bool hdf5_available = true;
-
 namespace detail {
 /// An HDF5 group as Keras uses it: its attributes and its members by name (the first of duplicate names).
 struct KerasGroup {
