@@ -80,33 +80,33 @@ TEST_CASE("crc32_of: the standard check value, and the same CRC whatever the pie
 
 TEST_CASE("le: numbers are stored least significant byte first, whatever the host") {
   unsigned char b[8];
-  le::store<std::uint32_t>(b, 0x01020304u);
+  detail::le::store<std::uint32_t>(b, 0x01020304u);
   CHECK(std::vector<int>(b, b + 4) == std::vector<int>{4, 3, 2, 1});
-  CHECK(le::load<std::uint32_t>(b) == 0x01020304u);
-  le::store<std::uint16_t>(b, 0xBEEF);
+  CHECK(detail::le::load<std::uint32_t>(b) == 0x01020304u);
+  detail::le::store<std::uint16_t>(b, 0xBEEF);
   CHECK(std::vector<int>(b, b + 2) == std::vector<int>{0xEF, 0xBE});
-  le::store<float>(b, 1.0f);  // IEEE 754 0x3F800000
+  detail::le::store<float>(b, 1.0f);  // IEEE 754 0x3F800000
   CHECK(std::vector<int>(b, b + 4) == std::vector<int>{0, 0, 0x80, 0x3F});
-  le::store<double>(b, -2.0);  // 0xC000000000000000
+  detail::le::store<double>(b, -2.0);  // 0xC000000000000000
   CHECK(std::vector<int>(b, b + 8) == std::vector<int>{0, 0, 0, 0, 0, 0, 0, 0xC0});
-  CHECK(le::load<double>(b) == -2.0);
-  le::store<std::int32_t>(b, -2);
+  CHECK(detail::le::load<double>(b) == -2.0);
+  detail::le::store<std::int32_t>(b, -2);
   CHECK(std::vector<int>(b, b + 4) == std::vector<int>{0xFE, 0xFF, 0xFF, 0xFF});
-  CHECK(le::load<std::int32_t>(b) == -2);
-  le::store<std::uint64_t>(b, 0x0102030405060708ull);
+  CHECK(detail::le::load<std::int32_t>(b) == -2);
+  detail::le::store<std::uint64_t>(b, 0x0102030405060708ull);
   CHECK(std::vector<int>(b, b + 8) == std::vector<int>{8, 7, 6, 5, 4, 3, 2, 1});
-  CHECK(le::load<std::uint64_t>(b) == 0x0102030405060708ull);
+  CHECK(detail::le::load<std::uint64_t>(b) == 0x0102030405060708ull);
 
   std::string s;
   const std::vector<float> v{1.0f, -0.5f, 3.25f};
-  le::append_floats(s, v.data(), v.size());
-  le::append<std::uint16_t>(s, 7);
+  detail::le::append_floats(s, v.data(), v.size());
+  detail::le::append<std::uint16_t>(s, 7);
   REQUIRE(s.size() == 14);
-  for (std::size_t i = 0; i < v.size(); ++i) CHECK(le::load<float>(s.data() + 4 * i) == v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i) CHECK(detail::le::load<float>(s.data() + 4 * i) == v[i]);
   std::vector<float> back(3);
-  le::load_floats(s.data(), 3, back.data());
+  detail::le::load_floats(s.data(), 3, back.data());
   CHECK(back == v);
-  CHECK(le::load<std::uint16_t>(s.data() + 12) == 7);
+  CHECK(detail::le::load<std::uint16_t>(s.data() + 12) == 7);
 }
 
 TEST_CASE("a weight file is little-endian: its version and values read back byte by byte") {
@@ -115,12 +115,12 @@ TEST_CASE("a weight file is little-endian: its version and values read back byte
   write_weight_file(dir / "w.bin", f);
   const std::string b = slurp(dir / "w.bin");
   CHECK(b.compare(0, 8, "SIAMESEW") == 0);
-  CHECK(le::load<std::uint32_t>(b.data() + 8) == 1u);
+  CHECK(detail::le::load<std::uint32_t>(b.data() + 8) == 1u);
   // magic, version, kind, signature, count, name, rank, extent, size: then the values
   const std::size_t values = 8 + 4 + (4 + 7) + (4 + 3) + 8 + (4 + 1) + 4 + 8 + 8;
-  CHECK(le::load<float>(b.data() + values) == 1.0f);
-  CHECK(le::load<float>(b.data() + values + 4) == -2.0f);
-  CHECK(le::load<std::uint32_t>(b.data() + b.size() - 4) == crc32_of(b.data(), b.size() - 4));
+  CHECK(detail::le::load<float>(b.data() + values) == 1.0f);
+  CHECK(detail::le::load<float>(b.data() + values + 4) == -2.0f);
+  CHECK(detail::le::load<std::uint32_t>(b.data() + b.size() - 4) == crc32_of(b.data(), b.size() - 4));
   fs::remove_all(dir);
 }
 

@@ -134,14 +134,14 @@ class EmbeddingIndex {
     std::vector<unsigned char> buf;
     buf.reserve(detail::index_header_bytes + size_ * (dim_ + 1) * 4 + 4);
     buf.insert(buf.end(), detail::index_magic, detail::index_magic + 8);
-    le::append<std::uint32_t>(buf, detail::index_version);
-    le::append<std::uint32_t>(buf, static_cast<std::uint32_t>(metric_));
-    le::append<std::uint64_t>(buf, size_);
-    le::append<std::uint64_t>(buf, dim_);
+    detail::le::append<std::uint32_t>(buf, detail::index_version);
+    detail::le::append<std::uint32_t>(buf, static_cast<std::uint32_t>(metric_));
+    detail::le::append<std::uint64_t>(buf, size_);
+    detail::le::append<std::uint64_t>(buf, dim_);
     for (std::size_t i = 0; i < size_; ++i)
-      for (std::size_t j = 0; j < dim_; ++j) le::append<float>(buf, data_[offset(i, j)]);
-    for (int l : labels_) le::append<std::int32_t>(buf, l);
-    le::append<std::uint32_t>(buf, crc32_of(buf.data(), buf.size()));
+      for (std::size_t j = 0; j < dim_; ++j) detail::le::append<float>(buf, data_[offset(i, j)]);
+    for (int l : labels_) detail::le::append<std::int32_t>(buf, l);
+    detail::le::append<std::uint32_t>(buf, crc32_of(buf.data(), buf.size()));
 
     write_file_atomically<IndexFileError>(path, {reinterpret_cast<const char*>(buf.data()), buf.size()});
   }
@@ -159,10 +159,10 @@ class EmbeddingIndex {
                            std::to_string(detail::index_header_bytes + 4) + "-byte header and checksum");
     if (std::memcmp(buf.data(), detail::index_magic, 8) != 0)
       throw IndexFileError(name + " is not an embedding index (wrong magic)");
-    const auto version = le::load<std::uint32_t>(buf.data() + 8);
-    const auto metric = le::load<std::uint32_t>(buf.data() + 12);
-    const auto n = le::load<std::uint64_t>(buf.data() + 16);
-    const auto dim = le::load<std::uint64_t>(buf.data() + 24);
+    const auto version = detail::le::load<std::uint32_t>(buf.data() + 8);
+    const auto metric = detail::le::load<std::uint32_t>(buf.data() + 12);
+    const auto n = detail::le::load<std::uint64_t>(buf.data() + 16);
+    const auto dim = detail::le::load<std::uint64_t>(buf.data() + 24);
     if (version != detail::index_version)
       throw IndexFileError(name + " has version " + std::to_string(version) + ", expected " +
                            std::to_string(detail::index_version));
@@ -177,7 +177,7 @@ class EmbeddingIndex {
       throw IndexFileError(name + " is " + (buf.size() < expected ? "truncated" : "too long") + ": expected " +
                            std::to_string(expected) + " bytes for " + std::to_string(n) + " x " + std::to_string(dim) +
                            ", found " + std::to_string(buf.size()));
-    const auto stored = le::load<std::uint32_t>(buf.data() + buf.size() - 4);
+    const auto stored = detail::le::load<std::uint32_t>(buf.data() + buf.size() - 4);
     const auto computed = crc32_of(buf.data(), buf.size() - 4);
     if (stored != computed)
       throw IndexFileError(name + " is corrupt: CRC32 " + std::to_string(computed) + " does not match the stored " +
@@ -185,9 +185,9 @@ class EmbeddingIndex {
     EmbeddingIndex idx(dim, static_cast<Distance>(metric));
     std::vector<float> rows(n * dim);
     std::vector<int> labels(n);
-    le::load_floats(buf.data() + detail::index_header_bytes, rows.size(), rows.data());
+    detail::le::load_floats(buf.data() + detail::index_header_bytes, rows.size(), rows.data());
     for (std::size_t i = 0; i < n; ++i)
-      labels[i] = le::load<std::int32_t>(buf.data() + detail::index_header_bytes + (rows.size() + i) * 4);
+      labels[i] = detail::le::load<std::int32_t>(buf.data() + detail::index_header_bytes + (rows.size() + i) * 4);
     try {
       idx.add(rows, labels);
     } catch (const std::invalid_argument& e) {

@@ -11,13 +11,13 @@
 #include <string>
 #include <type_traits>
 
-namespace siamese::le {
+// In siamese::detail::le: spelled detail::le::load<std::uint32_t>(p) where used; a using-directive for siamese
+// does not bring the short name `le` into a user's scope.
+namespace siamese::detail::le {
 
-namespace detail {
 template <std::size_t N>
 using uint_of_size = std::conditional_t<N == 1, std::uint8_t,
                      std::conditional_t<N == 2, std::uint16_t, std::conditional_t<N == 4, std::uint32_t, std::uint64_t>>>;
-}  // namespace detail
 
 /// A number that has a little-endian file encoding: an integer or an IEEE float of 1, 2, 4 or 8 bytes.
 template <class T>
@@ -27,7 +27,7 @@ concept Field = std::is_arithmetic_v<T> && !std::is_same_v<T, bool> &&
 /// Writes v at p[0, sizeof(T)), least significant byte first.
 template <Field T>
 void store(unsigned char* p, T v) {
-  auto u = std::bit_cast<detail::uint_of_size<sizeof(T)>>(v);
+  auto u = std::bit_cast<uint_of_size<sizeof(T)>>(v);
   for (std::size_t i = 0; i < sizeof(T); ++i) {
     p[i] = static_cast<unsigned char>(u & 0xFF);
     u = static_cast<decltype(u)>(u >> 8);
@@ -37,7 +37,7 @@ void store(unsigned char* p, T v) {
 /// Reads a T stored little-endian at p[0, sizeof(T)).
 template <Field T>
 T load(const unsigned char* p) {
-  detail::uint_of_size<sizeof(T)> u = 0;
+  uint_of_size<sizeof(T)> u = 0;
   for (std::size_t i = sizeof(T); i-- > 0;) u = decltype(u)((std::uint64_t(u) << 8) | p[i]);
   return std::bit_cast<T>(u);
 }
@@ -74,4 +74,4 @@ inline void load_floats(const void* p, std::size_t n, float* dst) {
   }
 }
 
-}  // namespace siamese::le
+}  // namespace siamese::detail::le

@@ -44,7 +44,7 @@ inline constexpr std::uint64_t kMaxElements = std::uint64_t{1} << 34;  // 64 GiB
 struct Writer {
   std::string buf;
   template <class T>
-  void put(T v) { le::append(buf, v); }
+  void put(T v) { detail::le::append(buf, v); }
   void put_str(const std::string& s) {
     put(std::uint32_t(s.size()));
     buf += s;
@@ -63,7 +63,7 @@ struct Reader {
   template <class T>
   T get(const char* what) {
     need(sizeof(T), what);
-    const T v = le::load<T>(buf.data() + pos);
+    const T v = detail::le::load<T>(buf.data() + pos);
     pos += sizeof v;
     return v;
   }
@@ -91,7 +91,7 @@ inline void write_weight_file(const std::filesystem::path& path, const WeightFil
     w.put(std::uint32_t(t.shape.size()));
     for (auto d : t.shape) w.put(d);
     w.put(std::uint64_t(t.data.size()));
-    le::append_floats(w.buf, t.data.data(), t.data.size());
+    detail::le::append_floats(w.buf, t.data.data(), t.data.size());
   }
   w.put(crc32_of(w.buf.data(), w.buf.size()));
   write_file_atomically(path, w.buf);
@@ -119,7 +119,7 @@ inline WeightFile read_weight_file(const std::filesystem::path& path) {
                     std::to_string(detail::kVersion) + ")");
   if (buf.size() < 16) in.need(16, "the checksum");
   const std::size_t body = buf.size() - 4;
-  const auto stored = le::load<std::uint32_t>(buf.data() + body);
+  const auto stored = detail::le::load<std::uint32_t>(buf.data() + body);
   const auto crc = crc32_of(buf.data(), body);
   WeightFile f;
   f.kind = in.get_str("the kind");
@@ -145,7 +145,7 @@ inline WeightFile read_weight_file(const std::filesystem::path& path) {
                       " values but its shape needs " + std::to_string(elems));
     in.need(n * sizeof(float), ("the values of tensor '" + t.name + "'").c_str());
     t.data.resize(n);
-    le::load_floats(buf.data() + in.pos, n, t.data.data());
+    detail::le::load_floats(buf.data() + in.pos, n, t.data.data());
     in.pos += n * sizeof(float);
     f.tensors.push_back(std::move(t));
   }
