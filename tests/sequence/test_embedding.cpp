@@ -119,7 +119,7 @@ TEST_CASE("Embedding: frozen tables get no gradient through Sequential, Frozen<>
   REQUIRE(info.size() == 1);
   CHECK(info[0].name == "0_embedding/embeddings");
   CHECK_FALSE(info[0].trainable);
-  CHECK(info[0].init == Init::Uniform005);
+  CHECK(info[0].init == Init::UniformKeras);
   Run r;
   const std::vector<float> ids{1, 2, 3, 4, 5};
   r.forward<Bound<Embedding<7, 3, false>, Shape<5>>>(ids, 1);
@@ -150,4 +150,11 @@ TEST_CASE("load_glove: sets the rows of known words, keeps the others, names the
   CHECK_THROWS_WITH_AS(load_glove(table.data(), 7, 3, nan, index),
                        doctest::Contains("siamese_seq_nan.txt:3: value 2 of 'cat' is not a number: 'x'"), FileError);
   CHECK_THROWS_AS(load_glove(table.data(), 7, 3, "/nonexistent/glove.txt", index), FileError);
+  const std::string empty = temp_file("empty.txt", "\n");
+  CHECK_THROWS_WITH_AS(load_glove(table.data(), 7, 3, empty, index),
+                       doctest::Contains("siamese_seq_empty.txt': the file holds no vectors"), FileError);
+  const std::string strangers = temp_file("strangers.txt", "unknown 1 2 3\nrare 9 9 9\n");
+  CHECK_THROWS_WITH_AS(load_glove(table.data(), 7, 3, strangers, index),
+                       doctest::Contains("siamese_seq_strangers.txt': none of its words has a row in the table"),
+                       FileError);
 }

@@ -21,7 +21,7 @@ struct EmbeddingImpl : LayerDefaults {
   static constexpr std::size_t T = In::dims[0];
   using in_shape = In;
   using out_shape = Shape<T, D>;
-  static constexpr auto params = specs(ParamSpec{"embeddings", {V, D}, 2, Init::Uniform005, V, D});
+  static constexpr auto params = specs(ParamSpec{"embeddings", {V, D}, 2, Init::UniformKeras, V, D});
   static constexpr bool has_trainable_params = Trainable;
   static constexpr std::size_t token_vocab = V;  // models check the ids of their inputs against it (network.hpp)
 
@@ -37,7 +37,7 @@ struct EmbeddingImpl : LayerDefaults {
   static void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,
                       bool states) {
     if (states) return;
-    out.push_back({prefix + "embeddings", {V, D}, offset, V * D, Init::Uniform005, V, D, trainable && Trainable, D});
+    out.push_back({prefix + "embeddings", {V, D}, offset, V * D, Init::UniformKeras, V, D, trainable && Trainable, D});
   }
   static std::string describe() {
     return "Embedding<" + std::to_string(V) + "," + std::to_string(D) + (Trainable ? "" : ",frozen") +
@@ -78,13 +78,15 @@ struct GloveStats {
 /// row of each word w with 0 < word_index[w] < vocab. Rows of words absent from the file keep their
 /// values (not zeroed: a zero row would read as padding). WordIndex maps std::string to int (e.g.
 /// Tokenizer::word_index()). A line with another number of values or a value that is not a number
-/// throws FileError naming the file and the line.
+/// throws FileError naming the file and the line; so does a file that sets no row (empty, or none of
+/// its words in the table).
 template <class WordIndex>
 GloveStats load_glove(float* table, std::size_t vocab, std::size_t dim, const std::string& path,
                       const WordIndex& word_index) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FileError("load_glove: cannot open '" + path + "'");
   GloveStats st;
+  std::size_t vectors = 0;
   std::string line;
   std::vector<float> values(dim);
   while (std::getline(in, line)) {
@@ -113,11 +115,18 @@ GloveStats load_glove(float* table, std::size_t vocab, std::size_t dim, const st
     if (count != dim)
       throw FileError(where() + "'" + word + "' has " + std::to_string(count) + " values, but the embedding is " +
                       std::to_string(dim) + " wide");
+    ++vectors;
     const auto it = word_index.find(word);
     if (it == word_index.end() || it->second <= 0 || std::size_t(it->second) >= vocab) continue;
     std::copy(values.begin(), values.end(), table + std::size_t(it->second) * dim);
     ++st.rows_set;
   }
+  // A file that sets no row leaves the table as it was: say why rather than let training start from nothing.
+  if (st.rows_set == 0)
+    throw FileError("load_glove: '" + path + "': " +
+                    (vectors == 0 ? std::string("the file holds no vectors")
+                                   : "none of its words has a row in the table (a vocabulary of " +
+                                         std::to_string(vocab) + " rows)"));
   return st;
 }
 

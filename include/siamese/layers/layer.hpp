@@ -25,9 +25,11 @@
 namespace siamese {
 
 /// How a parameter tensor starts (Keras' defaults: glorot_uniform kernels, zero biases).
+/// UniformKeras: uniform on [-0.05, 0.05], Keras' 'uniform' initializer (RandomUniform's default range), which
+/// Keras' Embedding starts its table with.
 /// UnitForgetBias: an LSTM bias (4u), zero but for the forget gate's quarter [u, 2u), set to 1.
 /// Normal002: normal(0, 0.02), BERT's initializer_range as Hugging Face's BertPreTrainedModel applies it.
-enum class Init { Zeros, Ones, GlorotUniform, HeNormal, HeUniform, Uniform005, Orthogonal, UnitForgetBias, Normal002 };
+enum class Init { Zeros, Ones, GlorotUniform, HeNormal, HeUniform, UniformKeras, Orthogonal, UnitForgetBias, Normal002 };
 
 /// A parameter tensor of a layer: name, shape (row-major, up to 4 extents) and initialiser.
 struct ParamSpec {
