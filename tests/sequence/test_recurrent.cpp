@@ -1,9 +1,11 @@
 // LSTM, GRU, Bidirectional and time pooling: gradients, values against hand-written cells, masking.
 #include <siamese/layers/recurrent.hpp>
 #include <siamese/layers/time_pooling.hpp>
+#include <siamese/model/init.hpp>
 #include <siamese/model/sequential.hpp>
 
 #include <cmath>
+#include <utility>
 
 #include "support.hpp"
 
@@ -135,6 +137,44 @@ TEST_CASE("recurrent layers: shapes, Keras parameter counts, traits") {
   REQUIRE(info.size() == 6);
   CHECK(info[3].name == "p/backward/kernel");
   CHECK(info[3].offset == detail::param_count_of<L>());
+}
+
+TEST_CASE("LSTM starts from Keras' initialisers by default and from PyTorch's with RecurrentInit::PyTorch") {
+  constexpr std::size_t U = 64, F = 100, G = 4 * U;
+  auto start = [](auto spec) {
+    using L = Bound<decltype(spec), Shape<30, F>>;
+    std::vector<ParamInfo> info;
+    detail::collect<L>(info, "", 0, true, false);
+    REQUIRE(info.size() == 3);
+    std::vector<float> w(detail::param_count_of<L>());
+    detail::init_all(w.data(), info, 5);
+    return std::pair{info, w};
+  };
+  const auto [keras_info, keras] = start(LSTM<U>{});
+  CHECK(keras_info[0].init == Init::GlorotUniform);
+  CHECK(keras_info[1].init == Init::Orthogonal);
+  CHECK(keras_info[2].init == Init::UnitForgetBias);
+  for (std::size_t i = 0; i < G; ++i) CHECK(keras[(F + U) * G + i] == (i >= U && i < 2 * U ? 1.0f : 0.0f));
+
+  // nn.LSTM: kernel, recurrent kernel and bias all uniform in +-1/sqrt(units), whatever the input width.
+  const auto [torch_info, torch] = start(LSTM<U, false, true, RecurrentInit::PyTorch>{});
+  for (const auto& p : torch_info) {
+    INFO(p.name);
+    CHECK(p.init == Init::UniformFanIn);
+    double top = 0, sum_abs = 0;
+    for (std::size_t i = p.offset; i < p.offset + p.size; ++i)
+      top = std::max(top, std::fabs(double(torch[i]))), sum_abs += std::fabs(double(torch[i]));
+    CHECK(top <= 0.125);
+    CHECK(top > 0.124);
+    CHECK(sum_abs / double(p.size) == doctest::Approx(0.0625).epsilon(0.1));  // E|u| = bound / 2
+  }
+  // The choice of initialisers changes no shape, no layout and no signature.
+  using K = Bound<LSTM<U>, Shape<30, F>>;
+  using P = Bound<LSTM<U, false, true, RecurrentInit::PyTorch>, Shape<30, F>>;
+  static_assert(detail::param_count_of<K>() == detail::param_count_of<P>());
+  CHECK(K::describe() == P::describe());
+  using BP = Bound<Bidirectional<LSTM<4, false, true, RecurrentInit::PyTorch>>, Shape<6, 3>>;
+  static_assert(BP::fwd::params[0].init == Init::UniformFanIn && BP::bwd::params[2].init == Init::UniformFanIn);
 }
 
 TEST_CASE("LSTM values equal a hand-written Keras cell in double precision") {

@@ -26,7 +26,14 @@ namespace siamese {
 
 /// How a parameter tensor starts (Keras' defaults: glorot_uniform kernels, zero biases).
 /// UnitForgetBias: an LSTM bias (4u), zero but for the forget gate's quarter [u, 2u), set to 1.
-enum class Init { Zeros, Ones, GlorotUniform, HeNormal, HeUniform, Uniform005, Orthogonal, UnitForgetBias };
+/// PyTorch's defaults: Normal is N(0, 1) (nn.Embedding); UniformFanIn is uniform in +-1/sqrt(fan_in)
+/// (nn.Linear's kernel and bias; nn.LSTM's and nn.GRU's tensors, whose fan_in is taken as the units).
+enum class Init { Zeros, Ones, GlorotUniform, HeNormal, HeUniform, Uniform005, Orthogonal, UnitForgetBias, Normal,
+                  UniformFanIn };
+
+/// Which framework's initialisers a recurrent layer (LSTM) starts from. Keras: glorot_uniform kernel,
+/// orthogonal recurrent kernel, unit forget bias. PyTorch: every tensor uniform in +-1/sqrt(units).
+enum class RecurrentInit { Keras, PyTorch };
 
 /// A parameter tensor of a layer: name, shape (row-major, up to 4 extents) and initialiser.
 struct ParamSpec {

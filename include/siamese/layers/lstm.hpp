@@ -8,16 +8,19 @@
 namespace siamese {
 
 namespace detail {
-template <std::size_t U, bool Seq, bool Masked, bool Reverse, class In, class Pos>
+template <std::size_t U, bool Seq, bool Masked, RecurrentInit I, bool Reverse, class In, class Pos>
 struct LSTMImpl : LayerDefaults {
   static_assert(In::rank == 2, "LSTM expects a sequence input (rank 2: time steps, features), e.g. after Embedding");
   static constexpr std::size_t T = SequenceDims<In>::T, F = SequenceDims<In>::F, G = 4 * U;
   using order = TimeOrder<T, Reverse>;
   using in_shape = In;
   using out_shape = std::conditional_t<Seq, Shape<T, U>, Shape<U>>;
-  static constexpr auto params = specs(ParamSpec{"kernel", {F, G}, 2, Init::GlorotUniform, F, G},
-                                       ParamSpec{"recurrent_kernel", {U, G}, 2, Init::Orthogonal, U, G},
-                                       ParamSpec{"bias", {G}, 1, Init::UnitForgetBias, F, G});
+  static constexpr bool keras = I == RecurrentInit::Keras;
+  // PyTorch draws every tensor uniformly in +-1/sqrt(units): UniformFanIn with fan_in = U.
+  static constexpr auto params =
+      specs(ParamSpec{"kernel", {F, G}, 2, keras ? Init::GlorotUniform : Init::UniformFanIn, keras ? F : U, G},
+            ParamSpec{"recurrent_kernel", {U, G}, 2, keras ? Init::Orthogonal : Init::UniformFanIn, U, G},
+            ParamSpec{"bias", {G}, 1, keras ? Init::UnitForgetBias : Init::UniformFanIn, keras ? F : U, G});
 
   // Kept from forward: activated gates z, cell states c, hidden states h (all steps), the mask.
   // Backward only: gate gradients dz, states shifted by one step, the running dL/dh and dL/dc.
@@ -83,19 +86,21 @@ struct LSTMImpl : LayerDefaults {
 /// last state) or, with ReturnSequences, Shape<T, Units>. Keras' layout and initialisers: kernel
 /// (F, 4u) glorot_uniform, recurrent_kernel (u, 4u) orthogonal, bias (4u) with the forget gate's
 /// quarter at 1 (unit_forget_bias); gate order i, f, c, o; tanh and sigmoid.
+/// I: RecurrentInit::Keras (default) as above; RecurrentInit::PyTorch as nn.LSTM, every tensor
+/// uniform in +-1/sqrt(Units) (nn.LSTM's two biases b_ih + b_hh are one bias here, drawn once).
 /// Masked (default): a step whose input row is exactly zero (Embedding's padding) is skipped, the
 /// state carried over unchanged, as Keras does under mask_zero; a returned sequence holds a zero row
 /// there (Keras' zero_output_for_mask), so the mask reaches the next sequence layer.
-template <std::size_t Units, bool ReturnSequences = false, bool Masked = true>
+template <std::size_t Units, bool ReturnSequences = false, bool Masked = true, RecurrentInit I = RecurrentInit::Keras>
 struct LSTM {
   static_assert(Units > 0, "LSTM needs at least one unit");
   template <class In>
   static constexpr bool accepts = In::rank == 2;
   template <class In, class Pos>
-  using bind = detail::LSTMImpl<Units, ReturnSequences, Masked, false, In, Pos>;
+  using bind = detail::LSTMImpl<Units, ReturnSequences, Masked, I, false, In, Pos>;
   /// The same layer running from the last step to the first, its output aligned with the input.
   template <class In, class Pos>
-  using bind_reverse = detail::LSTMImpl<Units, ReturnSequences, Masked, true, In, Pos>;
+  using bind_reverse = detail::LSTMImpl<Units, ReturnSequences, Masked, I, true, In, Pos>;
 };
 
 }  // namespace siamese
