@@ -15,13 +15,13 @@
 namespace siamese {
 
 namespace detail {
-template <std::size_t V, std::size_t D, bool Trainable, bool MaskZero, class In, class Pos>
+template <std::size_t V, std::size_t D, bool Trainable, bool MaskZero, Init I, class In, class Pos>
 struct EmbeddingImpl : LayerDefaults {
   static_assert(In::rank == 1, "Embedding expects token ids (rank 1: time steps), e.g. Input<30>");
   static constexpr std::size_t T = In::dims[0];
   using in_shape = In;
   using out_shape = Shape<T, D>;
-  static constexpr auto params = specs(ParamSpec{"embeddings", {V, D}, 2, Init::UniformKeras, V, D});
+  static constexpr auto params = specs(ParamSpec{"embeddings", {V, D}, 2, I, V, D});
   static constexpr bool has_trainable_params = Trainable;
   static constexpr std::size_t token_vocab = V;  // models check the ids of their inputs against it (network.hpp)
 
@@ -37,7 +37,7 @@ struct EmbeddingImpl : LayerDefaults {
   static void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,
                       bool states) {
     if (states) return;
-    out.push_back({prefix + "embeddings", {V, D}, offset, V * D, Init::UniformKeras, V, D, trainable && Trainable, D});
+    out.push_back({prefix + "embeddings", {V, D}, offset, V * D, I, V, D, trainable && Trainable, D});
   }
   static std::string describe() {
     return "Embedding<" + std::to_string(V) + "," + std::to_string(D) + (Trainable ? "" : ",frozen") +
@@ -47,7 +47,9 @@ struct EmbeddingImpl : LayerDefaults {
 }  // namespace detail
 
 /// A lookup table mapping token ids to vectors: input Shape<T> of ids stored as floats (exact up to
-/// 2^24), output Shape<T, Dim>; the (Vocab, Dim) table starts uniform in [-0.05, 0.05] as in Keras.
+/// 2^24), output Shape<T, Dim>; the (Vocab, Dim) table starts as Init says: uniform in [-0.05, 0.05] as
+/// in Keras (Init::UniformKeras, the default: it trains the text example best, see docs/text_similarity.md),
+/// or N(0, 1) as in PyTorch (Init::Normal).
 /// Requires every id to be an integer in [0, Vocab): host backends throw ShapeError naming the sample
 /// and position of a bad one (check_token_ids() tests a batch beforehand).
 /// MaskZero (on by default, unlike Keras, because the Tokenizer never assigns 0 and pad_sequences pads
@@ -59,14 +61,14 @@ struct EmbeddingImpl : LayerDefaults {
 /// gradient is row-sparse: optimizers update only the rows present in the batch (Adam's moments and
 /// SGD's momentum of the other rows stay as they are, like PyTorch's SparseAdam or TensorFlow's
 /// LazyAdam), which also makes a step over a large vocabulary cheap.
-template <std::size_t Vocab, std::size_t Dim, bool Trainable = true, bool MaskZero = true>
+template <std::size_t Vocab, std::size_t Dim, bool Trainable = true, bool MaskZero = true, Init I = Init::UniformKeras>
 struct Embedding {
   static_assert(Vocab > 0 && Dim > 0, "Embedding needs a vocabulary and a width of at least 1");
   static_assert(Vocab <= (std::size_t{1} << 24), "Embedding: ids are stored as floats, exact up to 2^24");
   template <class In>
   static constexpr bool accepts = In::rank == 1;
   template <class In, class Pos>
-  using bind = detail::EmbeddingImpl<Vocab, Dim, Trainable, MaskZero, In, Pos>;
+  using bind = detail::EmbeddingImpl<Vocab, Dim, Trainable, MaskZero, I, In, Pos>;
 };
 
 /// What load_glove() found: lines read, and rows of the table it set.
