@@ -57,8 +57,6 @@ struct LSTMCell {
 /// last state) or, with ReturnSequences, Shape<T, Units>. Keras' layout and initialisers: kernel
 /// (F, 4u) glorot_uniform, recurrent_kernel (u, 4u) orthogonal, bias (4u) with the forget gate's
 /// quarter at 1 (unit_forget_bias); gate order i, f, c, o; tanh and sigmoid.
-/// I: RecurrentInit::Keras (default) as above; RecurrentInit::PyTorch as nn.LSTM, every tensor
-/// uniform in +-1/sqrt(Units) (nn.LSTM's two biases b_ih + b_hh are one bias here, drawn once).
 /// Masked (default): a step whose input row is exactly zero (Embedding's padding) is skipped, the
 /// state carried over unchanged, as Keras does under mask_zero; a returned sequence holds a zero row
 /// there (Keras' zero_output_for_mask), so the mask reaches the next sequence layer.
