@@ -5,7 +5,11 @@
 // usage: text_similarity --encoder minilm [--train FILE [--test FILE]] [--minilm DIR] [--pairs N] [--epochs N]
 //                        [--batch N] [--lr X] [--loss contrastive|mnr] [--blocks all|2] [--seed N]
 //   DIR: the folder of model.safetensors and vocab.txt (default: $SIAMESE_MINILM_DIR, else scripts/fetch_minilm).
-//   --pairs: how many training pairs to fine-tune on (default 6000); --blocks 2 trains only the last 2 blocks.
+//   --pairs: how many training pairs to fine-tune on (default 1600); --blocks 2 trains only the last 2 blocks.
+//   --loss mnr (default): MultipleNegativesRanking, symmetric, scale 20: each matching pair's b against every b of
+//   the batch; contrastive: Contrastive{1.0} on the normalised embeddings (margin 1 = cosine 0.5).
+// Measured on the definition pairs (2-core AVX2 EPYC, shared): zero-shot test AUC 0.950; mnr on 1600 pairs 0.962
+// (7.3 min in all); contrastive on 640 pairs 0.943.
 // The data and its splits are those of the LSTM model (same seed, same test pairs), so the figures compare.
 #include <siamese/data/wordpiece.hpp>
 #include <siamese/model/zoo/minilm.hpp>
@@ -33,9 +37,9 @@ constexpr std::size_t kTokens = 128;
 
 struct MiniOptions {
   std::string train, test, dir;
-  std::size_t pairs = 6000, epochs = 1, batch = 32;
+  std::size_t pairs = 1600, epochs = 1, batch = 32;
   float lr = 2e-5f;
-  std::string loss = "contrastive", blocks = "all";
+  std::string loss = "mnr", blocks = "all";
   std::uint64_t seed = 1;
 };
 

@@ -6,7 +6,7 @@
 #include <siamese/eval/metrics.hpp>
 #include <siamese/eval/retrieval.hpp>
 #include <siamese/eval/svg.hpp>
-#include <siamese/model/batches.hpp>
+#include <siamese/core/batches.hpp>
 
 #include <chrono>
 #include <cstdio>

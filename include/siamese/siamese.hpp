@@ -40,7 +40,7 @@
 #include "loss/losses.hpp"
 #include "loss/multiple_negatives.hpp"
 #include "loss/online.hpp"
-#include "model/batches.hpp"
+#include "core/batches.hpp"
 #include "model/head.hpp"
 #include "model/sequential.hpp"
 #include "model/siamese.hpp"

@@ -2,6 +2,7 @@
 // xtensor interoperability: view the library's tensors as xtensor expressions without copying, and
 // turn any xtensor expression into a Tensor. Kept out of the umbrella header: xtensor is heavy to compile.
 #include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
 #include <xtensor/xtensor.hpp>
 
 #include <cstddef>
@@ -24,7 +25,9 @@ inline auto as_xtensor(const Tensor& t) {
 /// prepared with xtensor's operations, ready for Siamese::predict or train_step.
 template <class E>
 Tensor to_tensor(const xt::xexpression<E>& expr) {
-  const auto v = xt::eval(expr.derived_cast());
+  // Assigned to an xarray, not xt::eval'd: xtensor 0.24's eval of a scalar times a dynamic-rank expression
+  // gives a result of rank 4 whatever the operand's rank.
+  const xt::xarray<typename E::value_type> v = expr.derived_cast();
   Tensor t(std::vector<std::size_t>(v.shape().begin(), v.shape().end()));
   std::size_t i = 0;
   for (auto x : v) t[i++] = static_cast<float>(x);

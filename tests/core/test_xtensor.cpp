@@ -30,3 +30,14 @@ TEST_CASE("an xtensor expression becomes a Tensor that a model accepts") {
   CHECK(pv.size() == 4);
   CHECK(xt::all(pv > 0.0f && pv < 1.0f));
 }
+
+TEST_CASE("to_tensor keeps the rank of any expression (xtensor 0.24's eval of scalar * view gave rank 4)") {
+  Tensor t({2, 3});
+  for (std::size_t i = 0; i < t.size(); ++i) t[i] = float(i);
+  const Tensor twice = to_tensor(2.0f * as_xtensor(t));
+  CHECK(twice.shape() == std::vector<std::size_t>{2, 3});
+  CHECK(twice[5] == 10.0f);
+  xt::xarray<double> x = xt::ones<double>({5});
+  CHECK(to_tensor(3.0 * x).shape() == std::vector<std::size_t>{5});
+  CHECK(to_tensor(xt::sum(x)).shape().empty());  // a 0-d expression: a Tensor of rank 0, one value
+}

@@ -155,6 +155,15 @@ TEST_CASE("IDX errors name the file and the problem") {
       CHECK(msg.find("read 38") != std::string::npos);
     }
   }
+  SUBCASE("a file of no images or no labels is an error, not an empty set") {
+    const auto images = dir.path / "none-images", labels = dir.path / "none-labels";
+    write_file(images, idx_bytes(0x803, {0, 28, 28}, {}), false);
+    write_file(labels, idx_bytes(0x801, {0}, {}), true);
+    CHECK(message_of([&] { siamese::load_idx_images(images); }) ==
+          "siamese: IDX file '" + images.string() + "' holds no images (its header says 0)");
+    CHECK(message_of([&] { siamese::load_idx_labels(labels); }) ==
+          "siamese: IDX file '" + labels.string() + "' holds no labels (its header says 0)");
+  }
   SUBCASE("truncated header") {
     const auto p = dir.path / "header";
     write_file(p, {0, 0, 8, 3, 0, 0}, false);

@@ -82,6 +82,24 @@ TEST_CASE("load_kinship: bad input says where") {
   CHECK_THROWS_AS(t.load(), CsvError);
 }
 
+TEST_CASE("load_kinship: nothing to train on is an error naming the file and the first reason") {
+  Tree t;
+  const std::string rel = (t.root / "rel.csv").string(), train = (t.root / "train").string();
+  t.csv("p1,p2\n");
+  CHECK_THROWS_WITH_AS(t.load(), (rel + ":0: no related pair of people: the file lists none of two different people").c_str(),
+                       CsvError);
+  t.csv("p1,p2\nF0001/MID1,F0001/MID1\n");
+  CHECK_THROWS_AS(t.load(), CsvError);
+  t.csv("p1,p2\nF0001/MID1,F0903/MID1\nF0009/MID4,F0001/MID2\n");
+  CHECK_THROWS_WITH_AS(t.load(),
+                       (rel + ":2: no related pair of people: all 2 rows were skipped; the first (this line): "
+                              "'F0903/MID1' has no images under '" + train + "'").c_str(),
+                       CsvError);
+  fs::create_directories(t.root / "empty" / "F0001" / "MID1");
+  CHECK_THROWS_WITH_AS(load_kinship(t.root / "empty", t.root / "rel.csv"),
+                       doctest::Contains("empty': no person folder holds an image"), DataError);
+}
+
 TEST_CASE("split_by_family: no family on both sides, relations follow their people") {
   Tree t;
   const KinshipData d = t.load();

@@ -1,4 +1,6 @@
+#include <siamese/backend/reference/reference.hpp>
 #include <siamese/loss/mining.hpp>
+#include <siamese/loss/online.hpp>
 
 #include <doctest/doctest.h>
 
@@ -268,10 +270,41 @@ TEST_CASE("degenerate batches") {
     std::vector<float> e{0, 1, std::nanf(""), 2};
     const std::vector<int> l{0, 1};
     CHECK_THROWS_WITH_AS(siamese::batch_hard_triplet_loss(e.data(), l.data(), 2, 2, 0.5f, Distance::Cosine, g.data()),
-                         doctest::Contains("row 1, column 0"), std::invalid_argument);
+                         "siamese::batch_hard_triplet_loss: the embedding of sample 1 (row 1, column 0) is NaN",
+                         siamese::NumericError);
+    e[2] = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_WITH_AS(siamese::semi_hard_triplet_loss(e.data(), l.data(), 2, 2, 0.5f, Distance::Cosine, g.data()),
+                         "siamese::semi_hard_triplet_loss: the embedding of sample 1 (row 1, column 0) is infinite",
+                         siamese::NumericError);
+    CHECK_THROWS_AS(siamese::batch_all_triplet_loss(e.data(), l.data(), 2, 2, 0.5f, Distance::Cosine, g.data()),
+                    siamese::NumericError);
+    CHECK_THROWS_AS(siamese::mine_batch_hard(e.data(), l.data(), 2, 2, 0.5f, Distance::Cosine), siamese::NumericError);
+    CHECK_THROWS_AS(siamese::mine_semi_hard(e.data(), l.data(), 2, 2, 0.5f, Distance::Cosine), siamese::NumericError);
     e[2] = 0;
     CHECK_THROWS_AS(siamese::batch_all_triplet_loss(e.data(), l.data(), 2, 2, -1.0f, Distance::Cosine, g.data()),
                     std::invalid_argument);
     CHECK(siamese::semi_hard_triplet_loss(e.data(), l.data(), 0, 2, 0.5f, Distance::Cosine, g.data()) == 0.0f);
   }
+}
+
+TEST_CASE("BatchHard, SemiHard, BatchAll: a non-finite embedding or label is a NumericError naming the loss and sample") {
+  using B = siamese::backend::Reference;
+  std::vector<float> e{0, 1, 2, 3, 4, 5, 6, 7}, y{0, 0, 1, 1}, g(8);
+  CHECK(std::isfinite(siamese::BatchHard{}.operator()<B>(e.data(), y.data(), g.data(), 4, 2)));
+  e[5] = std::nanf("");
+  CHECK_THROWS_WITH_AS(siamese::BatchHard{}.operator()<B>(e.data(), y.data(), g.data(), 4, 2),
+                       "siamese::batch_hard_triplet_loss: the embedding of sample 2 (row 2, column 1) is NaN",
+                       siamese::NumericError);
+  CHECK_THROWS_AS(siamese::SemiHard{}.operator()<B>(e.data(), y.data(), nullptr, 4, 2), siamese::NumericError);
+  CHECK_THROWS_AS(siamese::BatchAll{}.operator()<B>(e.data(), y.data(), nullptr, 4, 2), siamese::NumericError);
+  e[5] = 5;
+  y[3] = std::nanf("");
+  CHECK_THROWS_WITH_AS(siamese::BatchHard{}.operator()<B>(e.data(), y.data(), g.data(), 4, 2),
+                       "siamese::BatchHard: the label of sample 3 is NaN", siamese::NumericError);
+  y[3] = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH_AS(siamese::SemiHard{}.operator()<B>(e.data(), y.data(), g.data(), 4, 2),
+                       "siamese::SemiHard: the label of sample 3 is infinite", siamese::NumericError);
+  y[3] = 1e10f;
+  CHECK_THROWS_WITH_AS(siamese::BatchAll{}.operator()<B>(e.data(), y.data(), g.data(), 4, 2),
+                       "siamese::BatchAll: the label of sample 3 is out of the int range", siamese::NumericError);
 }

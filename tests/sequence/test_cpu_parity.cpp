@@ -77,6 +77,11 @@ TEST_CASE("backend::Cpu's step kernels match on the threaded path, with SIMD bod
   parity<Bidirectional<LSTM<32>>, Shape<6, 10>>("Bidirectional LSTM 32 units", 300);
 }
 
+TEST_CASE("backend::Cpu matches backend::Reference on the LSTM at examples/text_similarity's sizes") {
+  // 30 steps of 100 features into 64 units, 128 sequences (a batch of 64 pairs): the GEMMs' blocked paths.
+  parity<LSTM<64>, Shape<30, 100>>("LSTM 64 over 30 x 100, 128 sequences", 128);
+}
+
 TEST_CASE("backend::Cpu's gate maps saturate like the reference's on large pre-activations") {
   using L = Bound<LSTM<32>, Shape<3, 4>>;
   const std::size_t n = 5;

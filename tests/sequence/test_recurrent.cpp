@@ -1,9 +1,11 @@
 // LSTM, GRU, Bidirectional and time pooling: gradients, values against hand-written cells, masking.
 #include <siamese/layers/recurrent.hpp>
 #include <siamese/layers/time_pooling.hpp>
+#include <siamese/model/init.hpp>
 #include <siamese/model/sequential.hpp>
 
 #include <cmath>
+#include <utility>
 
 #include "support.hpp"
 
@@ -135,6 +137,20 @@ TEST_CASE("recurrent layers: shapes, Keras parameter counts, traits") {
   REQUIRE(info.size() == 6);
   CHECK(info[3].name == "p/backward/kernel");
   CHECK(info[3].offset == detail::param_count_of<L>());
+}
+
+TEST_CASE("LSTM starts from Keras' initialisers") {
+  constexpr std::size_t U = 64, F = 100, G = 4 * U;
+  using L = Bound<LSTM<U>, Shape<30, F>>;
+  std::vector<ParamInfo> info;
+  detail::collect<L>(info, "", 0, true, false);
+  REQUIRE(info.size() == 3);
+  std::vector<float> keras(detail::param_count_of<L>());
+  detail::init_all(keras.data(), info, 5);
+  CHECK(info[0].init == Init::GlorotUniform);
+  CHECK(info[1].init == Init::Orthogonal);
+  CHECK(info[2].init == Init::UnitForgetBias);
+  for (std::size_t i = 0; i < G; ++i) CHECK(keras[(F + U) * G + i] == (i >= U && i < 2 * U ? 1.0f : 0.0f));
 }
 
 TEST_CASE("LSTM values equal a hand-written Keras cell in double precision") {

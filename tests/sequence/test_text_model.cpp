@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
 
 #include "../support/gradcheck.hpp"
 
@@ -173,6 +174,59 @@ TEST_CASE("only the embedding rows present in a batch are updated, with Adam and
   sgd.momentum = 0.9f;
   check_only_touched_rows<backend::Reference>(sgd);
   check_only_touched_rows<backend::Cpu>(sgd);
+}
+
+TEST_CASE("Adam with sparse_rows = false updates the whole table, as torch.optim.Adam and Keras' Adam do") {
+  // The same steps as a model whose table is an ordinary dense parameter: rows absent from a batch keep
+  // moving on their momentum, rows never seen stay (their moments are zero).
+  auto run = [](bool sparse_rows) {
+    Siamese<TextEncoder, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<1>>>, backend::Cpu> m(6);
+    Adam adam;
+    adam.sparse_rows = sparse_rows;
+    const auto& info = m.parameter_info();
+    m.train_step(ids_in(4, 1, 10), BinaryCrossEntropy{}, adam);
+    const std::vector<float> after_first = m.parameters().to_host();
+    for (int i = 0; i < 3; ++i) m.train_step(ids_in(4, 10, 19), BinaryCrossEntropy{}, adam);
+    const std::vector<float> w = m.parameters().to_host();
+    auto row = [&](const std::vector<float>& v, std::size_t id) {
+      const float* p = v.data() + info[0].offset + id * 4;
+      return std::vector<float>(p, p + 4);
+    };
+    return std::tuple{row(after_first, 1), row(w, 1), row(w, 19), w};
+  };
+  const auto [dense_1_first, dense_1, dense_19, dense_w] = run(false);
+  CHECK(dense_1 != dense_1_first);  // row 1 was absent from the last three batches, and still moved
+  const auto [lazy_1_first, lazy_1, lazy_19, lazy_w] = run(true);
+  CHECK(lazy_1 == lazy_1_first);
+  CHECK(dense_19 == lazy_19);  // never in a batch: zero moments, no step either way
+
+  // The dense update equals Adam's step on the whole parameter buffer, table included, taken by hand.
+  Siamese<TextEncoder, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<1>>>, backend::Cpu> m(6);
+  std::vector<float> w = m.parameters().to_host(), mo(w.size(), 0.0f), v(w.size(), 0.0f);
+  const PairBatch batches[] = {ids_in(4, 1, 10), ids_in(4, 10, 19), ids_in(4, 10, 19), ids_in(4, 10, 19)};
+  Adam adam;
+  adam.sparse_rows = false;
+  for (std::size_t k = 0; k < 4; ++k) {
+    SGD still;
+    still.learning_rate = 0.0f;
+    m.parameters().from_host(w);
+    m.train_step(batches[k], BinaryCrossEntropy{}, still);
+    const std::vector<float> g = m.gradients().to_host();
+    backend::Reference::adam_step({.w = w.data(),
+                                   .g = g.data(),
+                                   .m = mo.data(),
+                                   .v = v.data(),
+                                   .n = w.size(),
+                                   .lr = adam.learning_rate,
+                                   .beta1 = adam.beta1,
+                                   .beta2 = adam.beta2,
+                                   .eps = adam.epsilon,
+                                   .step = k + 1,
+                                   .weight_decay = 0.0f,
+                                   .decoupled = false});
+  }
+  REQUIRE(dense_w.size() == w.size());
+  for (std::size_t i = 0; i < w.size(); ++i) CHECK(dense_w[i] == doctest::Approx(w[i]).epsilon(1e-4));
 }
 
 TEST_CASE("load_glove into a model's embedding table; training then learns") {

@@ -200,6 +200,21 @@ TEST_CASE("lenient mode skips and counts malformed rows") {
   CHECK(q.skipped == 1);
 }
 
+TEST_CASE("lenient mode keeps the first skipped record's line and reason") {
+  CsvOptions o;
+  o.lenient = true;
+  std::istringstream in("a,b\n1,2\n5\nx,y\"z\n");
+  CsvReader reader(in, "mem.csv", o);
+  Row row;
+  CHECK(reader.first_skipped_line() == 0);
+  CHECK(reader.first_skipped_reason().empty());
+  while (reader.read_row(row)) {
+  }
+  CHECK(reader.skipped() == 2);
+  CHECK(reader.first_skipped_line() == 3);
+  CHECK(reader.first_skipped_reason() == "expected 2 fields, found 1");
+}
+
 TEST_CASE("reading a file by path") {
   const auto path = std::filesystem::temp_directory_path() /
                     ("siamese_text_csv_" + std::to_string(std::random_device{}()) + ".csv");

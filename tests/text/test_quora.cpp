@@ -95,6 +95,26 @@ TEST_CASE("bad rows: strict errors name the line, lenient mode counts them") {
   CHECK(contains(load_error(fixed), "train.csv:5: expected 6 fields, found 5"));
 }
 
+TEST_CASE("a file that yields no pair is an error naming the file and the first skipped row's reason") {
+  const std::string header = "id,qid1,qid2,question1,question2,is_duplicate\n";
+  CHECK(load_error(header) == "train.csv:0: no question pairs: the file holds only its header row");
+  CHECK(load_error(header, true) == "train.csv:0: no question pairs: the file holds only its header row");
+  // One malformed row, skipped in lenient mode: the reader's reason.
+  CHECK(load_error(header + "0,1,2,a,b\n", true) ==
+        "train.csv:2: no question pairs: its only row is malformed and was skipped; the first (this line): "
+        "expected 6 fields, found 5");
+  // A bad label after a CSV error: the earlier line wins, whichever part of the loader skipped it.
+  CHECK(load_error(header + "0,1,2,a\"b,c,1\n1,3,4,d,e,x\n", true) ==
+        "train.csv:2: no question pairs: all 2 rows are malformed and were skipped; the first (this line): "
+        "quote inside unquoted field 4");
+  CHECK(load_error(header + "1,3,4,d,e,x\n0,1,2,a\"b,c,1\n", true) ==
+        "train.csv:2: no question pairs: all 2 rows are malformed and were skipped; the first (this line): "
+        "is_duplicate must be 0 or 1, found 'x'");
+  // A file with any good row still loads.
+  std::istringstream in(header + "1,3,4,d,e,x\n2,5,6,f,g,1\n");
+  CHECK(siamese::load_quora(in, "train.csv", true).pairs.size() == 1);
+}
+
 namespace {
 
 std::vector<QuestionPair> numbered(std::size_t n) {

@@ -23,8 +23,6 @@
 using namespace siamese;
 namespace fs = std::filesystem;
 
-static_assert(hdf5_available);
-
 namespace {
 fs::path temp(const std::string& name) {
   return fs::temp_directory_path() / ("siamese_test_h5_" + std::to_string(::getpid()) + "_" + name);
@@ -223,7 +221,7 @@ TEST_CASE("bad HDF5 input: errors name the file and what is wrong") {
 
   const fs::path bare = temp("bare.h5");
   H5Fclose(H5Fcreate(bare.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-  CHECK_THROWS_WITH_AS(read_keras_h5(bare), doctest::Contains("not a Keras weight file: no 'layer_names'"), FileError);
+  CHECK_THROWS_WITH_AS(read_keras_h5(bare), doctest::Contains("not a Keras weight file: neither a 'layer_names' attribute"), FileError);
   fs::remove(bare);
 
   const fs::path ints = temp("ints.h5");
@@ -519,4 +517,112 @@ TEST_CASE("what a file may cost is bounded by its size: absurd extents, repeated
     CHECK(error_of(p).find("reference each other too often to be a weight file") != std::string::npos);
     fs::remove(p);
   }
+}
+
+namespace {
+/// A Keras 3 weight file built with the HDF5 C API by `fill`, then read back.
+template <class F>
+fs::path keras3_file(const std::string& name, F&& fill) {
+  const fs::path p = temp(name);
+  hid_t f = create_file(p, Format{});
+  fill(f);
+  H5Fclose(f);
+  return p;
+}
+void vars_name(hid_t f, const std::string& vars, const std::string& name) {
+  if (H5Lexists(f, vars.c_str(), H5P_DEFAULT) <= 0) {  // a model's own, empty "vars" group
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    H5Gclose(H5Gcreate2(f, vars.c_str(), lcpl, H5P_DEFAULT, H5P_DEFAULT));
+    H5Pclose(lcpl);
+  }
+  hid_t g = H5Gopen2(f, vars.c_str(), H5P_DEFAULT);
+  REQUIRE(g >= 0);
+  string_attr(g, "name", {name}, true);
+  H5Gclose(g);
+}
+std::string keras3_error(const fs::path& p) {
+  try {
+    read_keras_h5(p);
+  } catch (const FileError& e) {
+    fs::remove(p);
+    return e.what();
+  }
+  fs::remove(p);
+  return "";
+}
+}  // namespace
+
+TEST_CASE("Keras 3 layouts written with the HDF5 C API: names, nested layers, cells, many variables") {
+  const fs::path p = keras3_file("k3.h5", [](hid_t f) {
+    dataset<float>(f, "layers/dense/vars/0", {2, 3}, {1, 2, 3, 4, 5, 6}, H5T_NATIVE_FLOAT);
+    dataset<float>(f, "layers/dense/vars/1", {3}, {7, 8, 9}, H5T_NATIVE_FLOAT);
+    vars_name(f, "layers/dense/vars", "fc");
+    dataset<float>(f, "layers/functional/layers/conv2d_1/vars/0", {1, 1, 1, 1}, {10}, H5T_NATIVE_FLOAT);
+    vars_name(f, "layers/functional/vars", "backbone");
+    dataset<float>(f, "layers/gru/cell/vars/0", {1, 3}, {1, 1, 1}, H5T_NATIVE_FLOAT);
+    dataset<float>(f, "layers/gru/cell/vars/1", {1, 3}, {2, 2, 2}, H5T_NATIVE_FLOAT);
+    dataset<float>(f, "layers/gru/cell/vars/2", {2, 3}, {3, 3, 3, 3, 3, 3}, H5T_NATIVE_FLOAT);
+    vars_name(f, "layers/gru/cell/vars", "gru_cell");
+    for (int i = 0; i < 11; ++i)  // "10" sorts before "2" as a name, not as an index
+      dataset<float>(f, "_layer_checkpoint_dependencies/my_layer/vars/" + std::to_string(i), {1}, {float(i)},
+                     H5T_NATIVE_FLOAT);
+    dataset<float>(f, "optimizer/vars/0", {1}, {99}, H5T_NATIVE_FLOAT);  // a whole model's optimizer: not weights
+  });
+  const ArrayFile a = read_keras_h5(p);
+  fs::remove(p);
+  std::vector<std::string> names;
+  for (const auto& x : a.arrays) names.push_back(x.name);
+  std::vector<std::string> expect{"my_layer/0", "my_layer/1", "my_layer/2", "my_layer/3", "my_layer/4", "my_layer/5",
+                                  "my_layer/6", "my_layer/7", "my_layer/8", "my_layer/9", "my_layer/10",
+                                  "fc/kernel", "fc/bias", "backbone/conv2d_1/kernel", "gru/kernel",
+                                  "gru/recurrent_kernel", "gru/bias"};
+  CHECK(names == expect);
+  for (int i = 0; i < 11; ++i) CHECK(a.find("my_layer/" + std::to_string(i))->data == std::vector<float>{float(i)});
+  CHECK(a.find("fc/kernel")->shape == std::vector<std::size_t>{2, 3});
+  CHECK(a.find("fc/bias")->data == std::vector<float>{7, 8, 9});
+  CHECK(a.find("backbone/conv2d_1/kernel")->data == std::vector<float>{10});
+  CHECK(a.find("gru/bias")->shape == std::vector<std::size_t>{2, 3});
+}
+
+TEST_CASE("Keras 3 layouts that are not what Keras writes: FileError naming the file and the group") {
+  auto in = [](const std::string& msg, const std::string& part) {
+    INFO(msg);
+    return msg.find(part) != std::string::npos;
+  };
+  auto p = keras3_file("k3_name.h5", [](hid_t f) {
+    dataset<float>(f, "layers/dense/vars/0", {1}, {1}, H5T_NATIVE_FLOAT);
+    dataset<float>(f, "layers/dense/vars/kernel", {1}, {1}, H5T_NATIVE_FLOAT);
+  });
+  std::string e = keras3_error(p);
+  CHECK(in(e, "'" + p.string() + "': root group/layers/dense/vars: holds 'kernel'"));
+  p = keras3_file("k3_gap.h5", [](hid_t f) {
+    dataset<float>(f, "layers/dense/vars/0", {1}, {1}, H5T_NATIVE_FLOAT);
+    dataset<float>(f, "layers/dense/vars/2", {1}, {1}, H5T_NATIVE_FLOAT);
+  });
+  CHECK(in(keras3_error(p), "holds '2': a Keras 3 'vars' group holds the datasets 0 to 1"));
+  p = keras3_file("k3_cycle.h5", [](hid_t f) {
+    dataset<float>(f, "layers/dense/vars/0", {1}, {1}, H5T_NATIVE_FLOAT);
+    REQUIRE(H5Lcreate_hard(f, "layers", f, "layers/dense/layers", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+  });
+  CHECK(in(keras3_error(p), "a group reached twice"));
+  p = keras3_file("k3_text.h5", [](hid_t f) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 4);
+    hsize_t n = 1;
+    hid_t space = H5Screate_simple(1, &n, nullptr);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t d = H5Dcreate2(f, "layers/dense/vars/0", t, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, "abcd") >= 0);
+    H5Dclose(d);
+    H5Pclose(lcpl);
+    H5Sclose(space);
+    H5Tclose(t);
+  });
+  CHECK(in(keras3_error(p), "root group/layers/dense/vars/0 does not hold floating-point values"));
+  p = keras3_file("k3_none.h5", [](hid_t f) { H5Gclose(H5Gcreate2(f, "other", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)); });
+  CHECK(in(keras3_error(p), "neither a 'layer_names' attribute (Keras 2) nor a 'layers' group (Keras 3)"));
+  p = keras3_file("k3_empty.h5", [](hid_t f) { H5Gclose(H5Gcreate2(f, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)); });
+  CHECK(in(keras3_error(p), "a Keras 3 weight file without any weight"));
 }

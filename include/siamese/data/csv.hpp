@@ -14,20 +14,6 @@
 
 namespace siamese {
 
-/// Malformed CSV (or CSV content a loader rejects), with the file name and the line.
-class CsvError : public FileError {
- public:
-  CsvError(std::string file, std::size_t line, const std::string& what)
-      : FileError(file + ":" + std::to_string(line) + ": " + what), file_(std::move(file)), line_(line) {}
-  const std::string& file() const noexcept { return file_; }
-  /// 1-based physical line where the offending record starts (0: the file as a whole).
-  std::size_t line() const noexcept { return line_; }
-
- private:
-  std::string file_;
-  std::size_t line_;
-};
-
 /// Options of CsvReader.
 struct CsvOptions {
   char delimiter = ',';
@@ -68,23 +54,18 @@ class CsvReader {
       std::size_t n = 0;
       const Status st = parse_record(row, n);
       if (st == Status::syntax_error) {
-        if (!opt_.lenient) throw CsvError(name_, record_line_, error_);
-        ++skipped_;
+        skip(error_);
         discard_line();
         continue;
       }
       if (st == Status::unterminated) {
-        if (!opt_.lenient) throw CsvError(name_, record_line_, error_);
-        ++skipped_;
+        skip(error_);
         return false;
       }
       row.resize(n);
       if (expected_ == 0) expected_ = opt_.fields != 0 ? opt_.fields : n;
       if (n != expected_) {
-        if (!opt_.lenient)
-          throw CsvError(name_, record_line_,
-                         "expected " + std::to_string(expected_) + " fields, found " + std::to_string(n));
-        ++skipped_;
+        skip("expected " + std::to_string(expected_) + " fields, found " + std::to_string(n));
         continue;
       }
       ++rows_;
@@ -98,11 +79,20 @@ class CsvReader {
   std::size_t skipped() const noexcept { return skipped_; }
   /// Records returned so far.
   std::size_t rows() const noexcept { return rows_; }
+  /// The first record skipped in lenient mode: its line (0 when none was) and why it was malformed.
+  std::size_t first_skipped_line() const noexcept { return first_skipped_line_; }
+  const std::string& first_skipped_reason() const noexcept { return first_skipped_reason_; }
   const std::string& name() const noexcept { return name_; }
 
  private:
   static constexpr int eof = -1;
   enum class Status { ok, syntax_error, unterminated };
+
+  // A malformed record at record_line_: an error, or in lenient mode a count (and the first one's reason).
+  void skip(const std::string& why) {
+    if (!opt_.lenient) throw CsvError(name_, record_line_, why);
+    if (skipped_++ == 0) first_skipped_line_ = record_line_, first_skipped_reason_ = why;
+  }
 
   int peek() {
     if (pos_ == end_ && !refill()) return eof;
@@ -241,7 +231,8 @@ class CsvReader {
   std::size_t pos_ = 0, end_ = 0;
   bool done_ = false, first_block_ = true;
   std::size_t line_ = 1, record_line_ = 0, expected_ = 0, skipped_ = 0, rows_ = 0, record_bytes_ = 0;
-  std::string error_;
+  std::size_t first_skipped_line_ = 0;
+  std::string error_, first_skipped_reason_;
 };
 
 }  // namespace siamese

@@ -25,11 +25,6 @@
 
 namespace siamese {
 
-// A data file that cannot be read or does not hold what its format promises; the message names the file.
-struct DataError : FileError {
-  using FileError::FileError;
-};
-
 // `count` grey-scale images of rows x cols pixels, row-major and scaled to [0, 1], with one class label each.
 // Requires pixels.size() == count * rows * cols and labels.size() == count (labels may be empty for images
 // read without their label file).
@@ -213,10 +208,12 @@ inline ImageSet subset(const ImageSet& set, std::span<const std::size_t> idx) {
 
 }  // namespace detail
 
-// Reads an IDX3 unsigned-byte image file (magic 0x00000803); the returned set has no labels.
+// Reads an IDX3 unsigned-byte image file (magic 0x00000803); the returned set has no labels. A file of no
+// images is a DataError, as is a label file of no labels.
 inline ImageSet load_idx_images(const std::filesystem::path& path) {
   detail::GzReader in(path);
   const auto dims = detail::read_idx_header(in, path, 3);
+  if (dims[0] == 0) throw DataError("siamese: IDX file " + detail::quoted(path) + " holds no images (its header says 0)");
   if (dims[1] == 0 || dims[2] == 0)
     throw DataError("siamese: IDX file " + detail::quoted(path) + " declares empty images (" +
                     std::to_string(dims[1]) + " x " + std::to_string(dims[2]) + ")");
@@ -239,6 +236,7 @@ inline ImageSet load_idx_images(const std::filesystem::path& path) {
 inline std::vector<std::uint8_t> load_idx_labels(const std::filesystem::path& path) {
   detail::GzReader in(path);
   const auto dims = detail::read_idx_header(in, path, 1);
+  if (dims[0] == 0) throw DataError("siamese: IDX file " + detail::quoted(path) + " holds no labels (its header says 0)");
   std::vector<std::uint8_t> labels = in.read_vector(dims[0], "labels (" + std::to_string(dims[0]) + " of them)");
   detail::expect_end(in, path, labels.size());
   return labels;

@@ -15,7 +15,7 @@
 
 #include "../core/errors.hpp"
 #include "../core/random.hpp"
-#include "../model/batches.hpp"
+#include "../core/batches.hpp"
 #include "csv.hpp"
 #include "images.hpp"
 
@@ -58,8 +58,9 @@ inline std::vector<std::filesystem::path> sorted_entries(const std::filesystem::
 /// Reads the kinship layout: every <images_dir>/<family>/<person>/ folder holding at least one .jpg,
 /// .jpeg or .png is a person "family/person"; `relationships_csv` has the header p1,p2 and one related
 /// pair per row. Rows naming a person without images are counted in skipped_relations; a pair listed
-/// twice (in either order) counts once. Throws FileError for a missing folder, CsvError (file:line)
-/// for a malformed row.
+/// twice (in either order) counts once. Throws FileError for a missing folder, DataError for a folder
+/// with no person's images, CsvError (file:line) for a malformed row or a file that yields no related
+/// pair (naming the first skipped row's reason).
 inline KinshipData load_kinship(const std::filesystem::path& images_dir, const std::filesystem::path& relationships_csv) {
   if (!std::filesystem::is_directory(images_dir))
     throw FileError("'" + images_dir.string() + "': not a folder (expected <family>/<person>/*.jpg)");
@@ -71,23 +72,36 @@ inline KinshipData load_kinship(const std::filesystem::path& images_dir, const s
       d.people.push_back(fam.filename().string() + "/" + person.filename().string());
       d.images.push_back(std::move(files));
     }
+  if (d.people.empty())
+    throw DataError("'" + images_dir.string() + "': no person folder holds an image (expected "
+                    "<family>/<person>/*.jpg, .jpeg or .png)");
   CsvReader csv(relationships_csv.string());
   std::vector<std::string> row;
   const std::string file = relationships_csv.string();
   if (!csv.read_row(row) || row.size() != 2 || row[0] != "p1" || row[1] != "p2")
     throw CsvError(file, csv.line(), "expected the header 'p1,p2'");
   std::set<std::pair<std::size_t, std::size_t>> rel;
+  std::size_t first_line = 0;  // of the first row skipped
+  std::string first_reason;
   while (csv.read_row(row)) {
     for (const auto& p : row)
       if (p.find('/') == std::string::npos || p.front() == '/' || p.back() == '/')
         throw CsvError(file, csv.line(), "'" + p + "' is not a person of the form FAMILY/PERSON (F0002/MID1)");
     const std::size_t a = d.index(row[0]), b = d.index(row[1]);
     if (a == d.people.size() || b == d.people.size()) {
-      ++d.skipped_relations;
+      if (d.skipped_relations++ == 0)
+        first_line = csv.line(),
+        first_reason = "'" + row[a == d.people.size() ? 0 : 1] + "' has no images under '" + images_dir.string() + "'";
       continue;
     }
     if (a != b) rel.insert({std::min(a, b), std::max(a, b)});
   }
+  if (rel.empty())
+    throw CsvError(file, first_line,
+                   d.skipped_relations == 0
+                       ? std::string("no related pair of people: the file lists none of two different people")
+                       : "no related pair of people: all " + std::to_string(d.skipped_relations) +
+                             " rows were skipped; the first (this line): " + first_reason);
   d.relations.assign(rel.begin(), rel.end());
   return d;
 }

@@ -52,16 +52,29 @@ inline QuoraData load_quora(CsvReader& reader, bool lenient) {
                        join_fields(row) + "'");
   }
   QuoraData data;
+  std::size_t first_line = 0;  // of the first row skipped here (the reader keeps its own first)
+  std::string first_reason;
   while (reader.read_row(row)) {
     const std::string& label = row[5];
     if (label != "0" && label != "1") {
-      if (!lenient) throw CsvError(reader.name(), reader.line(), "is_duplicate must be 0 or 1, found '" + label + "'");
-      ++data.skipped;
+      const std::string why = "is_duplicate must be 0 or 1, found '" + label + "'";
+      if (!lenient) throw CsvError(reader.name(), reader.line(), why);
+      if (data.skipped++ == 0) first_line = reader.line(), first_reason = why;
       continue;
     }
     data.pairs.push_back({std::move(row[3]), std::move(row[4]), label == "1" ? 1 : 0});
   }
   data.skipped += reader.skipped();
+  if (data.pairs.empty()) {  // nothing to train on is an error here, where its reason is known
+    if (data.skipped == 0) throw CsvError(reader.name(), 0, "no question pairs: the file holds only its header row");
+    if (reader.skipped() != 0 && (first_line == 0 || reader.first_skipped_line() < first_line))
+      first_line = reader.first_skipped_line(), first_reason = reader.first_skipped_reason();
+    throw CsvError(reader.name(), first_line,
+                   "no question pairs: " +
+                       (data.skipped == 1 ? std::string("its only row is malformed and was skipped")
+                                          : "all " + std::to_string(data.skipped) + " rows are malformed and were skipped") +
+                       "; the first (this line): " + first_reason);
+  }
   return data;
 }
 
@@ -87,7 +100,8 @@ inline std::uint64_t split_below(std::uint64_t& state, std::uint64_t bound) noex
 /// Reads a Quora train.csv (`id,qid1,qid2,question1,question2,is_duplicate`, header required).
 /// Empty questions are kept. Throws CsvError naming the file and line on a bad header (a
 /// test.csv-like file without labels included), malformed CSV or a label other than 0/1;
-/// with `lenient`, malformed rows are skipped and counted instead.
+/// with `lenient`, malformed rows are skipped and counted instead. A file that yields no pair (only
+/// a header, or every row skipped) throws CsvError naming the file and the first skipped row's reason.
 inline QuoraData load_quora(const std::string& path, bool lenient = false) {
   // The field count comes from the header, so a 3-column test.csv reaches the header check.
   CsvReader reader(path, CsvOptions{',', lenient, 0});

@@ -12,6 +12,7 @@
 #include <istream>
 #include <optional>
 #include <ostream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -20,17 +21,12 @@
 #include <vector>
 
 #include "../core/errors.hpp"
+#include "../io/atomic_write.hpp"
 
 namespace siamese {
 
 /// Keras' default `filters`: each of these characters is replaced by the split string.
 inline constexpr std::string_view keras_default_filters = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n";
-
-/// A tokenizer file that cannot be read or parsed; the message names the file and line.
-class TokenizerError : public FileError {
- public:
-  using FileError::FileError;
-};
 
 /// Options of `Tokenizer`, named and defaulted as in Keras.
 struct TokenizerOptions {
@@ -337,12 +333,11 @@ class Tokenizer {
     for (const auto& wc : counts_) out << wc.count << ' ' << wc.docs << ' ' << detail::escape_token(wc.word) << '\n';
   }
 
+  /// Writes the file atomically (io/atomic_write.hpp); throws TokenizerError naming it when that fails.
   void save(const std::string& path) const {
-    std::ofstream out(path, std::ios::binary);
-    if (!out) throw TokenizerError("cannot open tokenizer file '" + path + "' for writing");
+    std::ostringstream out;
     save(out);
-    out.flush();
-    if (!out) throw TokenizerError("error writing tokenizer file '" + path + "'");
+    write_file_atomically<TokenizerError>(path, out.str());
   }
 
   /// Reads a file written by save(); `name` is used in error messages.

@@ -6,10 +6,8 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <xsimd/xsimd.hpp>
-#include <zlib.h>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -19,18 +17,15 @@
 #include <span>
 #include <stdexcept>
 #include <string>
-#include <system_error>
 #include <utility>
 #include <vector>
 
 #include "../core/errors.hpp"
+#include "../io/atomic_write.hpp"
+#include "../io/byte_order.hpp"
+#include "../io/crc32.hpp"
 
 namespace siamese {
-
-// An index file that cannot be written or read back as written; the message names the file.
-struct IndexFileError : FileError {
-  using FileError::FileError;
-};
 
 // The k nearest database rows of each query, nearest first (ties by lower index): row q of `indices` and
 // `distances` holds entries [q * k, (q + 1) * k). k is min(requested k, database size).
@@ -53,32 +48,6 @@ using AlignedFloats = std::vector<float, xsimd::aligned_allocator<float, 64>>;
 inline constexpr char index_magic[8] = {'S', 'I', 'A', 'M', 'I', 'D', 'X', '\0'};
 inline constexpr std::uint32_t index_version = 1;
 inline constexpr std::size_t index_header_bytes = 8 + 4 + 4 + 8 + 8;
-
-inline std::uint32_t crc32_of(const unsigned char* p, std::size_t n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  while (n > 0) {  // crc32 takes a uInt length
-    const auto chunk = static_cast<uInt>(std::min<std::size_t>(n, std::size_t{1} << 30));
-    crc = crc32(crc, p, chunk);
-    p += chunk;
-    n -= chunk;
-  }
-  return static_cast<std::uint32_t>(crc);
-}
-
-template <class T>
-void put_le(std::vector<unsigned char>& out, T v) {
-  static_assert(std::endian::native == std::endian::little, "index files are little-endian");
-  unsigned char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out.insert(out.end(), b, b + sizeof(T));
-}
-
-template <class T>
-T get_le(const unsigned char* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
 
 }  // namespace detail
 
@@ -160,38 +129,21 @@ class EmbeddingIndex {
     return res;
   }
 
-  // Writes the index to `path` atomically: to `path.tmp`, then renamed over `path`.
+  // Writes the index to `path` atomically (io/atomic_write.hpp), little-endian, with a CRC32 of its bytes.
   void save(const std::filesystem::path& path) const {
     std::vector<unsigned char> buf;
     buf.reserve(detail::index_header_bytes + size_ * (dim_ + 1) * 4 + 4);
     buf.insert(buf.end(), detail::index_magic, detail::index_magic + 8);
-    detail::put_le<std::uint32_t>(buf, detail::index_version);
-    detail::put_le<std::uint32_t>(buf, static_cast<std::uint32_t>(metric_));
-    detail::put_le<std::uint64_t>(buf, size_);
-    detail::put_le<std::uint64_t>(buf, dim_);
+    detail::le::append<std::uint32_t>(buf, detail::index_version);
+    detail::le::append<std::uint32_t>(buf, static_cast<std::uint32_t>(metric_));
+    detail::le::append<std::uint64_t>(buf, size_);
+    detail::le::append<std::uint64_t>(buf, dim_);
     for (std::size_t i = 0; i < size_; ++i)
-      for (std::size_t j = 0; j < dim_; ++j) detail::put_le<float>(buf, data_[offset(i, j)]);
-    for (int l : labels_) detail::put_le<std::int32_t>(buf, l);
-    detail::put_le<std::uint32_t>(buf, detail::crc32_of(buf.data(), buf.size()));
+      for (std::size_t j = 0; j < dim_; ++j) detail::le::append<float>(buf, data_[offset(i, j)]);
+    for (int l : labels_) detail::le::append<std::int32_t>(buf, l);
+    detail::le::append<std::uint32_t>(buf, crc32_of(buf.data(), buf.size()));
 
-    std::filesystem::path tmp = path;
-    tmp += ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
-      out.close();
-      if (!out) {
-        std::error_code ec;
-        std::filesystem::remove(tmp, ec);
-        throw IndexFileError("siamese: cannot write index file '" + tmp.string() + "'");
-      }
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-      std::filesystem::remove(tmp, ec);
-      throw IndexFileError("siamese: cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + ec.message());
-    }
+    write_file_atomically<IndexFileError>(path, {reinterpret_cast<const char*>(buf.data()), buf.size()});
   }
 
   static EmbeddingIndex load(const std::filesystem::path& path) {
@@ -207,10 +159,10 @@ class EmbeddingIndex {
                            std::to_string(detail::index_header_bytes + 4) + "-byte header and checksum");
     if (std::memcmp(buf.data(), detail::index_magic, 8) != 0)
       throw IndexFileError(name + " is not an embedding index (wrong magic)");
-    const auto version = detail::get_le<std::uint32_t>(buf.data() + 8);
-    const auto metric = detail::get_le<std::uint32_t>(buf.data() + 12);
-    const auto n = detail::get_le<std::uint64_t>(buf.data() + 16);
-    const auto dim = detail::get_le<std::uint64_t>(buf.data() + 24);
+    const auto version = detail::le::load<std::uint32_t>(buf.data() + 8);
+    const auto metric = detail::le::load<std::uint32_t>(buf.data() + 12);
+    const auto n = detail::le::load<std::uint64_t>(buf.data() + 16);
+    const auto dim = detail::le::load<std::uint64_t>(buf.data() + 24);
     if (version != detail::index_version)
       throw IndexFileError(name + " has version " + std::to_string(version) + ", expected " +
                            std::to_string(detail::index_version));
@@ -225,18 +177,17 @@ class EmbeddingIndex {
       throw IndexFileError(name + " is " + (buf.size() < expected ? "truncated" : "too long") + ": expected " +
                            std::to_string(expected) + " bytes for " + std::to_string(n) + " x " + std::to_string(dim) +
                            ", found " + std::to_string(buf.size()));
-    const auto stored = detail::get_le<std::uint32_t>(buf.data() + buf.size() - 4);
-    const auto computed = detail::crc32_of(buf.data(), buf.size() - 4);
+    const auto stored = detail::le::load<std::uint32_t>(buf.data() + buf.size() - 4);
+    const auto computed = crc32_of(buf.data(), buf.size() - 4);
     if (stored != computed)
       throw IndexFileError(name + " is corrupt: CRC32 " + std::to_string(computed) + " does not match the stored " +
                            std::to_string(stored));
     EmbeddingIndex idx(dim, static_cast<Distance>(metric));
     std::vector<float> rows(n * dim);
     std::vector<int> labels(n);
-    if (n != 0) {  // an empty vector's data() may be null, which memcpy must not get
-      std::memcpy(rows.data(), buf.data() + detail::index_header_bytes, rows.size() * 4);
-      std::memcpy(labels.data(), buf.data() + detail::index_header_bytes + rows.size() * 4, labels.size() * 4);
-    }
+    detail::le::load_floats(buf.data() + detail::index_header_bytes, rows.size(), rows.data());
+    for (std::size_t i = 0; i < n; ++i)
+      labels[i] = detail::le::load<std::int32_t>(buf.data() + detail::index_header_bytes + (rows.size() + i) * 4);
     try {
       idx.add(rows, labels);
     } catch (const std::invalid_argument& e) {

@@ -5,15 +5,15 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <initializer_list>
 #include <limits>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
+
+#include "../io/atomic_write.hpp"
 
 namespace siamese {
 
@@ -171,26 +171,11 @@ inline std::string render_line_plot(std::string_view title, std::string_view x_l
   return o;
 }
 
-// Writes render_line_plot(...) to `path`, through `path.tmp` and a rename so a reader never sees half a file.
+// Writes render_line_plot(...) to `path` atomically (io/atomic_write.hpp): a reader never sees half a file.
+// Throws FileError naming the file when it cannot be written.
 inline void write_line_plot(const std::filesystem::path& path, std::string_view title, std::string_view x_label,
                             std::string_view y_label, std::span<const PlotSeries> series) {
-  const std::string svg = render_line_plot(title, x_label, y_label, series);
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  out << svg;
-  out.close();
-  std::error_code ec;
-  if (!out) {
-    std::filesystem::remove(tmp, ec);
-    throw std::runtime_error("siamese::write_line_plot: cannot write '" + tmp.string() + "'");
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw std::runtime_error("siamese::write_line_plot: cannot rename '" + tmp.string() + "' to '" + path.string() +
-                             "': " + ec.message());
-  }
+  write_file_atomically(path, render_line_plot(title, x_label, y_label, series));
 }
 
 inline void write_line_plot(const std::filesystem::path& path, std::string_view title, std::string_view x_label,

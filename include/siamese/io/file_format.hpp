@@ -1,8 +1,7 @@
 #pragma once
 // The library's binary container for weights and checkpoints: a signature, named tensors, a CRC32.
-// Written atomically (temporary file, fsync, rename): a crash mid-write leaves the old file intact.
-#include <zlib.h>
-
+// Every number is little-endian (io/byte_order.hpp); the file is written atomically (io/atomic_write.hpp):
+// a crash mid-write leaves the old file intact.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -10,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "../core/errors.hpp"
+#include "atomic_write.hpp"
+#include "byte_order.hpp"
+#include "crc32.hpp"
 
 namespace siamese {
 
@@ -45,7 +44,7 @@ inline constexpr std::uint64_t kMaxElements = std::uint64_t{1} << 34;  // 64 GiB
 struct Writer {
   std::string buf;
   template <class T>
-  void put(const T& v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); }
+  void put(T v) { detail::le::append(buf, v); }
   void put_str(const std::string& s) {
     put(std::uint32_t(s.size()));
     buf += s;
@@ -64,8 +63,7 @@ struct Reader {
   template <class T>
   T get(const char* what) {
     need(sizeof(T), what);
-    T v;
-    std::memcpy(&v, buf.data() + pos, sizeof v);
+    const T v = detail::le::load<T>(buf.data() + pos);
     pos += sizeof v;
     return v;
   }
@@ -93,36 +91,10 @@ inline void write_weight_file(const std::filesystem::path& path, const WeightFil
     w.put(std::uint32_t(t.shape.size()));
     for (auto d : t.shape) w.put(d);
     w.put(std::uint64_t(t.data.size()));
-    w.buf.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
+    detail::le::append_floats(w.buf, t.data.data(), t.data.size());
   }
-  const auto crc = static_cast<std::uint32_t>(
-      crc32(0L, reinterpret_cast<const Bytef*>(w.buf.data()), static_cast<uInt>(w.buf.size())));
-  w.put(crc);
-
-  // One fixed name: an interrupted write leaves at most one stale file, replaced by the next save.
-  const std::string tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw FileError("'" + path.string() + "': cannot create the temporary file '" + tmp + "'");
-  std::size_t done = 0;
-  while (done < w.buf.size()) {
-    const ssize_t r = ::write(fd, w.buf.data() + done, w.buf.size() - done);
-    if (r <= 0) {
-      ::close(fd);
-      std::remove(tmp.c_str());
-      throw FileError("'" + path.string() + "': writing failed after " + std::to_string(done) + " bytes");
-    }
-    done += std::size_t(r);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    std::remove(tmp.c_str());
-    throw FileError("'" + path.string() + "': flushing the temporary file failed");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw FileError("'" + path.string() + "': renaming the temporary file failed: " + ec.message());
-  }
+  w.put(crc32_of(w.buf.data(), w.buf.size()));
+  write_file_atomically(path, w.buf);
 }
 
 /// Reads and validates a file written by write_weight_file: magic, version, sizes, checksum.
@@ -147,9 +119,8 @@ inline WeightFile read_weight_file(const std::filesystem::path& path) {
                     std::to_string(detail::kVersion) + ")");
   if (buf.size() < 16) in.need(16, "the checksum");
   const std::size_t body = buf.size() - 4;
-  std::uint32_t stored;
-  std::memcpy(&stored, buf.data() + body, 4);
-  const auto crc = static_cast<std::uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(buf.data()), uInt(body)));
+  const auto stored = detail::le::load<std::uint32_t>(buf.data() + body);
+  const auto crc = crc32_of(buf.data(), body);
   WeightFile f;
   f.kind = in.get_str("the kind");
   f.signature = in.get_str("the signature");
@@ -174,7 +145,7 @@ inline WeightFile read_weight_file(const std::filesystem::path& path) {
                       " values but its shape needs " + std::to_string(elems));
     in.need(n * sizeof(float), ("the values of tensor '" + t.name + "'").c_str());
     t.data.resize(n);
-    if (n != 0) std::memcpy(t.data.data(), buf.data() + in.pos, n * sizeof(float));  // data() may be null
+    detail::le::load_floats(buf.data() + in.pos, n, t.data.data());
     in.pos += n * sizeof(float);
     f.tensors.push_back(std::move(t));
   }

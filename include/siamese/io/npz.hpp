@@ -17,6 +17,8 @@
 #include "../core/errors.hpp"
 #include "../core/tensor.hpp"
 #include "../layers/layer.hpp"
+#include "byte_order.hpp"
+#include "crc32.hpp"
 #include "detail/inflate.hpp"
 
 namespace siamese {
@@ -53,20 +55,13 @@ inline std::string read_bytes(const std::filesystem::path& path) {
   return s;
 }
 
-template <class T>
-T le(const std::string& b, std::size_t at) {  // little-endian field; callers check the bounds
-  T v = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) v |= T(static_cast<unsigned char>(b[at + i])) << (8 * i);
-  return v;
-}
-
 /// Parses one .npy file (format versions 1 to 3): '<f4' or '<f8', C order, any rank.
 inline NamedArray parse_npy(const std::string& b, const std::string& file, std::string name) {
   const std::string where = "'" + file + "': array '" + name + "': ";
   if (b.size() < 10 || b.compare(0, 6, "\x93NUMPY") != 0) throw FileError(where + "not a .npy array (bad magic)");
   const int major = static_cast<unsigned char>(b[6]);
   if (major < 1 || major > 3) throw FileError(where + "unknown .npy format version " + std::to_string(major));
-  const std::size_t hl = major == 1 ? le<std::uint16_t>(b, 8) : (b.size() < 12 ? ~std::size_t{0} : le<std::uint32_t>(b, 8));
+  const std::size_t hl = major == 1 ? detail::le::load<std::uint16_t>(b.data() + 8) : (b.size() < 12 ? ~std::size_t{0} : detail::le::load<std::uint32_t>(b.data() + 8));
   const std::size_t start = major == 1 ? 10 : 12;
   if (hl > b.size() - start) throw FileError(where + "truncated .npy header");
   const std::string h = b.substr(start, hl);
@@ -116,13 +111,9 @@ inline NamedArray parse_npy(const std::string& b, const std::string& file, std::
   a.data.resize(count);
   const char* p = b.data() + start + hl;
   if (item == 4) {
-    if (count != 0) std::memcpy(a.data.data(), p, count * 4);  // data() of an empty vector may be null
+    detail::le::load_floats(p, count, a.data.data());
   } else {
-    for (std::size_t i = 0; i < count; ++i) {
-      double d;
-      std::memcpy(&d, p + 8 * i, 8);
-      a.data[i] = static_cast<float>(d);
-    }
+    for (std::size_t i = 0; i < count; ++i) a.data[i] = static_cast<float>(detail::le::load<double>(p + 8 * i));
   }
   return a;
 }
@@ -147,45 +138,45 @@ inline std::vector<ZipEntry> zip_directory(const std::string& b, const std::stri
   if (b.size() < 22) throw FileError(where + "not a .npz (zip) file: " + std::to_string(b.size()) + " bytes");
   std::size_t eocd = std::string::npos;
   for (std::size_t i = b.size() - 22, stop = b.size() > 22 + 65535 ? b.size() - 22 - 65535 : 0;; --i) {
-    if (le<std::uint32_t>(b, i) == 0x06054b50) {
+    if (detail::le::load<std::uint32_t>(b.data() + i) == 0x06054b50) {
       eocd = i;
       break;
     }
     if (i == stop) break;
   }
   if (eocd == std::string::npos) throw FileError(where + "not a .npz (zip) file: no end of central directory");
-  std::uint64_t n = le<std::uint16_t>(b, eocd + 10), cd_size = le<std::uint32_t>(b, eocd + 12),
-                cd = le<std::uint32_t>(b, eocd + 16);
-  if (eocd >= 20 && le<std::uint32_t>(b, eocd - 20) == 0x07064b50) {  // zip64 locator
-    const std::uint64_t z = le<std::uint64_t>(b, eocd - 20 + 8);
-    if (b.size() < 56 || z > b.size() - 56 || le<std::uint32_t>(b, z) != 0x06064b50)
+  std::uint64_t n = detail::le::load<std::uint16_t>(b.data() + eocd + 10), cd_size = detail::le::load<std::uint32_t>(b.data() + eocd + 12),
+                cd = detail::le::load<std::uint32_t>(b.data() + eocd + 16);
+  if (eocd >= 20 && detail::le::load<std::uint32_t>(b.data() + eocd - 20) == 0x07064b50) {  // zip64 locator
+    const std::uint64_t z = detail::le::load<std::uint64_t>(b.data() + eocd - 20 + 8);
+    if (b.size() < 56 || z > b.size() - 56 || detail::le::load<std::uint32_t>(b.data() + z) != 0x06064b50)
       throw FileError(where + "corrupt zip64 end of central directory");
-    n = le<std::uint64_t>(b, z + 32);
-    cd_size = le<std::uint64_t>(b, z + 40);
-    cd = le<std::uint64_t>(b, z + 48);
+    n = detail::le::load<std::uint64_t>(b.data() + z + 32);
+    cd_size = detail::le::load<std::uint64_t>(b.data() + z + 40);
+    cd = detail::le::load<std::uint64_t>(b.data() + z + 48);
   }
   if (cd > b.size() || cd_size > b.size() - cd) throw FileError(where + "truncated file: central directory out of range");
   std::vector<ZipEntry> out;
   for (std::uint64_t i = 0, p = cd; i < n; ++i) {
-    if (p + 46 > cd + cd_size || le<std::uint32_t>(b, p) != 0x02014b50)
+    if (p + 46 > cd + cd_size || detail::le::load<std::uint32_t>(b.data() + p) != 0x02014b50)
       throw FileError(where + "corrupt central directory at entry " + std::to_string(i));
     ZipEntry e{};
-    e.flags = le<std::uint16_t>(b, p + 8);
-    e.method = le<std::uint16_t>(b, p + 10);
-    e.crc = le<std::uint32_t>(b, p + 16);
-    e.packed = le<std::uint32_t>(b, p + 20);
-    e.size = le<std::uint32_t>(b, p + 24);
-    const std::size_t nl = le<std::uint16_t>(b, p + 28), xl = le<std::uint16_t>(b, p + 30),
-                      cl = le<std::uint16_t>(b, p + 32);
-    e.offset = le<std::uint32_t>(b, p + 42);
+    e.flags = detail::le::load<std::uint16_t>(b.data() + p + 8);
+    e.method = detail::le::load<std::uint16_t>(b.data() + p + 10);
+    e.crc = detail::le::load<std::uint32_t>(b.data() + p + 16);
+    e.packed = detail::le::load<std::uint32_t>(b.data() + p + 20);
+    e.size = detail::le::load<std::uint32_t>(b.data() + p + 24);
+    const std::size_t nl = detail::le::load<std::uint16_t>(b.data() + p + 28), xl = detail::le::load<std::uint16_t>(b.data() + p + 30),
+                      cl = detail::le::load<std::uint16_t>(b.data() + p + 32);
+    e.offset = detail::le::load<std::uint32_t>(b.data() + p + 42);
     if (p + 46 + nl + xl + cl > cd + cd_size) throw FileError(where + "corrupt central directory at entry " + std::to_string(i));
     e.name = b.substr(p + 46, nl);
     for (std::size_t x = p + 46 + nl, end = x + xl; x + 4 <= end;) {  // zip64 extra: only the saturated fields
-      const std::uint16_t id = le<std::uint16_t>(b, x), len = le<std::uint16_t>(b, x + 2);
+      const std::uint16_t id = detail::le::load<std::uint16_t>(b.data() + x), len = detail::le::load<std::uint16_t>(b.data() + x + 2);
       std::size_t f = x + 4;
       if (id == 1) {
         for (std::uint64_t* v : {&e.size, &e.packed, &e.offset})
-          if (*v == 0xFFFFFFFFu && f + 8 <= std::min<std::size_t>(x + 4 + len, end)) *v = le<std::uint64_t>(b, f), f += 8;
+          if (*v == 0xFFFFFFFFu && f + 8 <= std::min<std::size_t>(x + 4 + len, end)) *v = detail::le::load<std::uint64_t>(b.data() + f), f += 8;
       }
       x += 4 + len;
     }
@@ -210,10 +201,10 @@ inline ArrayFile read_npz(const std::filesystem::path& path) {
     if (e.flags & 1) throw FileError(where + "encrypted zip entries are not supported");
     if (e.method != 0 && e.method != 8)
       throw FileError(where + "zip compression method " + std::to_string(e.method) + " is not supported (stored or deflate)");
-    if (e.offset > b.size() || b.size() - e.offset < 30 || detail::le<std::uint32_t>(b, e.offset) != 0x04034b50)
+    if (e.offset > b.size() || b.size() - e.offset < 30 || detail::le::load<std::uint32_t>(b.data() + e.offset) != 0x04034b50)
       throw FileError(where + "corrupt or truncated file: no local header at offset " + std::to_string(e.offset));
-    const std::uint64_t data = e.offset + 30 + detail::le<std::uint16_t>(b, e.offset + 26) +
-                               detail::le<std::uint16_t>(b, e.offset + 28);
+    const std::uint64_t data = e.offset + 30 + detail::le::load<std::uint16_t>(b.data() + e.offset + 26) +
+                               detail::le::load<std::uint16_t>(b.data() + e.offset + 28);
     if (data > b.size() || e.packed > b.size() - data)
       throw FileError(where + "truncated file: the entry needs " + std::to_string(e.packed) + " bytes at offset " +
                       std::to_string(data) + ", the file ends at " + std::to_string(b.size()));
@@ -223,7 +214,7 @@ inline ArrayFile read_npz(const std::filesystem::path& path) {
                       ", more than deflate can produce");
     if (e.method == 8) raw = detail::inflate_raw(raw, e.size, where);
     else if (raw.size() != e.size) throw FileError(where + "stored entry size differs from its directory record");
-    const auto crc = crc32_z(0, reinterpret_cast<const Bytef*>(raw.data()), raw.size());
+    const auto crc = crc32_of(raw.data(), raw.size());
     if (crc != e.crc) throw FileError(where + "checksum mismatch: the file is corrupt");
     out.arrays.push_back(detail::parse_npy(raw, file, std::move(name)));
   }

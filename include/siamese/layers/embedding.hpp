@@ -15,13 +15,13 @@
 namespace siamese {
 
 namespace detail {
-template <std::size_t V, std::size_t D, bool Trainable, bool MaskZero, class In, class Pos>
+template <std::size_t V, std::size_t D, bool Trainable, bool MaskZero, Init I, class In, class Pos>
 struct EmbeddingImpl : LayerDefaults {
   static_assert(In::rank == 1, "Embedding expects token ids (rank 1: time steps), e.g. Input<30>");
   static constexpr std::size_t T = In::dims[0];
   using in_shape = In;
   using out_shape = Shape<T, D>;
-  static constexpr auto params = specs(ParamSpec{"embeddings", {V, D}, 2, Init::Uniform005, V, D});
+  static constexpr auto params = specs(ParamSpec{"embeddings", {V, D}, 2, I, V, D});
   static constexpr bool has_trainable_params = Trainable;
   static constexpr std::size_t token_vocab = V;  // models check the ids of their inputs against it (network.hpp)
 
@@ -46,7 +46,7 @@ struct EmbeddingImpl : LayerDefaults {
   static void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,
                       bool states) {
     if (states) return;
-    out.push_back({prefix + "embeddings", {V, D}, offset, V * D, Init::Uniform005, V, D, trainable && Trainable, D});
+    out.push_back({prefix + "embeddings", {V, D}, offset, V * D, I, V, D, trainable && Trainable, D});
   }
   static std::string describe() {
     return "Embedding<" + std::to_string(V) + "," + std::to_string(D) + (Trainable ? "" : ",frozen") +
@@ -56,7 +56,9 @@ struct EmbeddingImpl : LayerDefaults {
 }  // namespace detail
 
 /// A lookup table mapping token ids to vectors: input Shape<T> of ids stored as floats (exact up to
-/// 2^24), output Shape<T, Dim>; the (Vocab, Dim) table starts uniform in [-0.05, 0.05] as in Keras.
+/// 2^24), output Shape<T, Dim>; the (Vocab, Dim) table starts as Init says: uniform in [-0.05, 0.05] as
+/// in Keras (Init::UniformKeras, the default: it trains the text example best, see docs/text_similarity.md),
+/// or N(0, 1) as in PyTorch (Init::Normal).
 /// Requires every id to be an integer in [0, Vocab): host backends throw ShapeError naming the sample
 /// and position of a bad one (check_token_ids() tests a batch beforehand).
 /// MaskZero (on by default, unlike Keras, because the Tokenizer never assigns 0 and pad_sequences pads
@@ -68,14 +70,14 @@ struct EmbeddingImpl : LayerDefaults {
 /// gradient is row-sparse: optimizers update only the rows present in the batch (Adam's moments and
 /// SGD's momentum of the other rows stay as they are, like PyTorch's SparseAdam or TensorFlow's
 /// LazyAdam), which also makes a step over a large vocabulary cheap.
-template <std::size_t Vocab, std::size_t Dim, bool Trainable = true, bool MaskZero = true>
+template <std::size_t Vocab, std::size_t Dim, bool Trainable = true, bool MaskZero = true, Init I = Init::UniformKeras>
 struct Embedding {
   static_assert(Vocab > 0 && Dim > 0, "Embedding needs a vocabulary and a width of at least 1");
   static_assert(Vocab <= (std::size_t{1} << 24), "Embedding: ids are stored as floats, exact up to 2^24");
   template <class In>
   static constexpr bool accepts = In::rank == 1;
   template <class In, class Pos>
-  using bind = detail::EmbeddingImpl<Vocab, Dim, Trainable, MaskZero, In, Pos>;
+  using bind = detail::EmbeddingImpl<Vocab, Dim, Trainable, MaskZero, I, In, Pos>;
 };
 
 /// What load_glove() found: lines read, and rows of the table it set.
@@ -87,13 +89,15 @@ struct GloveStats {
 /// row of each word w with 0 < word_index[w] < vocab. Rows of words absent from the file keep their
 /// values (not zeroed: a zero row would read as padding). WordIndex maps std::string to int (e.g.
 /// Tokenizer::word_index()). A line with another number of values or a value that is not a number
-/// throws FileError naming the file and the line.
+/// throws FileError naming the file and the line; so does a file that sets no row (empty, or none of
+/// its words in the table).
 template <class WordIndex>
 GloveStats load_glove(float* table, std::size_t vocab, std::size_t dim, const std::string& path,
                       const WordIndex& word_index) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FileError("load_glove: cannot open '" + path + "'");
   GloveStats st;
+  std::size_t vectors = 0;
   std::string line;
   std::vector<float> values(dim);
   while (std::getline(in, line)) {
@@ -122,11 +126,18 @@ GloveStats load_glove(float* table, std::size_t vocab, std::size_t dim, const st
     if (count != dim)
       throw FileError(where() + "'" + word + "' has " + std::to_string(count) + " values, but the embedding is " +
                       std::to_string(dim) + " wide");
+    ++vectors;
     const auto it = word_index.find(word);
     if (it == word_index.end() || it->second <= 0 || std::size_t(it->second) >= vocab) continue;
     std::copy(values.begin(), values.end(), table + std::size_t(it->second) * dim);
     ++st.rows_set;
   }
+  // A file that sets no row leaves the table as it was: say why rather than let training start from nothing.
+  if (st.rows_set == 0)
+    throw FileError("load_glove: '" + path + "': " +
+                    (vectors == 0 ? std::string("the file holds no vectors")
+                                   : "none of its words has a row in the table (a vocabulary of " +
+                                         std::to_string(vocab) + " rows)"));
   return st;
 }
 

@@ -1,135 +1,77 @@
 #pragma once
 // GRU<Units>: a gated recurrent unit layer over a sequence, with Keras' reset_after=True layout.
-#include <string>
-#include <type_traits>
+#include <cstddef>
 
 #include "rnn_base.hpp"
 
 namespace siamese {
 
 namespace detail {
-template <std::size_t U, bool Seq, bool Masked, bool Reverse, class In, class Pos>
-struct GRUImpl : LayerDefaults {
+/// GRU's cell (reset_after=True) for RecurrentImpl: three gates z, r, hh activated in place in the input
+/// projection; the recurrence h_prev R + b_rec goes to a buffer of its own (rp), as the reset gate
+/// multiplies it, and its gradient (drp) is what flows back through R.
+template <std::size_t U, class In>
+struct GRUCell {
   static_assert(In::rank == 2, "GRU expects a sequence input (rank 2: time steps, features), e.g. after Embedding");
-  static constexpr std::size_t T = SequenceDims<In>::T, F = SequenceDims<In>::F, G = 3 * U;
-  using order = TimeOrder<T, Reverse>;
-  using in_shape = In;
-  using out_shape = std::conditional_t<Seq, Shape<T, U>, Shape<U>>;
-  static constexpr auto params = specs(ParamSpec{"kernel", {F, G}, 2, Init::GlorotUniform, F, G},
-                                       ParamSpec{"recurrent_kernel", {U, G}, 2, Init::Orthogonal, U, G},
-                                       ParamSpec{"bias", {2, G}, 2, Init::Zeros, F, G});
+  static constexpr std::size_t units = U, gates = 3;
+  static constexpr const char* name = "GRU";
+  static constexpr bool accumulate_recurrence = false;
+  static constexpr ParamSpec bias_spec(std::size_t F) { return {"bias", {2, 3 * U}, 2, Init::Zeros, F, 3 * U}; }
 
-  // Kept from forward: activated gates [z, r, hh] (xp), recurrent pre-activations h_prev R + b_rec
-  // (rp), states h, the mask. Backward only: gradients of xp and rp, states shifted by a step, dL/dh.
-  struct Parts {
-    float *xp, *rp, *h, *mask, *dxp, *drp, *hp, *dh;
+  struct Extra {
+    float *rp, *drp;
   };
-  static Parts parts(float* s, std::size_t n) {
-    Carver k{s};
-    return {k.take(n * T * G), k.take(n * T * G), k.take(n * T * U), k.take(n * T),
-            k.take(n * T * G), k.take(n * T * G), k.take(n * T * U), k.take(n * U)};
+  template <std::size_t T>
+  static Extra extra(Carver& k, std::size_t n) {
+    return {k.take(n * T * 3 * U), k.take(n * T * 3 * U)};
   }
-  static std::size_t scratch(std::size_t n) {
-    return 4 * align_floats(n * T * G) + 2 * align_floats(n * T * U) + align_floats(n * T) + align_floats(n * U);
+  template <std::size_t T>
+  static std::size_t extra_size(std::size_t n) {
+    return 2 * align_floats(n * T * 3 * U);
   }
+  static float* recurrent(const auto& p) { return p.cell.rp; }
+  static float* d_recurrent(const auto& p) { return p.cell.drp; }
 
-  template <class B>
-  static void forward(const Forward& f) {
-    const std::size_t n = f.n;
-    const Parts p = parts(f.scratch, n);
-    const float *wk = f.w, *wr = f.w + F * G, *bias = wr + U * G;
-    const float* mask = Masked ? p.mask : nullptr;
-    B::gemm({.m = n * T, .n = G, .k = F, .a = f.x, .lda = F, .b = wk, .ldb = G, .c = p.xp, .ldc = G});
-    B::add_bias({.y = p.xp, .bias = bias, .rows = n * T, .cols = G});
-    if constexpr (Masked) B::row_mask({.x = f.x, .mask = p.mask, .rows = n * T, .cols = F});
-    for (std::size_t s = 0; s < T; ++s) {
-      const std::size_t t = order::at(s), tp = order::prev(s);
-      if (s > 0)
-        B::gemm({.m = n,
-                 .n = G,
-                 .k = U,
-                 .a = p.h + tp * U,
-                 .lda = T * U,
-                 .b = wr,
-                 .ldb = G,
-                 .c = p.rp + t * G,
-                 .ldc = T * G});
-      B::gru_step_forward({.n = n,
-                           .steps = T,
-                           .units = U,
-                           .t = t,
-                           .tp = tp,
-                           .xp = p.xp,
-                           .rp = p.rp,
-                           .brec = bias + G,
-                           .h = p.h,
-                           .mask = mask});
-    }
-    write_recurrent_output<B, T, U, Seq, Reverse>(f.y, p.h, mask, n);
+  template <class B, std::size_t T>
+  static void step_forward(const auto& p, std::size_t n, std::size_t t, std::size_t tp, const float* bias,
+                           const float* mask) {
+    B::gru_step_forward({.n = n,
+                         .steps = T,
+                         .units = U,
+                         .t = t,
+                         .tp = tp,
+                         .xp = p.xw,
+                         .rp = p.cell.rp,
+                         .brec = bias + 3 * U,  // bias row 1: the recurrence's
+                         .h = p.h,
+                         .mask = mask});
   }
-
   template <class B>
-  static void backward(const Backward& b) {
-    const std::size_t n = b.n;
-    const Parts p = parts(b.scratch, n);
-    const float *wk = b.w, *wr = b.w + F * G;
-    const float* mask = Masked ? p.mask : nullptr;
-    if constexpr (Seq) B::fill(p.dh, 0.0f, n * U);
-    else B::copy(p.dh, b.dy, n * U);
-    for (std::size_t s = T; s-- > 0;) {
-      const std::size_t t = order::at(s), tp = order::prev(s);
-      B::gru_step_backward({.n = n,
-                            .steps = T,
-                            .units = U,
-                            .t = t,
-                            .tp = tp,
-                            .xp = p.xp,
-                            .rp = p.rp,
-                            .h = p.h,
-                            .dy = Seq ? b.dy : nullptr,
-                            .mask = mask,
-                            .dh = p.dh,
-                            .dxp = p.dxp,
-                            .drp = p.drp});
-      if (s > 0)
-        B::gemm({.trans_b = true,
-                 .m = n,
-                 .n = U,
-                 .k = G,
-                 .a = p.drp + t * G,
-                 .lda = T * G,
-                 .b = wr,
-                 .ldb = G,
-                 .beta = 1.0f,
-                 .c = p.dh,
-                 .ldc = U});
-    }
-    if (b.dw) {
-      float* db = b.dw + F * G + U * G;
-      B::gemm(
-          {.trans_a = true, .m = F, .n = G, .k = n * T, .a = b.x, .lda = F, .b = p.dxp, .ldb = G, .c = b.dw, .ldc = G});
-      B::shift_time({.dst = p.hp, .src = p.h, .n = n, .steps = T, .width = U, .reverse = Reverse});
-      B::gemm({.trans_a = true,
-               .m = U,
-               .n = G,
-               .k = n * T,
-               .a = p.hp,
-               .lda = U,
-               .b = p.drp,
-               .ldb = G,
-               .c = b.dw + F * G,
-               .ldc = G});
-      B::bias_grad({.dy = p.dxp, .db = db, .rows = n * T, .cols = G});
-      B::bias_grad({.dy = p.drp, .db = db + G, .rows = n * T, .cols = G});
-    }
-    if (b.dx)
-      B::gemm(
-          {.trans_b = true, .m = n * T, .n = F, .k = G, .a = p.dxp, .lda = G, .b = wk, .ldb = G, .c = b.dx, .ldc = F});
+  static void begin_backward(const auto&, std::size_t) {}
+  template <class B, std::size_t T>
+  static void step_backward(const auto& p, std::size_t n, std::size_t t, std::size_t tp, const float* dy,
+                            const float* mask) {
+    B::gru_step_backward({.n = n,
+                          .steps = T,
+                          .units = U,
+                          .t = t,
+                          .tp = tp,
+                          .xp = p.xw,
+                          .rp = p.cell.rp,
+                          .h = p.h,
+                          .dy = dy,
+                          .mask = mask,
+                          .dh = p.dh,
+                          .dxp = p.dxw,
+                          .drp = p.cell.drp});
   }
-  static std::string describe() {
-    return "GRU<" + std::to_string(U) + (Seq ? ",sequences" : "") + (Masked ? "" : ",unmasked") + ">";
+  template <class B, std::size_t T>
+  static void bias_grad(const auto& p, float* db, std::size_t n) {
+    B::bias_grad({.dy = p.dxw, .db = db, .rows = n * T, .cols = 3 * U});
+    B::bias_grad({.dy = p.cell.drp, .db = db + 3 * U, .rows = n * T, .cols = 3 * U});
   }
 };
+
 }  // namespace detail
 
 /// A gated recurrent unit layer of Units cells over a sequence Shape<T, F>: output Shape<Units> (the
@@ -140,15 +82,8 @@ struct GRUImpl : LayerDefaults {
 ///   hh = tanh(x Wh + bh + r * (h Rh + b'h)), h_new = z * h + (1 - z) * hh.
 /// Masked (default): as LSTM, an all-zero input row is a padding step that carries the state over.
 template <std::size_t Units, bool ReturnSequences = false, bool Masked = true>
-struct GRU {
+struct GRU : detail::RecurrentSpecOf<detail::GRUCell, Units, ReturnSequences, Masked> {
   static_assert(Units > 0, "GRU needs at least one unit");
-  template <class In>
-  static constexpr bool accepts = In::rank == 2;
-  template <class In, class Pos>
-  using bind = detail::GRUImpl<Units, ReturnSequences, Masked, false, In, Pos>;
-  /// The same layer running from the last step to the first, its output aligned with the input.
-  template <class In, class Pos>
-  using bind_reverse = detail::GRUImpl<Units, ReturnSequences, Masked, true, In, Pos>;
 };
 
 }  // namespace siamese

@@ -25,9 +25,14 @@
 namespace siamese {
 
 /// How a parameter tensor starts (Keras' defaults: glorot_uniform kernels, zero biases).
+/// UniformKeras: uniform on [-0.05, 0.05], Keras' 'uniform' initializer (RandomUniform's default range), which
+/// Keras' Embedding starts its table with.
 /// UnitForgetBias: an LSTM bias (4u), zero but for the forget gate's quarter [u, 2u), set to 1.
 /// Normal002: normal(0, 0.02), BERT's initializer_range as Hugging Face's BertPreTrainedModel applies it.
-enum class Init { Zeros, Ones, GlorotUniform, HeNormal, HeUniform, Uniform005, Orthogonal, UnitForgetBias, Normal002 };
+/// PyTorch's defaults: Normal is N(0, 1) (nn.Embedding); UniformFanIn is uniform in +-1/sqrt(fan_in)
+/// (nn.Linear's kernel and bias).
+enum class Init { Zeros, Ones, GlorotUniform, HeNormal, HeUniform, UniformKeras, Orthogonal, UnitForgetBias, Normal002,
+                  Normal, UniformFanIn };
 
 /// A parameter tensor of a layer: name, shape (row-major, up to 4 extents) and initialiser.
 struct ParamSpec {

@@ -1,127 +1,68 @@
 #pragma once
 // LSTM<Units>: a long short-term memory layer over a sequence, with Keras' weight layout.
-#include <string>
-#include <type_traits>
+#include <cstddef>
 
 #include "rnn_base.hpp"
 
 namespace siamese {
 
 namespace detail {
-template <std::size_t U, bool Seq, bool Masked, bool Reverse, class In, class Pos>
-struct LSTMImpl : LayerDefaults {
+/// LSTM's cell for RecurrentImpl: four gates i, f, c, o activated in place in the input projection (z),
+/// to which the recurrence adds; cell states c kept from forward, dL/dc carried backward.
+template <std::size_t U, class In>
+struct LSTMCell {
   static_assert(In::rank == 2, "LSTM expects a sequence input (rank 2: time steps, features), e.g. after Embedding");
-  static constexpr std::size_t T = SequenceDims<In>::T, F = SequenceDims<In>::F, G = 4 * U;
-  using order = TimeOrder<T, Reverse>;
-  using in_shape = In;
-  using out_shape = std::conditional_t<Seq, Shape<T, U>, Shape<U>>;
-  static constexpr auto params = specs(ParamSpec{"kernel", {F, G}, 2, Init::GlorotUniform, F, G},
-                                       ParamSpec{"recurrent_kernel", {U, G}, 2, Init::Orthogonal, U, G},
-                                       ParamSpec{"bias", {G}, 1, Init::UnitForgetBias, F, G});
+  static constexpr std::size_t units = U, gates = 4;
+  static constexpr const char* name = "LSTM";
+  static constexpr bool accumulate_recurrence = true;
+  static constexpr ParamSpec bias_spec(std::size_t F) { return {"bias", {4 * U}, 1, Init::UnitForgetBias, F, 4 * U}; }
 
-  // Kept from forward: activated gates z, cell states c, hidden states h (all steps), the mask.
-  // Backward only: gate gradients dz, states shifted by one step, the running dL/dh and dL/dc.
-  struct Parts {
-    float *z, *c, *h, *mask, *dz, *hp, *dh, *dc;
+  struct Extra {
+    float *c, *dc;
   };
-  static Parts parts(float* s, std::size_t n) {
-    Carver k{s};
-    return {k.take(n * T * G), k.take(n * T * U), k.take(n * T * U), k.take(n * T),
-            k.take(n * T * G), k.take(n * T * U), k.take(n * U),     k.take(n * U)};
+  template <std::size_t T>
+  static Extra extra(Carver& k, std::size_t n) {
+    return {k.take(n * T * U), k.take(n * U)};
   }
-  static std::size_t scratch(std::size_t n) {
-    return 2 * align_floats(n * T * G) + 3 * align_floats(n * T * U) + align_floats(n * T) + 2 * align_floats(n * U);
+  template <std::size_t T>
+  static std::size_t extra_size(std::size_t n) {
+    return align_floats(n * T * U) + align_floats(n * U);
   }
+  static float* recurrent(const auto& p) { return p.xw; }
+  static float* d_recurrent(const auto& p) { return p.dxw; }  // dL/dz: the projections share it
 
-  template <class B>
-  static void forward(const Forward& f) {
-    const std::size_t n = f.n;
-    const Parts p = parts(f.scratch, n);
-    const float *wk = f.w, *wr = f.w + F * G, *bias = wr + U * G;
-    const float* mask = Masked ? p.mask : nullptr;
-    // The input projection of every step at once; then one small GEMM per step for the recurrence.
-    B::gemm({.m = n * T, .n = G, .k = F, .a = f.x, .lda = F, .b = wk, .ldb = G, .c = p.z, .ldc = G});
-    B::add_bias({.y = p.z, .bias = bias, .rows = n * T, .cols = G});
-    if constexpr (Masked) B::row_mask({.x = f.x, .mask = p.mask, .rows = n * T, .cols = F});
-    for (std::size_t s = 0; s < T; ++s) {
-      const std::size_t t = order::at(s), tp = order::prev(s);
-      if (s > 0)
-        B::gemm({.m = n,
-                 .n = G,
-                 .k = U,
-                 .a = p.h + tp * U,
-                 .lda = T * U,
-                 .b = wr,
-                 .ldb = G,
-                 .beta = 1.0f,
-                 .c = p.z + t * G,
-                 .ldc = T * G});
-      B::lstm_step_forward(
-          {.n = n, .steps = T, .units = U, .t = t, .tp = tp, .z = p.z, .c = p.c, .h = p.h, .mask = mask});
-    }
-    write_recurrent_output<B, T, U, Seq, Reverse>(f.y, p.h, mask, n);
+  template <class B, std::size_t T>
+  static void step_forward(const auto& p, std::size_t n, std::size_t t, std::size_t tp, const float*,
+                           const float* mask) {
+    B::lstm_step_forward(
+        {.n = n, .steps = T, .units = U, .t = t, .tp = tp, .z = p.xw, .c = p.cell.c, .h = p.h, .mask = mask});
   }
-
   template <class B>
-  static void backward(const Backward& b) {
-    const std::size_t n = b.n;
-    const Parts p = parts(b.scratch, n);
-    const float *wk = b.w, *wr = b.w + F * G;
-    const float* mask = Masked ? p.mask : nullptr;
-    B::fill(p.dc, 0.0f, n * U);
-    if constexpr (Seq) B::fill(p.dh, 0.0f, n * U);
-    else B::copy(p.dh, b.dy, n * U);
-    for (std::size_t s = T; s-- > 0;) {  // backward through time
-      const std::size_t t = order::at(s), tp = order::prev(s);
-      B::lstm_step_backward({.n = n,
-                             .steps = T,
-                             .units = U,
-                             .t = t,
-                             .tp = tp,
-                             .z = p.z,
-                             .c = p.c,
-                             .dy = Seq ? b.dy : nullptr,
-                             .mask = mask,
-                             .dh = p.dh,
-                             .dc = p.dc,
-                             .dz = p.dz});
-      if (s > 0)
-        B::gemm({.trans_b = true,
-                 .m = n,
-                 .n = U,
-                 .k = G,
-                 .a = p.dz + t * G,
-                 .lda = T * G,
-                 .b = wr,
-                 .ldb = G,
-                 .beta = 1.0f,
-                 .c = p.dh,
-                 .ldc = U});
-    }
-    if (b.dw) {
-      B::gemm(
-          {.trans_a = true, .m = F, .n = G, .k = n * T, .a = b.x, .lda = F, .b = p.dz, .ldb = G, .c = b.dw, .ldc = G});
-      B::shift_time({.dst = p.hp, .src = p.h, .n = n, .steps = T, .width = U, .reverse = Reverse});
-      B::gemm({.trans_a = true,
-               .m = U,
-               .n = G,
-               .k = n * T,
-               .a = p.hp,
-               .lda = U,
-               .b = p.dz,
-               .ldb = G,
-               .c = b.dw + F * G,
-               .ldc = G});
-      B::bias_grad({.dy = p.dz, .db = b.dw + F * G + U * G, .rows = n * T, .cols = G});
-    }
-    if (b.dx)
-      B::gemm(
-          {.trans_b = true, .m = n * T, .n = F, .k = G, .a = p.dz, .lda = G, .b = wk, .ldb = G, .c = b.dx, .ldc = F});
+  static void begin_backward(const auto& p, std::size_t n) {
+    B::fill(p.cell.dc, 0.0f, n * U);
   }
-  static std::string describe() {
-    return "LSTM<" + std::to_string(U) + (Seq ? ",sequences" : "") + (Masked ? "" : ",unmasked") + ">";
+  template <class B, std::size_t T>
+  static void step_backward(const auto& p, std::size_t n, std::size_t t, std::size_t tp, const float* dy,
+                            const float* mask) {
+    B::lstm_step_backward({.n = n,
+                           .steps = T,
+                           .units = U,
+                           .t = t,
+                           .tp = tp,
+                           .z = p.xw,
+                           .c = p.cell.c,
+                           .dy = dy,
+                           .mask = mask,
+                           .dh = p.dh,
+                           .dc = p.cell.dc,
+                           .dz = p.dxw});
+  }
+  template <class B, std::size_t T>
+  static void bias_grad(const auto& p, float* db, std::size_t n) {
+    B::bias_grad({.dy = p.dxw, .db = db, .rows = n * T, .cols = 4 * U});
   }
 };
+
 }  // namespace detail
 
 /// A long short-term memory layer of Units cells over a sequence Shape<T, F>: output Shape<Units> (the
@@ -132,15 +73,8 @@ struct LSTMImpl : LayerDefaults {
 /// state carried over unchanged, as Keras does under mask_zero; a returned sequence holds a zero row
 /// there (Keras' zero_output_for_mask), so the mask reaches the next sequence layer.
 template <std::size_t Units, bool ReturnSequences = false, bool Masked = true>
-struct LSTM {
+struct LSTM : detail::RecurrentSpecOf<detail::LSTMCell, Units, ReturnSequences, Masked> {
   static_assert(Units > 0, "LSTM needs at least one unit");
-  template <class In>
-  static constexpr bool accepts = In::rank == 2;
-  template <class In, class Pos>
-  using bind = detail::LSTMImpl<Units, ReturnSequences, Masked, false, In, Pos>;
-  /// The same layer running from the last step to the first, its output aligned with the input.
-  template <class In, class Pos>
-  using bind_reverse = detail::LSTMImpl<Units, ReturnSequences, Masked, true, In, Pos>;
 };
 
 }  // namespace siamese

@@ -1,7 +1,8 @@
 #pragma once
 // Losses. A head loss works on the logits of a Siamese head; an embedding loss works on the encoder's
 // embeddings directly (contrastive, triplet, online mining). Each returns the mean loss of the batch
-// and writes the gradient of that mean.
+// and writes the gradient of that mean. An embedding loss's `arity` is how many embeddings make one sample
+// of it: 2 (pairs), 3 (triplets) or 1 (labelled samples mined in the batch); the models check it.
 #include <concepts>
 #include <cstddef>
 

@@ -7,7 +7,8 @@
 //   batch-all   mean over the *active* triplets (positive loss) among all valid ones (Hermans et al. 2017, BA+)
 //   batch-hard  mean over the anchors that have at least one positive and one negative (Hermans et al. 2017)
 //   semi-hard   mean over the (anchor, positive) pairs whose anchor has a negative (FaceNet; TF-Addons)
-// A batch with nothing to average gives loss 0 and a zero gradient.
+// A batch with nothing to average gives loss 0 and a zero gradient. A NaN or infinite embedding throws
+// NumericError naming the function and the sample; a negative or non-finite margin, std::invalid_argument.
 
 #include <siamese/backend/kinds.hpp>
 
@@ -20,6 +21,8 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include "../core/errors.hpp"
 
 namespace siamese {
 
@@ -56,8 +59,9 @@ void check_mining_input(const T* emb, const int* labels, std::size_t n, std::siz
                                 std::to_string(margin));
   for (std::size_t i = 0; i < n * dim; ++i)
     if (!std::isfinite(emb[i]))
-      throw std::invalid_argument(std::string("siamese::") + who + ": embedding row " + std::to_string(i / dim) +
-                                  ", column " + std::to_string(i % dim) + " is not finite");
+      throw NumericError(std::string("siamese::") + who + ": the embedding of sample " + std::to_string(i / dim) +
+                         " (row " + std::to_string(i / dim) + ", column " + std::to_string(i % dim) + ") is " +
+                         (std::isnan(emb[i]) ? "NaN" : "infinite"));
 }
 
 template <class T>

@@ -1,6 +1,8 @@
 #pragma once
 // In-batch mining losses for Embedder models: BatchHard, SemiHard and BatchAll over a batch of
 // labelled embeddings (drawn by a P classes x K samples sampler).
+#include <cmath>
+#include <string>
 #include <vector>
 
 #include "losses.hpp"
@@ -11,7 +13,8 @@ namespace siamese {
 namespace detail {
 /// Runs a host mining loss over embeddings in backend memory (copied to the host when B is a device).
 template <class B, class F>
-float run_mining(F&& f, const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) {
+float run_mining(F&& f, const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d,
+                 const char* who) {
   thread_local std::vector<float> e, y, g;
   thread_local std::vector<int> lab;
   e.resize(n * d);
@@ -19,7 +22,13 @@ float run_mining(F&& f, const float* emb, const float* labels, float* demb, std:
   lab.resize(n);
   B::to_host(e.data(), emb, n * d);
   B::to_host(y.data(), labels, n);
-  for (std::size_t i = 0; i < n; ++i) lab[i] = int(y[i]);
+  for (std::size_t i = 0; i < n; ++i) {
+    // Converting a non-finite or out-of-range float to int is undefined: refuse it first.
+    if (!(std::abs(y[i]) < 2147483648.0f))
+      throw NumericError(std::string("siamese::") + who + ": the label of sample " + std::to_string(i) + " is " +
+                         (std::isnan(y[i]) ? "NaN" : std::isinf(y[i]) ? "infinite" : "out of the int range"));
+    lab[i] = int(y[i]);
+  }
   if (demb) g.resize(n * d);
   const float l = f(e.data(), lab.data(), demb ? g.data() : nullptr);
   if (demb) B::to_device(demb, g.data(), n * d);
@@ -33,11 +42,16 @@ struct MinedTripletLoss {
   float margin = 0.2f;
   Distance distance = Default;
   static constexpr std::size_t arity = 1;  // one embedding per labelled sample; tuples are mined in the batch
+  /// The loss's name in error messages.
+  static constexpr const char* name = Loss == &batch_hard_triplet_loss<float>  ? "BatchHard"
+                                      : Loss == &semi_hard_triplet_loss<float> ? "SemiHard"
+                                      : Loss == &batch_all_triplet_loss<float> ? "BatchAll"
+                                                                               : "MiningLoss";
   template <class B>
   float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
     return detail::run_mining<B>([&](const float* e, const int* l, float* g) {
       return Loss(e, l, n, d, margin, distance, g, nullptr);
-    }, emb, labels, demb, n, d);
+    }, emb, labels, demb, n, d, name);
   }
 };
 

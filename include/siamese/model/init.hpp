@@ -32,7 +32,13 @@ inline void init_tensor(float* v, const ParamInfo& p, std::uint64_t seed) {
       break;
     }
     case Init::Normal002: for (std::size_t i = 0; i < p.size; ++i) v[i] = 0.02f * r.normal(); break;
-    case Init::Uniform005: for (std::size_t i = 0; i < p.size; ++i) v[i] = r.uniform(-0.05f, 0.05f); break;
+    case Init::UniformKeras: for (std::size_t i = 0; i < p.size; ++i) v[i] = r.uniform(-0.05f, 0.05f); break;
+    case Init::Normal: for (std::size_t i = 0; i < p.size; ++i) v[i] = r.normal(); break;
+    case Init::UniformFanIn: {
+      const float lim = float(1.0 / std::sqrt(fi));
+      for (std::size_t i = 0; i < p.size; ++i) v[i] = r.uniform(-lim, lim);
+      break;
+    }
     case Init::UnitForgetBias:
       for (std::size_t i = 0; i < p.size; ++i) v[i] = i / (p.size / 4) == 1 ? 1.0f : 0.0f;
       break;

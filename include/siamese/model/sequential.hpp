@@ -51,6 +51,10 @@ inline std::string short_name(const std::string& describe) {
   return s;
 }
 
+/// A bound Frozen<...>: its layers count as the enclosing list's own in names and signatures.
+template <class L>
+concept FrozenGroup = requires { requires L::frozen_group; };
+
 /// The bound form of Sequential and Frozen: the layers Ls bound one after the other, starting from In.
 template <bool Frozen, class In, class Pos, class... Ls>
 struct SequentialImpl {
@@ -176,21 +180,64 @@ struct SequentialImpl {
     if (b.dx && g != b.dx) B::copy(b.dx, g, b.n * in_shape::size);
   }
 
-  static void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,
-                      bool states) {
+  // Freezing changes what trains, nothing else: a Frozen group's layers are named and described as if they
+  // stood in the enclosing list themselves, so a file of a partly frozen network loads into the same network
+  // unfrozen (and back). `frozen_group` marks the group; `positions` is how many entries of a list it fills.
+  static constexpr bool frozen_group = Frozen;
+  template <class L>
+  static constexpr std::size_t positions_of() {
+    if constexpr (FrozenGroup<L>) return L::positions;
+    else return 1;
+  }
+  static constexpr std::size_t positions = [] {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return (positions_of<layer<I>>() + ...);
+    }(std::make_index_sequence<count>{});
+  }();
+
+  /// Appends the parameters (or states) of the layers, numbered from `first` under `prefix`.
+  static void collect_items(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t first,
+                            std::size_t offset, bool trainable, bool states) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (detail::collect<layer<I>>(out, prefix + std::to_string(I) + "_" + short_name(layer<I>::describe()) + "/",
-                                 offset + (states ? state_offsets[I] : param_offsets[I]), trainable && !Frozen,
-                                 states),
-       ...);
+      std::size_t at = first;
+      auto one = [&]<std::size_t J>() {
+        using L = layer<J>;
+        const std::size_t base = offset + (states ? state_offsets[J] : param_offsets[J]);
+        if constexpr (FrozenGroup<L>)
+          L::collect_items(out, prefix, at, base, trainable && !Frozen, states);
+        else
+          detail::collect<L>(out, prefix + std::to_string(at) + "_" + short_name(L::describe()) + "/", base,
+                             trainable && !Frozen, states);
+        at += positions_of<L>();
+      };
+      (one.template operator()<I>(), ...);
     }(std::make_index_sequence<count>{});
   }
+  static void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,
+                      bool states) {
+    collect_items(out, prefix, 0, offset, trainable, states);
+  }
 
-  static std::string describe() {
-    std::string s = Frozen ? "Frozen[" : "Sequential[";
+  /// Appends "Layer(shape)" for each layer, '>' between them.
+  static void describe_items(std::string& s, bool& first) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((s += (I ? ">" : "") + layer<I>::describe() + "(" + layer<I>::out_shape::str() + ")"), ...);
+      auto one = [&]<std::size_t J>() {
+        using L = layer<J>;
+        if constexpr (FrozenGroup<L>) {
+          L::describe_items(s, first);
+        } else {
+          s += (first ? "" : ">") + L::describe() + "(" + L::out_shape::str() + ")";
+          first = false;
+        }
+      };
+      (one.template operator()<I>(), ...);
     }(std::make_index_sequence<count>{});
+  }
+  /// "Sequential[...]", a Frozen group's the same as the Sequential of its layers.
+  static std::string describe() {
+    std::string s = "Sequential[";
+    bool first = true;
+    describe_items(s, first);
     return s + "]";
   }
 };
@@ -211,7 +258,9 @@ struct Sequential {
 };
 
 /// Layers whose parameters are not trained: no parameter gradients, and no backward pass at all
-/// below the lowest trainable layer of the model.
+/// below the lowest trainable layer of the model. Only training changes: inside a Sequential the group's
+/// layers keep the names and the place in the architecture signature they would have without it, so
+/// weight files and checkpoints move between a network and its partly frozen form.
 template <class... Layers>
 struct Frozen {
   template <class In, class Pos>

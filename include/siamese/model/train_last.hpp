@@ -56,7 +56,8 @@ struct train_last<K, Sequential<Input<D...>, Ls...>> {
 /// are grouped into one Frozen<...>, so they get no gradients and backward never runs through them.
 /// K counts the entries of the list (pooling and activation layers too), not counting a leading
 /// Input<...>; K = 0 freezes everything, K >= the number of layers freezes nothing.
-/// Parameter names gain the group: "1_conv2d/kernel" becomes "1_frozen/0_conv2d/kernel".
+/// Parameter names and the architecture signature stay those of Net, so Net's weight files and
+/// checkpoints load into TrainLast<K, Net> and back.
 template <std::size_t K, class Net>
 using TrainLast = typename detail::train_last<K, Net>::type;
 

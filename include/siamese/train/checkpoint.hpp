@@ -48,7 +48,7 @@ void save_checkpoint(const Model& m, const TrainingState& s, const std::filesyst
   const auto slots = m.optimizer_slots();
   f.tensors.push_back({"optimizer:slots", {std::uint64_t(slots.size())}, slots.to_host()});
   f.tensors.push_back(detail::counter_tensor("optimizer:step", m.step()));
-  f.tensors.push_back(detail::counter_tensor("optimizer:slot_kind", m.optimizer_slots_per_parameter()));
+  f.tensors.push_back(detail::counter_tensor("optimizer:slots_per_param", m.optimizer_slots_per_parameter()));
   f.tensors.push_back(detail::counter_tensor("model:seed_lo", m.seed() & 0xFFFFFFFFFFFFull));
   f.tensors.push_back(detail::counter_tensor("model:seed_hi", m.seed() >> 48));
   f.tensors.push_back(detail::counter_tensor("fit:epochs_done", s.epochs_done));
@@ -84,7 +84,10 @@ TrainingState load_checkpoint(Model& m, const std::filesystem::path& path) {
   TrainingState s;
   const auto& slots = need("optimizer:slots");
   const std::uint64_t step = detail::read_counter(f, "optimizer:step", file);
-  const std::uint64_t kind = detail::read_counter(f, "optimizer:slot_kind", file);
+  // Checkpoints written before the entry was renamed call it "optimizer:slot_kind".
+  const std::uint64_t per_param = detail::read_counter(
+      f, f.find("optimizer:slots_per_param") || !f.find("optimizer:slot_kind") ? "optimizer:slots_per_param"
+                                                                                 : "optimizer:slot_kind", file);
   const std::uint64_t seed = detail::read_counter(f, "model:seed_lo", file) |
                              (detail::read_counter(f, "model:seed_hi", file) << 48);
   s.epochs_done = detail::read_counter(f, "fit:epochs_done", file);
@@ -96,15 +99,15 @@ TrainingState load_checkpoint(Model& m, const std::filesystem::path& path) {
   s.best_val = scalar("fit:best_val");
   s.best_params = need("fit:best_params").data;
   s.best_states = need("fit:best_states").data;
-  if (slots.data.size() != kind * Model::param_count)
+  if (slots.data.size() != per_param * Model::param_count)
     throw FileError("'" + file + "': optimizer slots of the wrong size: " + std::to_string(slots.data.size()) +
-                    " values, the optimizer needs " + std::to_string(kind * Model::param_count));
+                    " values, the optimizer needs " + std::to_string(per_param * Model::param_count));
   // fit() copies these over the model's parameters and states: a wrong size would write past them.
   if ((!s.best_params.empty() && s.best_params.size() != m.parameters().size()) ||
       (!s.best_states.empty() && s.best_states.size() != m.states().size()))
     throw FileError("'" + file + "': the best epoch's parameters or states are of the wrong size");
   detail::load_model_file(m, f, file);  // validates the signature first
-  m.restore_training(step, seed, kind, slots.data);
+  m.restore_training(step, seed, per_param, slots.data);
   return s;
 }
 

@@ -11,9 +11,12 @@
 #include <string_view>
 #include <vector>
 
-#include <jpeglib.h>
-#include <jerror.h>
 #include <png.h>
+
+// jpeglib.h, then jerror.h: the order libjpeg's documentation uses (kept apart so that sorting keeps it).
+#include <jpeglib.h>
+
+#include <jerror.h>
 
 #include "../../core/errors.hpp"
 

@@ -1058,6 +1058,304 @@ inline std::string_view unfilter(Cursor raw, const std::vector<Filter>& pipe, st
   return cur;
 }
 
+/// What reading a chunked dataset needs whichever index lists its chunks: the dataset's type, shape, layout
+/// and filters, the grid of chunks, and the values they fill. place() copies one chunk in; unravel() turns a
+/// chunk's number into its grid position, over the grid of the maximum dimensions.
+struct ChunkReader {
+  File& f;
+  const std::string& ctx;
+  const Datatype& t;
+  const Dataspace& s;
+  const Layout& l;
+  const std::vector<Filter>& pipe;
+  std::vector<float>& values;
+  std::size_t rank;
+  std::uint64_t chunk_bytes = 0, grid_total = 1;
+  std::vector<std::uint64_t> grid, max_grid, out_stride, chunk_stride, ext, idx, scaled;
+  std::vector<bool> seen;
+  std::string buf;
+  std::string ictx = ctx + ": chunk index";
+
+  ChunkReader(File& file, const std::string& c, const Datatype& type, const Dataspace& space, const Layout& lay,
+              const std::vector<Filter>& filters, std::vector<float>& out)
+      : f(file), ctx(c), t(type), s(space), l(lay), pipe(filters), values(out), rank(space.dims.size()) {
+    if (rank == 0 || l.chunk.size() != rank + 1) f.fail(ctx, "its chunks have another rank than its shape");
+    if (l.chunk[rank] != t.size) f.fail(ctx, "its chunks hold elements of " + num(l.chunk[rank]) + " bytes, its type " + num(t.size));
+    std::uint64_t chunk_elems = 1;
+    grid.resize(rank);
+    max_grid.resize(rank);
+    for (std::size_t d = 0; d < rank; ++d) {
+      if (l.chunk[d] == 0) f.fail(ctx, "a chunk dimension is 0");
+      chunk_elems = mul(chunk_elems, l.chunk[d]);
+      grid[d] = s.dims[d] / l.chunk[d] + (s.dims[d] % l.chunk[d] != 0);
+      max_grid[d] = s.max[d] == undef ? undef : s.max[d] / l.chunk[d] + (s.max[d] % l.chunk[d] != 0);
+      grid_total *= grid[d];  // at most the element count
+    }
+    chunk_bytes = mul(chunk_elems, t.size);
+    if (chunk_bytes == undef || chunk_bytes > 1100 * f.size() + (std::uint64_t{1} << 20))
+      f.fail(ctx, "claims chunks of " + (chunk_bytes == undef ? std::string("overflowing") : num(chunk_bytes)) +
+                      " bytes, more than the file can hold; refusing to allocate");
+  }
+
+  /// Sets up what place() needs once there are values to read.
+  void start() {
+    seen.assign(static_cast<std::size_t>(grid_total), false);
+    out_stride.assign(rank, 1);
+    chunk_stride.assign(rank, 1);
+    for (std::size_t d = rank - 1; d-- > 0;) {
+      out_stride[d] = out_stride[d + 1] * s.dims[d + 1];
+      chunk_stride[d] = chunk_stride[d + 1] * l.chunk[d + 1];
+    }
+    ext.assign(rank, 0);
+    idx.assign(rank, 0);
+    scaled.assign(rank, 0);
+  }
+
+  /// Copies the chunk at grid position `at` (stored at addr, `stored` bytes, filters skipped per `mask`) into
+  /// the values.
+  void place(const std::uint64_t* at, std::uint64_t addr, std::uint64_t stored, std::uint32_t mask) {
+    std::uint64_t lin = 0;
+    for (std::size_t d = 0; d < rank; ++d) {
+      if (at[d] >= grid[d]) return;  // beyond the current extent: holds no values
+      lin = lin * grid[d] + at[d];
+    }
+    const std::string cctx = ctx + ": chunk at byte " + (addr == undef ? std::string("(undefined)") : num(addr));
+    if (seen[lin]) f.fail(cctx, "a second chunk for the same position");
+    seen[lin] = true;
+    if (addr == undef) return;
+    f.inflate(chunk_bytes, cctx);
+    const std::uint64_t all = (std::uint64_t{1} << pipe.size()) - 1;
+    const bool filtered = !pipe.empty() && (mask & all) != all;
+    if (!filtered && stored < chunk_bytes) f.fail(cctx, "stored size " + num(stored) + " is less than the chunk's " + num(chunk_bytes) + " bytes");
+    Cursor raw = f.at(addr, filtered ? stored : chunk_bytes, cctx);
+    const std::string_view v = filtered ? unfilter(raw, pipe, mask, chunk_bytes, t.size, buf) : raw.bytes(chunk_bytes);
+    std::uint64_t runs = 1;
+    for (std::size_t d = 0; d < rank; ++d) {
+      ext[d] = std::min(l.chunk[d], s.dims[d] - at[d] * l.chunk[d]);
+      idx[d] = 0;
+      if (d + 1 < rank) runs *= ext[d];
+    }
+    for (std::uint64_t r = 0; r < runs; ++r) {
+      std::uint64_t src = 0, dst = 0;
+      for (std::size_t d = 0; d < rank; ++d) {
+        src += idx[d] * chunk_stride[d];
+        dst += (at[d] * l.chunk[d] + idx[d]) * out_stride[d];
+      }
+      to_float(v.data() + src * t.size, static_cast<std::size_t>(ext[rank - 1]), t, values.data() + dst);
+      for (std::size_t d = rank - 1; d-- > 0;) {  // next run: odometer over all but the last dimension
+        if (++idx[d] < ext[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+  void place_scaled(std::uint64_t addr, std::uint64_t stored, std::uint32_t mask) { place(scaled.data(), addr, stored, mask); }
+
+  /// Chunk number i -> `scaled`, over the grid of the maximum dimensions (fixed arrays, implicit index); false
+  /// when i lies beyond that grid.
+  bool unravel(std::uint64_t i) {
+    for (std::size_t d = rank; d-- > 0;) {
+      if (max_grid[d] == undef || max_grid[d] == 0) f.fail(ctx, "unlimited or empty maximum dimensions with a fixed chunk index");
+      scaled[d] = i % max_grid[d];
+      i /= max_grid[d];
+    }
+    return i == 0;
+  }
+};
+
+/// Chunks listed by a v1 B-tree, whose keys hold each chunk's stored size, filter mask and element offsets.
+inline void read_chunks_btree1(ChunkReader& c) {
+  walk_btree1(c.f, c.l.addr, 1, 8 + 8 * (c.rank + 1), c.ictx, [&](Cursor key, std::uint64_t child) {
+    const std::uint64_t stored = key.u32();
+    const std::uint32_t mask = key.u32();
+    for (std::size_t d = 0; d < c.rank; ++d) {
+      const std::uint64_t off = key.u64();
+      if (off % c.l.chunk[d]) key.fail("chunk offset " + num(off) + " is not a multiple of the chunk size " + num(c.l.chunk[d]));
+      c.scaled[d] = off / c.l.chunk[d];
+    }
+    c.place_scaled(child, stored, mask);
+  });
+}
+
+/// One chunk for the whole dataset, its stored size and mask in the layout when it is filtered.
+inline void read_chunk_single(ChunkReader& c) {
+  std::fill(c.scaled.begin(), c.scaled.end(), 0);
+  const bool filtered = c.l.flags & 2;
+  c.place_scaled(c.l.addr, filtered ? c.l.single_size : c.chunk_bytes, filtered ? c.l.single_mask : 0);
+}
+
+/// An implicit index: every chunk of the maximum grid in turn from the layout's address, unfiltered.
+inline void read_chunks_implicit(ChunkReader& c) {
+  File& f = c.f;
+  if (!c.pipe.empty()) f.fail(c.ictx, "an implicit chunk index with filters");
+  std::uint64_t total = 1;
+  for (auto g : c.max_grid) total = mul(total, g);
+  if (c.l.addr > f.size() || mul(total, c.chunk_bytes) > f.size() - c.l.addr)
+    f.fail(c.ictx, num(total) + " chunks of " + num(c.chunk_bytes) + " bytes at byte " + num(c.l.addr) +
+                       " do not fit in the file");
+  for (std::uint64_t i = 0; i < total; ++i) {
+    f.step(1, c.ictx);
+    if (c.unravel(i)) c.place_scaled(c.l.addr + i * c.chunk_bytes, c.chunk_bytes, 0);
+  }
+}
+
+/// A fixed array: a header, then a data block of one entry per chunk, in pages when there are many.
+inline void read_chunks_fixed_array(ChunkReader& c) {
+  File& f = c.f;
+  const std::string hctx = c.ictx + ": fixed array at byte " + num(c.l.addr);
+  Cursor h = f.from(c.l.addr, hctx);
+  h.signature("FAHD");
+  h.version(0);
+  const unsigned client = h.u8(), esize = h.u8(), page_bits = h.u8();
+  const std::uint64_t n = h.length(), dblock = h.addr();
+  const bool filtered = client == 1;
+  if (client > 1 || filtered != !c.pipe.empty() || (filtered ? esize < f.so + 5 || esize > f.so + 12 : esize != f.so) ||
+      page_bits > 32)
+    h.fail("implausible fixed array (kind " + num(client) + ", entries of " + num(esize) + " bytes, " + num(page_bits) +
+           " page bits)");
+  if (dblock == undef) return;
+  auto entry = [&](std::uint64_t i, Cursor e) {
+    const std::uint64_t addr = e.addr(), stored = filtered ? e.uint(esize - f.so - 4) : c.chunk_bytes;
+    const std::uint32_t mask = filtered ? e.u32() : 0;
+    f.step(1, hctx);
+    if (c.unravel(i)) c.place_scaled(addr, stored, mask);
+  };
+  const std::string dctx = hctx + ": data block at byte " + num(dblock);
+  Cursor d = f.from(dblock, dctx);
+  d.signature("FADB");
+  d.version(0);
+  d.skip(1 + f.so);  // kind, header address
+  const std::uint64_t page = std::uint64_t{1} << page_bits;
+  if (n <= page) {
+    for (std::uint64_t i = 0; i < n; ++i) entry(i, d.take(esize));
+    return;
+  }
+  // Paged: a bitmap of initialised pages, then pages of entries, each with a checksum.
+  const std::uint64_t pages = n / page + (n % page != 0);
+  const std::string_view init = d.bytes((pages + 7) / 8);
+  d.skip(4);
+  const std::uint64_t page_bytes = mul(page, esize) + 4;
+  for (std::uint64_t p = 0; p < pages; ++p) {
+    f.step(1, dctx);
+    if (!(static_cast<unsigned char>(init[p / 8]) & (0x80 >> (p % 8)))) continue;
+    const std::uint64_t in_page = std::min(page, n - p * page);
+    Cursor pg = f.at(mul(p, page_bytes) == undef ? undef : d.pos() + p * page_bytes, in_page * esize, dctx + ": page " + num(p));
+    for (std::uint64_t j = 0; j < in_page; ++j) entry(p * page + j, pg.take(esize));
+  }
+}
+
+/// A v2 B-tree whose records hold each chunk's address, [stored size, filter mask,] and grid position.
+inline void read_chunks_btree2(ChunkReader& c) {
+  const bool filtered = !c.pipe.empty();
+  const std::size_t rank = c.rank;
+  walk_btree2(c.f, c.l.addr, filtered ? 11 : 10, c.ictx, [&](Cursor r) {
+    const std::uint64_t addr = r.addr();
+    std::uint64_t stored = c.chunk_bytes;
+    std::uint32_t mask = 0;
+    if (filtered) {
+      if (r.left() < 4 + 8 * rank + 1 || r.left() > 4 + 8 * rank + 8) r.fail("record of another dataset rank");
+      stored = r.uint(static_cast<unsigned>(r.left() - 4 - 8 * rank));
+      mask = r.u32();
+    }
+    for (std::size_t d = 0; d < rank; ++d) c.scaled[d] = r.u64();
+    c.place_scaled(addr, stored, mask);
+  });
+}
+
+/// An extensible array: one unlimited dimension, which comes first in the chunks' linear order; entries in an
+/// index block, then in data blocks that it or its secondary blocks list.
+inline void read_chunks_extensible_array(ChunkReader& c) {
+  File& f = c.f;
+  const std::size_t rank = c.rank;
+  const std::string hctx = c.ictx + ": extensible array at byte " + num(c.l.addr);
+  Cursor h = f.from(c.l.addr, hctx);
+  h.signature("EAHD");
+  h.version(0);
+  const unsigned client = h.u8(), esize = h.u8(), max_bits = h.u8(), iblock_n = h.u8(), dblock_min = h.u8(),
+                 sblock_min = h.u8(), page_bits = h.u8();
+  for (int i = 0; i < 4; ++i) h.length();  // counts and sizes of secondary and data blocks
+  const std::uint64_t max_set = h.length();
+  h.length();  // elements
+  const std::uint64_t iblock = h.addr();
+  const bool filtered = client == 1;
+  if (client > 1 || filtered != !c.pipe.empty() || (filtered ? esize < f.so + 5 || esize > f.so + 12 : esize != f.so) ||
+      max_bits == 0 || max_bits > 64 || !std::has_single_bit(dblock_min) || log2_floor(dblock_min) > max_bits ||
+      !std::has_single_bit(sblock_min) || page_bits > 32)
+    h.fail("implausible extensible array parameters");
+  std::size_t unlim = rank;
+  for (std::size_t d = 0; d < rank; ++d)
+    if (c.s.max[d] == undef) unlim = unlim == rank ? d : rank + 1;
+  if (unlim >= rank) f.fail(c.ictx, "an extensible array index needs exactly one unlimited dimension");
+  if (iblock == undef) return;
+  auto entry = [&](std::uint64_t i, Cursor e) {
+    const std::uint64_t addr = e.addr(), stored = filtered ? e.uint(esize - f.so - 4) : c.chunk_bytes;
+    const std::uint32_t mask = filtered ? e.u32() : 0;
+    f.step(1, hctx);
+    for (std::size_t k = rank; k-- > 0;) {  // unravel over (unlimited dimension, the others in order)
+      const std::size_t d = k == 0 ? unlim : k - 1 + (k - 1 >= unlim);
+      if (k == 0) c.scaled[d] = i;
+      else if (c.max_grid[d] == 0) return;
+      else c.scaled[d] = i % c.max_grid[d], i /= c.max_grid[d];
+    }
+    c.place_scaled(addr, stored, mask);
+  };
+  const unsigned off_size = (max_bits + 7) / 8, sblocks = 1 + max_bits - log2_floor(dblock_min),
+                 iblock_sblocks = 2 * log2_floor(sblock_min);
+  const std::uint64_t page = std::uint64_t{1} << page_bits, iblock_dblocks = 2 * (std::uint64_t{sblock_min} - 1);
+  const std::string ibctx = hctx + ": index block at byte " + num(iblock);
+  Cursor ib = f.from(iblock, ibctx);
+  ib.signature("EAIB");
+  ib.version(0);
+  ib.skip(1 + f.so);  // kind, header address
+  for (std::uint64_t i = 0; i < iblock_n; ++i) entry(i, ib.take(esize));
+  std::vector<std::uint64_t> dblocks, sblock_addrs;
+  for (std::uint64_t i = 0; i < iblock_dblocks; ++i) dblocks.push_back(ib.addr());
+  for (unsigned i = iblock_sblocks; i < sblocks; ++i) sblock_addrs.push_back(ib.addr());
+  // The entries of the data block at addr: n of them from index `first` (pages: init says which exist).
+  auto dblock = [&](std::uint64_t addr, std::uint64_t first, std::uint64_t n, std::string_view init) {
+    f.step(1, hctx);
+    if (addr == undef) return;
+    const std::string dctx = hctx + ": data block at byte " + num(addr);
+    Cursor d = f.from(addr, dctx);
+    d.signature("EADB");
+    d.version(0);
+    d.skip(1 + f.so + off_size);  // kind, header address, block offset
+    if (n <= page) {
+      for (std::uint64_t k = 0; k < n && first + k < max_set; ++k) entry(first + k, d.take(esize));
+      return;
+    }
+    d.skip(4);
+    const std::uint64_t page_bytes = page * esize + 4;
+    for (std::uint64_t p = 0; p < n / page && first + p * page < max_set; ++p) {
+      f.step(1, dctx);
+      if (!init.empty() && !(static_cast<unsigned char>(init[p / 8]) & (0x80 >> (p % 8)))) continue;
+      Cursor pg = f.at(mul(p, page_bytes) == undef ? undef : d.pos() + p * page_bytes, page * esize, dctx + ": page " + num(p));
+      for (std::uint64_t k = 0; k < page && first + p * page + k < max_set; ++k) entry(first + p * page + k, pg.take(esize));
+    }
+  };
+  std::uint64_t start = iblock_n, next_dblock = 0;
+  for (unsigned u = 0; u < sblocks && start < max_set; ++u) {  // super block u: 2^(u/2) data blocks of 2^((u+1)/2) * min
+    const std::uint64_t n_dblocks = std::uint64_t{1} << (u / 2), n = mul(std::uint64_t{1} << ((u + 1) / 2), dblock_min);
+    if (u < iblock_sblocks) {
+      for (std::uint64_t j = 0; j < n_dblocks; ++j, ++next_dblock)
+        if (next_dblock < dblocks.size()) dblock(dblocks[next_dblock], start + j * n, n, {});
+    } else if (const std::uint64_t sa = sblock_addrs[u - iblock_sblocks]; sa != undef) {
+      const std::string sctx = hctx + ": secondary block at byte " + num(sa);
+      Cursor sb = f.from(sa, sctx);
+      sb.signature("EASB");
+      sb.version(0);
+      sb.skip(1 + f.so + off_size);
+      const std::uint64_t init_size = n > page ? (n / page + 7) / 8 : 0;
+      const std::string_view init = sb.bytes(mul(n_dblocks, init_size));
+      std::vector<std::uint64_t> addrs;
+      for (std::uint64_t j = 0; j < n_dblocks; ++j) addrs.push_back(sb.addr());
+      for (std::uint64_t j = 0; j < n_dblocks; ++j)
+        dblock(addrs[j], start + j * n, n, init_size ? init.substr(j * init_size, init_size) : std::string_view{});
+    }
+    if (mul(n_dblocks, n) == undef || start + n_dblocks * n < start) break;
+    start += n_dblocks * n;
+  }
+}
+
 /// Reads a float dataset (the object whose header messages are msgs) into shape and values.
 inline void read_float_dataset(File& f, const std::vector<Message>& msgs, const std::string& ctx,
                                std::vector<std::size_t>& shape, std::vector<float>& values) {
@@ -1073,253 +1371,24 @@ inline void read_float_dataset(File& f, const std::vector<Message>& msgs, const 
   shape.assign(s.dims.begin(), s.dims.end());
   values.assign(static_cast<std::size_t>(count), 0.f);
   const Layout l = layout(message_cursor(f, *lm, ctx, "data layout"));
-  if (l.cls == 0 || l.cls == 1) {
+  if (l.cls == 0 || l.cls == 1) {  // compact or contiguous
     if (l.cls == 1 && l.addr == undef) return;  // never written: zeros
     if (l.size < bytes)
       f.fail(ctx, "its storage holds " + num(l.size) + " bytes, its shape needs " + num(bytes));
     if (count) to_float(f.at(l.cls ? l.addr : l.data, bytes, ctx + ": values").bytes(bytes).data(), count, t, values.data());
     return;
   }
-  // Chunked.
   const std::vector<Filter> pipe = pm ? filter_pipeline(message_cursor(f, *pm, ctx, "filter pipeline")) : std::vector<Filter>{};
-  const std::size_t rank = s.dims.size();
-  if (rank == 0 || l.chunk.size() != rank + 1) f.fail(ctx, "its chunks have another rank than its shape");
-  if (l.chunk[rank] != t.size) f.fail(ctx, "its chunks hold elements of " + num(l.chunk[rank]) + " bytes, its type " + num(t.size));
-  std::uint64_t chunk_elems = 1, grid_total = 1;
-  std::vector<std::uint64_t> grid(rank), max_grid(rank);
-  for (std::size_t d = 0; d < rank; ++d) {
-    if (l.chunk[d] == 0) f.fail(ctx, "a chunk dimension is 0");
-    chunk_elems = mul(chunk_elems, l.chunk[d]);
-    grid[d] = s.dims[d] / l.chunk[d] + (s.dims[d] % l.chunk[d] != 0);
-    max_grid[d] = s.max[d] == undef ? undef : s.max[d] / l.chunk[d] + (s.max[d] % l.chunk[d] != 0);
-    grid_total *= grid[d];  // at most count
-  }
-  const std::uint64_t chunk_bytes = mul(chunk_elems, t.size);
-  if (chunk_bytes == undef || chunk_bytes > 1100 * f.size() + (std::uint64_t{1} << 20))
-    f.fail(ctx, "claims chunks of " + (chunk_bytes == undef ? std::string("overflowing") : num(chunk_bytes)) +
-                    " bytes, more than the file can hold; refusing to allocate");
+  ChunkReader chunks(f, ctx, t, s, l, pipe, values);
   if (count == 0 || l.addr == undef) return;  // no values, or none written: zeros
-  std::vector<bool> seen(static_cast<std::size_t>(grid_total));
-  std::vector<std::uint64_t> out_stride(rank, 1), chunk_stride(rank, 1);
-  for (std::size_t d = rank - 1; d-- > 0;) {
-    out_stride[d] = out_stride[d + 1] * s.dims[d + 1];
-    chunk_stride[d] = chunk_stride[d + 1] * l.chunk[d + 1];
-  }
-  std::string buf;
-  std::vector<std::uint64_t> ext(rank), idx(rank);
-  // Copies the chunk at grid position `scaled` (stored at addr, `stored` bytes) into values.
-  auto place = [&](const std::uint64_t* scaled, std::uint64_t addr, std::uint64_t stored, std::uint32_t mask) {
-    std::uint64_t lin = 0;
-    for (std::size_t d = 0; d < rank; ++d) {
-      if (scaled[d] >= grid[d]) return;  // beyond the current extent: holds no values
-      lin = lin * grid[d] + scaled[d];
-    }
-    const std::string cctx = ctx + ": chunk at byte " + (addr == undef ? std::string("(undefined)") : num(addr));
-    if (seen[lin]) f.fail(cctx, "a second chunk for the same position");
-    seen[lin] = true;
-    if (addr == undef) return;
-    f.inflate(chunk_bytes, cctx);
-    const std::uint64_t all = (std::uint64_t{1} << pipe.size()) - 1;
-    const bool filtered = !pipe.empty() && (mask & all) != all;
-    if (!filtered && stored < chunk_bytes) f.fail(cctx, "stored size " + num(stored) + " is less than the chunk's " + num(chunk_bytes) + " bytes");
-    Cursor raw = f.at(addr, filtered ? stored : chunk_bytes, cctx);
-    const std::string_view v = filtered ? unfilter(raw, pipe, mask, chunk_bytes, t.size, buf) : raw.bytes(chunk_bytes);
-    std::uint64_t runs = 1;
-    for (std::size_t d = 0; d < rank; ++d) {
-      ext[d] = std::min(l.chunk[d], s.dims[d] - scaled[d] * l.chunk[d]);
-      idx[d] = 0;
-      if (d + 1 < rank) runs *= ext[d];
-    }
-    for (std::uint64_t r = 0; r < runs; ++r) {
-      std::uint64_t src = 0, dst = 0;
-      for (std::size_t d = 0; d < rank; ++d) {
-        src += idx[d] * chunk_stride[d];
-        dst += (scaled[d] * l.chunk[d] + idx[d]) * out_stride[d];
-      }
-      to_float(v.data() + src * t.size, static_cast<std::size_t>(ext[rank - 1]), t, values.data() + dst);
-      for (std::size_t d = rank - 1; d-- > 0;) {  // next run: odometer over all but the last dimension
-        if (++idx[d] < ext[d]) break;
-        idx[d] = 0;
-      }
-    }
-  };
-  std::vector<std::uint64_t> scaled(rank);
-  // Linear chunk index -> grid position, over the grid of the maximum dimensions (fixed arrays, implicit index).
-  auto unravel = [&](std::uint64_t i) {
-    for (std::size_t d = rank; d-- > 0;) {
-      if (max_grid[d] == undef || max_grid[d] == 0) f.fail(ctx, "unlimited or empty maximum dimensions with a fixed chunk index");
-      scaled[d] = i % max_grid[d];
-      i /= max_grid[d];
-    }
-    return i == 0;
-  };
-  const unsigned index = l.version == 3 ? 0 : l.index;
-  const std::string ictx = ctx + ": chunk index";
-  if (index == 0) {  // v1 B-tree; keys hold the chunk's stored size, filter mask and element offsets
-    walk_btree1(f, l.addr, 1, 8 + 8 * (rank + 1), ictx, [&](Cursor key, std::uint64_t child) {
-      const std::uint64_t stored = key.u32();
-      const std::uint32_t mask = key.u32();
-      for (std::size_t d = 0; d < rank; ++d) {
-        const std::uint64_t off = key.u64();
-        if (off % l.chunk[d]) key.fail("chunk offset " + num(off) + " is not a multiple of the chunk size " + num(l.chunk[d]));
-        scaled[d] = off / l.chunk[d];
-      }
-      place(scaled.data(), child, stored, mask);
-    });
-  } else if (index == 1) {  // single chunk
-    std::fill(scaled.begin(), scaled.end(), 0);
-    place(scaled.data(), l.addr, (l.flags & 2) ? l.single_size : chunk_bytes, (l.flags & 2) ? l.single_mask : 0);
-  } else if (index == 2) {  // implicit: every chunk in turn, unfiltered
-    if (!pipe.empty()) f.fail(ictx, "an implicit chunk index with filters");
-    std::uint64_t total = 1;
-    for (auto g : max_grid) total = mul(total, g);
-    if (l.addr > f.size() || mul(total, chunk_bytes) > f.size() - l.addr)
-      f.fail(ictx, num(total) + " chunks of " + num(chunk_bytes) + " bytes at byte " + num(l.addr) + " do not fit in the file");
-    for (std::uint64_t i = 0; i < total; ++i) {
-      f.step(1, ictx);
-      if (unravel(i)) place(scaled.data(), l.addr + i * chunk_bytes, chunk_bytes, 0);
-    }
-  } else if (index == 3) {  // fixed array
-    const std::string hctx = ictx + ": fixed array at byte " + num(l.addr);
-    Cursor h = f.from(l.addr, hctx);
-    h.signature("FAHD");
-    h.version(0);
-    const unsigned client = h.u8(), esize = h.u8(), page_bits = h.u8();
-    const std::uint64_t n = h.length(), dblock = h.addr();
-    const bool filtered = client == 1;
-    if (client > 1 || filtered != !pipe.empty() || (filtered ? esize < f.so + 5 || esize > f.so + 12 : esize != f.so) || page_bits > 32)
-      h.fail("implausible fixed array (kind " + num(client) + ", entries of " + num(esize) + " bytes, " + num(page_bits) + " page bits)");
-    if (dblock == undef) return;
-    auto entry = [&](std::uint64_t i, Cursor e) {
-      const std::uint64_t addr = e.addr(), stored = filtered ? e.uint(esize - f.so - 4) : chunk_bytes;
-      const std::uint32_t mask = filtered ? e.u32() : 0;
-      f.step(1, hctx);
-      if (unravel(i)) place(scaled.data(), addr, stored, mask);
-    };
-    const std::string dctx = hctx + ": data block at byte " + num(dblock);
-    Cursor d = f.from(dblock, dctx);
-    d.signature("FADB");
-    d.version(0);
-    d.skip(1 + f.so);  // kind, header address
-    const std::uint64_t page = std::uint64_t{1} << page_bits;
-    if (n <= page) {
-      for (std::uint64_t i = 0; i < n; ++i) entry(i, d.take(esize));
-    } else {  // paged: a bitmap of initialised pages, then pages of entries, each with a checksum
-      const std::uint64_t pages = n / page + (n % page != 0);
-      const std::string_view init = d.bytes((pages + 7) / 8);
-      d.skip(4);
-      const std::uint64_t page_bytes = mul(page, esize) + 4;
-      for (std::uint64_t p = 0; p < pages; ++p) {
-        f.step(1, dctx);
-        if (!(static_cast<unsigned char>(init[p / 8]) & (0x80 >> (p % 8)))) continue;
-        const std::uint64_t in_page = std::min(page, n - p * page);
-        Cursor pg = f.at(mul(p, page_bytes) == undef ? undef : d.pos() + p * page_bytes, in_page * esize, dctx + ": page " + num(p));
-        for (std::uint64_t j = 0; j < in_page; ++j) entry(p * page + j, pg.take(esize));
-      }
-    }
-  } else if (index == 5) {  // v2 B-tree: records hold the address, [stored size, filter mask,] grid position
-    const bool filtered = !pipe.empty();
-    walk_btree2(f, l.addr, filtered ? 11 : 10, ictx, [&](Cursor r) {
-      const std::uint64_t addr = r.addr();
-      std::uint64_t stored = chunk_bytes;
-      std::uint32_t mask = 0;
-      if (filtered) {
-        if (r.left() < 4 + 8 * rank + 1 || r.left() > 4 + 8 * rank + 8) r.fail("record of another dataset rank");
-        stored = r.uint(static_cast<unsigned>(r.left() - 4 - 8 * rank));
-        mask = r.u32();
-      }
-      for (std::size_t d = 0; d < rank; ++d) scaled[d] = r.u64();
-      place(scaled.data(), addr, stored, mask);
-    });
-  } else {  // extensible array: one unlimited dimension, which comes first in the chunks' linear order
-    const std::string hctx = ictx + ": extensible array at byte " + num(l.addr);
-    Cursor h = f.from(l.addr, hctx);
-    h.signature("EAHD");
-    h.version(0);
-    const unsigned client = h.u8(), esize = h.u8(), max_bits = h.u8(), iblock_n = h.u8(), dblock_min = h.u8(),
-                   sblock_min = h.u8(), page_bits = h.u8();
-    for (int i = 0; i < 4; ++i) h.length();  // counts and sizes of secondary and data blocks
-    const std::uint64_t max_set = h.length();
-    h.length();  // elements
-    const std::uint64_t iblock = h.addr();
-    const bool filtered = client == 1;
-    if (client > 1 || filtered != !pipe.empty() || (filtered ? esize < f.so + 5 || esize > f.so + 12 : esize != f.so) ||
-        max_bits == 0 || max_bits > 64 || !std::has_single_bit(dblock_min) || log2_floor(dblock_min) > max_bits ||
-        !std::has_single_bit(sblock_min) || page_bits > 32)
-      h.fail("implausible extensible array parameters");
-    std::size_t unlim = rank;
-    for (std::size_t d = 0; d < rank; ++d)
-      if (s.max[d] == undef) unlim = unlim == rank ? d : rank + 1;
-    if (unlim >= rank) f.fail(ictx, "an extensible array index needs exactly one unlimited dimension");
-    if (iblock == undef) return;
-    auto entry = [&](std::uint64_t i, Cursor e) {
-      const std::uint64_t addr = e.addr(), stored = filtered ? e.uint(esize - f.so - 4) : chunk_bytes;
-      const std::uint32_t mask = filtered ? e.u32() : 0;
-      f.step(1, hctx);
-      for (std::size_t k = rank; k-- > 0;) {  // unravel over (unlimited dimension, the others in order)
-        const std::size_t d = k == 0 ? unlim : k - 1 + (k - 1 >= unlim);
-        if (k == 0) scaled[d] = i;
-        else if (max_grid[d] == 0) return;
-        else scaled[d] = i % max_grid[d], i /= max_grid[d];
-      }
-      place(scaled.data(), addr, stored, mask);
-    };
-    const unsigned off_size = (max_bits + 7) / 8, sblocks = 1 + max_bits - log2_floor(dblock_min),
-                   iblock_sblocks = 2 * log2_floor(sblock_min);
-    const std::uint64_t page = std::uint64_t{1} << page_bits, iblock_dblocks = 2 * (std::uint64_t{sblock_min} - 1);
-    const std::string ibctx = hctx + ": index block at byte " + num(iblock);
-    Cursor ib = f.from(iblock, ibctx);
-    ib.signature("EAIB");
-    ib.version(0);
-    ib.skip(1 + f.so);  // kind, header address
-    for (std::uint64_t i = 0; i < iblock_n; ++i) entry(i, ib.take(esize));
-    std::vector<std::uint64_t> dblocks, sblock_addrs;
-    for (std::uint64_t i = 0; i < iblock_dblocks; ++i) dblocks.push_back(ib.addr());
-    for (unsigned i = iblock_sblocks; i < sblocks; ++i) sblock_addrs.push_back(ib.addr());
-    // The entries of the data block at addr: n of them from index `first` (pages: init says which exist).
-    auto dblock = [&](std::uint64_t addr, std::uint64_t first, std::uint64_t n, std::string_view init) {
-      f.step(1, hctx);
-      if (addr == undef) return;
-      const std::string dctx = hctx + ": data block at byte " + num(addr);
-      Cursor d = f.from(addr, dctx);
-      d.signature("EADB");
-      d.version(0);
-      d.skip(1 + f.so + off_size);  // kind, header address, block offset
-      if (n <= page) {
-        for (std::uint64_t k = 0; k < n && first + k < max_set; ++k) entry(first + k, d.take(esize));
-        return;
-      }
-      d.skip(4);
-      const std::uint64_t page_bytes = page * esize + 4;
-      for (std::uint64_t p = 0; p < n / page && first + p * page < max_set; ++p) {
-        f.step(1, dctx);
-        if (!init.empty() && !(static_cast<unsigned char>(init[p / 8]) & (0x80 >> (p % 8)))) continue;
-        Cursor pg = f.at(mul(p, page_bytes) == undef ? undef : d.pos() + p * page_bytes, page * esize, dctx + ": page " + num(p));
-        for (std::uint64_t k = 0; k < page && first + p * page + k < max_set; ++k) entry(first + p * page + k, pg.take(esize));
-      }
-    };
-    std::uint64_t start = iblock_n, next_dblock = 0;
-    for (unsigned u = 0; u < sblocks && start < max_set; ++u) {  // super block u: 2^(u/2) data blocks of 2^((u+1)/2) * min
-      const std::uint64_t n_dblocks = std::uint64_t{1} << (u / 2), n = mul(std::uint64_t{1} << ((u + 1) / 2), dblock_min);
-      if (u < iblock_sblocks) {
-        for (std::uint64_t j = 0; j < n_dblocks; ++j, ++next_dblock)
-          if (next_dblock < dblocks.size()) dblock(dblocks[next_dblock], start + j * n, n, {});
-      } else if (const std::uint64_t sa = sblock_addrs[u - iblock_sblocks]; sa != undef) {
-        const std::string sctx = hctx + ": secondary block at byte " + num(sa);
-        Cursor sb = f.from(sa, sctx);
-        sb.signature("EASB");
-        sb.version(0);
-        sb.skip(1 + f.so + off_size);
-        const std::uint64_t init_size = n > page ? (n / page + 7) / 8 : 0;
-        const std::string_view init = sb.bytes(mul(n_dblocks, init_size));
-        std::vector<std::uint64_t> addrs;
-        for (std::uint64_t j = 0; j < n_dblocks; ++j) addrs.push_back(sb.addr());
-        for (std::uint64_t j = 0; j < n_dblocks; ++j)
-          dblock(addrs[j], start + j * n, n, init_size ? init.substr(j * init_size, init_size) : std::string_view{});
-      }
-      if (mul(n_dblocks, n) == undef || start + n_dblocks * n < start) break;
-      start += n_dblocks * n;
-    }
+  chunks.start();
+  switch (l.version == 3 ? 0 : l.index) {  // layout version 3 knows only the v1 B-tree
+    case 0: read_chunks_btree1(chunks); break;
+    case 1: read_chunk_single(chunks); break;
+    case 2: read_chunks_implicit(chunks); break;
+    case 3: read_chunks_fixed_array(chunks); break;
+    case 5: read_chunks_btree2(chunks); break;
+    default: read_chunks_extensible_array(chunks); break;  // 4; layout() refuses any other
   }
 }
 
