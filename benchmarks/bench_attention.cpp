@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
   std::printf("MultiHeadSelfAttention<%zu,%zu>, n=%zu, T=%zu, %d threads, %s (per call; wall: median of %d rounds; "
               "processor: all threads, mean)\n", D, H, n, T, threads, xsimd::default_arch::name(), rounds);
   const Time gemm1 =
-      ms([&] { Cpu::gemm(false, false, n * T, D, D, 1.0f, x.data(), D, w.data(), D, 0.0f, q, D); }, rounds);
+      ms([&] { Cpu::gemm({.m = n * T, .n = D, .k = D, .a = x.data(), .lda = D, .b = w.data(), .ldb = D, .c = q, .ldc = D}); },
+         rounds);
   line("one projection GEMM (8192 x 384 x 384)", gemm1);
   line("the layer's four projection GEMMs", {4 * gemm1.wall, 4 * gemm1.cpu});
   // The products of the core alone, as the core runs them (one serial product per (sample, head)):

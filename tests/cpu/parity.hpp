@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <siamese/backend/backend.hpp>
+#include <siamese/model/features.hpp>
 
 #include "../support/gradcheck.hpp"
 

@@ -64,25 +64,25 @@ TEST_CASE("conv2d forward and backward match the reference") {
       const auto dy = random_vector(out, 4);
       for (bool with_bias : {true, false}) {
         std::vector<float> y(out, 9.0f), yr(out);
-        Cpu::conv2d_forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(), n);
-        Ref::conv2d_forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, yr.data(), n);
+        Cpu::conv2d_forward({g, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(), n});
+        Ref::conv2d_forward({g, x.data(), w.data(), with_bias ? bias.data() : nullptr, yr.data(), n});
         expect_sum_close(with_bias ? "forward with bias" : "forward", y, yr);
       }
       std::vector<float> dx(in, 9.0f), dw(wn, 9.0f), db(g.f, 9.0f), dxr(in), dwr(wn), dbr(g.f);
-      Ref::conv2d_backward(g, x.data(), w.data(), dy.data(), dxr.data(), dwr.data(), dbr.data(), n);
-      Cpu::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), n);
+      Ref::conv2d_backward({g, x.data(), w.data(), dy.data(), dxr.data(), dwr.data(), dbr.data(), n});
+      Cpu::conv2d_backward({g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), n});
       expect_sum_close("dx", dx, dxr);
       expect_sum_close("dw", dw, dwr);
       expect_sum_close("db", db, dbr);
       // Each gradient alone: the others are not touched.
       std::vector<float> only(in, 9.0f);
-      Cpu::conv2d_backward(g, x.data(), w.data(), dy.data(), only.data(), nullptr, nullptr, n);
+      Cpu::conv2d_backward({g, x.data(), w.data(), dy.data(), only.data(), nullptr, nullptr, n});
       expect_sum_close("dx alone", only, dxr);
       only.assign(wn, 9.0f);
-      Cpu::conv2d_backward(g, x.data(), w.data(), dy.data(), nullptr, only.data(), nullptr, n);
+      Cpu::conv2d_backward({g, x.data(), w.data(), dy.data(), nullptr, only.data(), nullptr, n});
       expect_sum_close("dw alone", only, dwr);
       only.assign(g.f, 9.0f);
-      Cpu::conv2d_backward(g, x.data(), w.data(), dy.data(), nullptr, nullptr, only.data(), n);
+      Cpu::conv2d_backward({g, x.data(), w.data(), dy.data(), nullptr, nullptr, only.data(), n});
       expect_sum_close("db alone", only, dbr);
     }
   }
@@ -101,19 +101,19 @@ TEST_CASE("conv2d with a fused activation matches the reference's convolution th
       CAPTURE(k.f);
       CAPTURE(detail::act_name(a));
       std::vector<float> y(out), yr(out);
-      Cpu::conv2d_forward_act(g, a, x.data(), w.data(), bias.data(), y.data(), n);
-      Ref::conv2d_forward(g, x.data(), w.data(), bias.data(), yr.data(), n);
-      Ref::activation(a, yr.data(), yr.data(), out);
+      Cpu::conv2d_forward_act({g, a, x.data(), w.data(), bias.data(), y.data(), n});
+      Ref::conv2d_forward({g, x.data(), w.data(), bias.data(), yr.data(), n});
+      Ref::activation({a, yr.data(), yr.data(), out});
       expect_sum_close("forward", y, yr);
       std::vector<float> dz(out), dx(in, 9.0f), dw(wn, 9.0f), db(g.f, 9.0f), dxr(in), dwr(wn), dbr(g.f);
-      Ref::activation_backward(a, yr.data(), dy.data(), dz.data(), out);
-      Ref::conv2d_backward(g, x.data(), w.data(), dz.data(), dxr.data(), dwr.data(), dbr.data(), n);
-      Cpu::conv2d_backward_act(g, a, x.data(), yr.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), n);
+      Ref::activation_backward({a, yr.data(), dy.data(), dz.data(), out});
+      Ref::conv2d_backward({g, x.data(), w.data(), dz.data(), dxr.data(), dwr.data(), dbr.data(), n});
+      Cpu::conv2d_backward_act({g, a, x.data(), yr.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), n});
       expect_sum_close("dx", dx, dxr);
       expect_sum_close("dw", dw, dwr);
       expect_sum_close("db", db, dbr);
       std::vector<float> only(g.f, 9.0f);
-      Cpu::conv2d_backward_act(g, a, x.data(), yr.data(), w.data(), dy.data(), nullptr, nullptr, only.data(), n);
+      Cpu::conv2d_backward_act({g, a, x.data(), yr.data(), w.data(), dy.data(), nullptr, nullptr, only.data(), n});
       expect_sum_close("db alone", only, dbr);
     }
   }
@@ -139,9 +139,9 @@ TEST_CASE("wide 3x3 convolutions (Winograd F(2x2, 3x3)) match the reference") {
         CAPTURE(detail::act_name(a));
         CAPTURE(with_bias);
         std::vector<float> y(out, 9.0f), yr(out);
-        Cpu::conv2d_forward_act(g, a, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(), n);
-        Ref::conv2d_forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, yr.data(), n);
-        Ref::activation(a, yr.data(), yr.data(), out);
+        Cpu::conv2d_forward_act({g, a, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(), n});
+        Ref::conv2d_forward({g, x.data(), w.data(), with_bias ? bias.data() : nullptr, yr.data(), n});
+        Ref::activation({a, yr.data(), yr.data(), out});
         expect_sum_close("winograd forward", y, yr);
       }
   }
@@ -157,21 +157,21 @@ TEST_CASE("conv2d with a batch large enough for several chunks and threads") {
   const std::size_t n = 40, in = n * g.h * g.w * g.c, out = n * g.oh * g.ow * g.f, wn = 9 * 32 * 64;
   const auto x = random_vector(in, 5), w = random_vector(wn, 6, -0.2f, 0.2f), dy = random_vector(out, 7);
   std::vector<float> y(out), yr(out), dx(in), dxr(in), dw(wn), dwr(wn);
-  Cpu::conv2d_forward(g, x.data(), w.data(), nullptr, y.data(), n);
-  Ref::conv2d_forward(g, x.data(), w.data(), nullptr, yr.data(), n);
+  Cpu::conv2d_forward({g, x.data(), w.data(), nullptr, y.data(), n});
+  Ref::conv2d_forward({g, x.data(), w.data(), nullptr, yr.data(), n});
   expect_sum_close("forward", y, yr);
-  Cpu::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), nullptr, n);
-  Ref::conv2d_backward(g, x.data(), w.data(), dy.data(), dxr.data(), dwr.data(), nullptr, n);
+  Cpu::conv2d_backward({g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), nullptr, n});
+  Ref::conv2d_backward({g, x.data(), w.data(), dy.data(), dxr.data(), dwr.data(), nullptr, n});
   expect_sum_close("dx", dx, dxr);
   expect_sum_close("dw", dw, dwr);
   // Fused ReLU over several chunks.
   std::vector<float> dz(out), yrelu(out);
-  Cpu::conv2d_forward_act(g, Act::ReLU, x.data(), w.data(), nullptr, yrelu.data(), n);
-  Ref::activation(Act::ReLU, yr.data(), yr.data(), out);
+  Cpu::conv2d_forward_act({g, Act::ReLU, x.data(), w.data(), nullptr, yrelu.data(), n});
+  Ref::activation({Act::ReLU, yr.data(), yr.data(), out});
   expect_sum_close("relu forward", yrelu, yr);
-  Ref::activation_backward(Act::ReLU, yr.data(), dy.data(), dz.data(), out);
-  Ref::conv2d_backward(g, x.data(), w.data(), dz.data(), dxr.data(), dwr.data(), nullptr, n);
-  Cpu::conv2d_backward_act(g, Act::ReLU, x.data(), yr.data(), w.data(), dy.data(), dx.data(), dw.data(), nullptr, n);
+  Ref::activation_backward({Act::ReLU, yr.data(), dy.data(), dz.data(), out});
+  Ref::conv2d_backward({g, x.data(), w.data(), dz.data(), dxr.data(), dwr.data(), nullptr, n});
+  Cpu::conv2d_backward_act({g, Act::ReLU, x.data(), yr.data(), w.data(), dy.data(), dx.data(), dw.data(), nullptr, n});
   expect_sum_close("relu dx", dx, dxr);
   expect_sum_close("relu dw", dw, dwr);
 }
@@ -179,7 +179,7 @@ TEST_CASE("conv2d with a batch large enough for several chunks and threads") {
 TEST_CASE("conv2d of an empty batch writes zero gradients") {
   const auto g = conv_geom(5, 5, 3, 3, 3, 1, 1, Padding::Same, 4);
   std::vector<float> dw(3 * 3 * 3 * 4, 9.0f), db(4, 9.0f);
-  Cpu::conv2d_backward(g, nullptr, nullptr, nullptr, nullptr, dw.data(), db.data(), 0);
+  Cpu::conv2d_backward({g, nullptr, nullptr, nullptr, nullptr, dw.data(), db.data(), 0});
   for (float v : dw) CHECK(v == 0.0f);
   for (float v : db) CHECK(v == 0.0f);
 }
@@ -207,12 +207,12 @@ TEST_CASE("pool2d forward and backward match the reference, ties included") {
         const std::size_t in = n * g.h * g.w * g.c, out = n * g.oh * g.ow * g.c;
         const auto x = coarse_vector(in, 11 + n), dy = random_vector(out, 12);
         std::vector<float> y(out), yr(out), dx(in, 9.0f), dxr(in);
-        Cpu::pool2d_forward(g, is_max, x.data(), y.data(), n);
-        Ref::pool2d_forward(g, is_max, x.data(), yr.data(), n);
+        Cpu::pool2d_forward({g, is_max, x.data(), y.data(), n});
+        Ref::pool2d_forward({g, is_max, x.data(), yr.data(), n});
         if (is_max) expect_equal("max forward", y, yr);
         else expect_close("average forward", y, yr, 1e-6, 1e-6);
-        Cpu::pool2d_backward(g, is_max, x.data(), yr.data(), dy.data(), dx.data(), n);
-        Ref::pool2d_backward(g, is_max, x.data(), yr.data(), dy.data(), dxr.data(), n);
+        Cpu::pool2d_backward({g, is_max, x.data(), yr.data(), dy.data(), dx.data(), n});
+        Ref::pool2d_backward({g, is_max, x.data(), yr.data(), dy.data(), dxr.data(), n});
         expect_equal("backward", dx, dxr);
       }
 }
@@ -228,12 +228,12 @@ TEST_CASE("global pooling matches the reference, ties included") {
           CAPTURE(is_max);
           const auto x = coarse_vector(n * rows * c, 13 + rows), dy = random_vector(n * c, 14);
           std::vector<float> y(n * c), yr(n * c), dx(n * rows * c, 9.0f), dxr(n * rows * c);
-          Cpu::global_pool_forward(is_max, x.data(), y.data(), n, rows, c);
-          Ref::global_pool_forward(is_max, x.data(), yr.data(), n, rows, c);
+          Cpu::global_pool_forward({is_max, x.data(), y.data(), n, rows, c});
+          Ref::global_pool_forward({is_max, x.data(), yr.data(), n, rows, c});
           if (is_max) expect_equal("max forward", y, yr);
           else expect_close("average forward", y, yr, 1e-6, 1e-6);
-          Cpu::global_pool_backward(is_max, x.data(), yr.data(), dy.data(), dx.data(), n, rows, c);
-          Ref::global_pool_backward(is_max, x.data(), yr.data(), dy.data(), dxr.data(), n, rows, c);
+          Cpu::global_pool_backward({is_max, x.data(), yr.data(), dy.data(), dx.data(), n, rows, c});
+          Ref::global_pool_backward({is_max, x.data(), yr.data(), dy.data(), dxr.data(), n, rows, c});
           expect_equal("backward", dx, dxr);
         }
 }

@@ -85,16 +85,16 @@ TEST_CASE("copy_cols, add_bias and bias_grad") {
       const std::size_t ld_src = cols + 3, ld_dst = cols + 5;
       const auto src = random_vector(rows * ld_src, 5), bias = random_vector(cols, 6);
       std::vector<float> a(rows * ld_dst, -7.0f), b = a;
-      Cpu::copy_cols(a.data(), ld_dst, src.data(), ld_src, rows, cols);
-      Ref::copy_cols(b.data(), ld_dst, src.data(), ld_src, rows, cols);
+      Cpu::copy_cols({a.data(), ld_dst, src.data(), ld_src, rows, cols});
+      Ref::copy_cols({b.data(), ld_dst, src.data(), ld_src, rows, cols});
       expect_equal("copy_cols", a, b);
       auto y = random_vector(rows * cols, 7), yr = y;
-      Cpu::add_bias(y.data(), bias.data(), rows, cols);
-      Ref::add_bias(yr.data(), bias.data(), rows, cols);
+      Cpu::add_bias({y.data(), bias.data(), rows, cols});
+      Ref::add_bias({yr.data(), bias.data(), rows, cols});
       expect_equal("add_bias", y, yr);
       std::vector<float> db(cols), dbr(cols);
-      Cpu::bias_grad(y.data(), db.data(), rows, cols);
-      Ref::bias_grad(y.data(), dbr.data(), rows, cols);
+      Cpu::bias_grad({y.data(), db.data(), rows, cols});
+      Ref::bias_grad({y.data(), dbr.data(), rows, cols});
       // The sums run over rows of values in [-2, 2]: compare against the scale of the sum.
       expect_close("bias_grad", db, dbr, 1e-5, 1e-6 * double(rows));
     }
@@ -114,24 +114,39 @@ TEST_CASE("activations and their gradients") {
     for (Act a : {Act::Linear, Act::ReLU, Act::Sigmoid, Act::Tanh}) {
       CAPTURE(detail::act_name(a));
       std::vector<float> y(n), yr(n);
-      Cpu::activation(a, x.data(), y.data(), n);
-      Ref::activation(a, x.data(), yr.data(), n);
+      Cpu::activation({a, x.data(), y.data(), n});
+      Ref::activation({a, x.data(), yr.data(), n});
       expect_close("activation", y, yr, 2e-6, 1e-7);
       auto inplace = x;
-      Cpu::activation(a, inplace.data(), inplace.data(), n);
+      Cpu::activation({a, inplace.data(), inplace.data(), n});
       expect_equal("activation in place", inplace, y);
       std::vector<float> dx(n), dxr(n);
-      Cpu::activation_backward(a, yr.data(), dy.data(), dx.data(), n);
-      Ref::activation_backward(a, yr.data(), dy.data(), dxr.data(), n);
+      Cpu::activation_backward({a, yr.data(), dy.data(), dx.data(), n});
+      Ref::activation_backward({a, yr.data(), dy.data(), dxr.data(), n});
       expect_close("activation_backward", dx, dxr, 1e-6, 1e-7);
       auto g = dy;
-      Cpu::activation_backward(a, yr.data(), g.data(), g.data(), n);
+      Cpu::activation_backward({a, yr.data(), g.data(), g.data(), n});
       expect_equal("activation_backward in place", g, dx);
       if (a == Act::ReLU || a == Act::Linear) {
         expect_equal("exact activation", y, yr);
         expect_equal("exact activation_backward", dx, dxr);
       }
     }
+  }
+}
+
+TEST_CASE("activation(GELU) matches the reference; activation_backward refuses GELU on both backends") {
+  for (std::size_t n : sizes) {
+    CAPTURE(n);
+    const auto x = random_vector(n, 11, -8.0f, 8.0f), dy = random_vector(n, 12);
+    std::vector<float> y(n), yr(n), dx(n);
+    Cpu::activation({.act = Act::GELU, .x = x.data(), .y = y.data(), .n = n});
+    Ref::activation({.act = Act::GELU, .x = x.data(), .y = yr.data(), .n = n});
+    expect_close("activation(GELU)", y, yr, 2e-6, 1e-7);
+    CHECK_THROWS_AS(Cpu::activation_backward({.act = Act::GELU, .y = y.data(), .dy = dy.data(), .dx = dx.data(), .n = n}),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(Ref::activation_backward({.act = Act::GELU, .y = y.data(), .dy = dy.data(), .dx = dx.data(), .n = n}),
+                    std::invalid_argument);
   }
 }
 
@@ -142,8 +157,8 @@ TEST_CASE("dropout masks are bit-identical to the reference's") {
       CAPTURE(rate);
       const auto x = random_vector(n, 10);
       std::vector<float> y(n), m(n), yr(n), mr(n);
-      Cpu::dropout_forward(x.data(), y.data(), m.data(), rate, 1234 + n, n);
-      Ref::dropout_forward(x.data(), yr.data(), mr.data(), rate, 1234 + n, n);
+      Cpu::dropout_forward({x.data(), y.data(), m.data(), rate, 1234 + n, n});
+      Ref::dropout_forward({x.data(), yr.data(), mr.data(), rate, 1234 + n, n});
       expect_equal("mask", m, mr);
       expect_equal("output", y, yr);
       if (n >= 1000) {
@@ -171,8 +186,8 @@ TEST_CASE("NaN handling follows the reference: clip keeps a NaN, max pooling ski
   auto x = random_vector(4 * 17, 12);
   for (std::size_t k = 0; k < 17; ++k) x[(k % 4) * 17 + k] = nan;  // a NaN in cell 0, 1, 2 or 3
   std::vector<float> y(17), yr(17);
-  Cpu::pool2d_forward(g, true, x.data(), y.data(), 1);
-  Ref::pool2d_forward(g, true, x.data(), yr.data(), 1);
+  Cpu::pool2d_forward({g, true, x.data(), y.data(), 1});
+  Ref::pool2d_forward({g, true, x.data(), yr.data(), 1});
   expect_equal("max pool with NaN", y, yr);
   for (float v : y) CHECK_FALSE(std::isnan(v));
 }

@@ -19,11 +19,11 @@ TEST_CASE("gemm: all four transpositions, beta 0 and 1") {
             const auto a = random_vector(m * k, 1), b = random_vector(k * n, 2);
             const std::size_t lda = ta ? m : k, ldb = tb ? k : n;
             auto c = random_vector(m * n, 3), cr = c;
-            Cpu::gemm(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 1.0f, c.data(), n);
-            Ref::gemm(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 1.0f, cr.data(), n);
+            Cpu::gemm({ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 1.0f, c.data(), n});
+            Ref::gemm({ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 1.0f, cr.data(), n});
             expect_close("beta 1", c, cr, 1e-4, 1e-5 * double(k));
-            Cpu::gemm(ta, tb, m, n, k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(), n);
-            Ref::gemm(ta, tb, m, n, k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, cr.data(), n);
+            Cpu::gemm({ta, tb, m, n, k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(), n});
+            Ref::gemm({ta, tb, m, n, k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, cr.data(), n});
             expect_close("beta 0", c, cr, 1e-4, 1e-5 * double(k));
           }
 }
@@ -40,56 +40,65 @@ TEST_CASE("batchnorm forward (training and inference) and backward") {
         CAPTURE(training);
         auto mm = random_vector(c, 5), mv = random_vector(c, 6, 0.5f, 2.0f), mmr = mm, mvr = mv;
         std::vector<float> y(rows * c), yr(rows * c), xh(rows * c), xhr(rows * c), is(c), isr(c);
-        Cpu::batchnorm_forward(x.data(), y.data(), gamma.data(), beta.data(), mm.data(), mv.data(), xh.data(),
-                               is.data(), rows, c, 0.99f, 1e-3f, training);
-        Ref::batchnorm_forward(x.data(), yr.data(), gamma.data(), beta.data(), mmr.data(), mvr.data(), xhr.data(),
-                               isr.data(), rows, c, 0.99f, 1e-3f, training);
+        Cpu::batchnorm_forward({x.data(), y.data(), gamma.data(), beta.data(), mm.data(), mv.data(), xh.data(),
+                               is.data(), rows, c, 0.99f, 1e-3f, training});
+        Ref::batchnorm_forward({x.data(), yr.data(), gamma.data(), beta.data(), mmr.data(), mvr.data(), xhr.data(),
+                               isr.data(), rows, c, 0.99f, 1e-3f, training});
         expect_close("y", y, yr, 1e-4, 1e-4);
         expect_close("xhat", xh, xhr, 1e-4, 1e-4);
         expect_close("inv_std", is, isr, 1e-5, 1e-6);
         expect_close("moving mean", mm, mmr, 1e-6, 1e-6);
         expect_close("moving variance", mv, mvr, 1e-5, 1e-6);
         std::vector<float> dx(rows * c), dxr(rows * c), dg(c), dgr(c), db(c), dbr(c);
-        Cpu::batchnorm_backward(dy.data(), gamma.data(), xhr.data(), isr.data(), dx.data(), dg.data(), db.data(), rows,
-                                c);
-        Ref::batchnorm_backward(dy.data(), gamma.data(), xhr.data(), isr.data(), dxr.data(), dgr.data(), dbr.data(),
-                                rows, c);
+        Cpu::batchnorm_backward({dy.data(), gamma.data(), xhr.data(), isr.data(), dx.data(), dg.data(), db.data(), rows,
+                                c});
+        Ref::batchnorm_backward({dy.data(), gamma.data(), xhr.data(), isr.data(), dxr.data(), dgr.data(), dbr.data(),
+                                rows, c});
         expect_close("dx", dx, dxr, 1e-4, 1e-5);
         expect_close("dgamma", dg, dgr, 1e-4, 1e-5 * double(rows));
         expect_close("dbeta", db, dbr, 1e-4, 1e-5 * double(rows));
         std::vector<float> only(c, 9.0f);
-        Cpu::batchnorm_backward(dy.data(), gamma.data(), xhr.data(), isr.data(), nullptr, only.data(), nullptr, rows,
-                                c);
+        Cpu::batchnorm_backward({dy.data(), gamma.data(), xhr.data(), isr.data(), nullptr, only.data(), nullptr, rows,
+                                c});
         expect_close("dgamma alone", only, dgr, 1e-4, 1e-5 * double(rows));
       }
     }
 }
 
-TEST_CASE("pair features forward and backward, every kind") {
-  for (PairFeature f : {PairFeature::SqDiff, PairFeature::DiffSq, PairFeature::AbsDiff, PairFeature::AbsDiffSq,
-                        PairFeature::Product, PairFeature::Cosine, PairFeature::Euclidean})
-    for (std::size_t n : {1, 7, 33, 600})
-      for (std::size_t d : {1, 7, 16, 127}) {
-        CAPTURE(int(f));
-        CAPTURE(n);
-        CAPTURE(d);
-        auto a = random_vector(n * d, 1), b = random_vector(n * d, 2);
-        // A pair with a == b puts AbsDiff at its kink. Not for AbsDiffSq: the reference's p*p - q*q may be
-        // contracted into an FMA and then is not 0 at a == b (see the test below).
-        if (n > 2 && f != PairFeature::AbsDiffSq) std::copy(a.begin(), a.begin() + d, b.begin());
-        const bool scalar = f == PairFeature::Cosine || f == PairFeature::Euclidean;
-        const std::size_t ld = d + 5, off = 2;  // a feature sits inside a wider row
-        std::vector<float> out(n * ld, 7.0f), outr(n * ld, 7.0f);
-        Cpu::pair_feature_forward(f, a.data(), b.data(), out.data() + off, ld, n, d);
-        Ref::pair_feature_forward(f, a.data(), b.data(), outr.data() + off, ld, n, d);
-        expect_close("forward", out, outr, 1e-5, 1e-6);
-        const auto g = random_vector(n * ld, 3);
-        auto da = random_vector(n * d, 4), db = random_vector(n * d, 5), dar = da, dbr = db;  // accumulates
-        Cpu::pair_feature_backward(f, a.data(), b.data(), g.data(), ld, da.data(), db.data(), n, d);
-        Ref::pair_feature_backward(f, a.data(), b.data(), g.data(), ld, dar.data(), dbr.data(), n, d);
-        expect_close("da", da, dar, 1e-4, scalar ? 1e-5 : 1e-6);
-        expect_close("db", db, dbr, 1e-4, scalar ? 1e-5 : 1e-6);
-      }
+namespace {
+template <class F>
+void check_feature_parity() {
+  constexpr bool scalar = RowPairFeature<F>;
+  for (std::size_t n : {1, 7, 33, 600})
+    for (std::size_t d : {1, 7, 16, 127}) {
+      CAPTURE(F::name);
+      CAPTURE(n);
+      CAPTURE(d);
+      auto a = random_vector(n * d, 1), b = random_vector(n * d, 2);
+      if (n > 2) std::copy(a.begin(), a.begin() + d, b.begin());  // a == b: AbsDiff and AbsDiffSq at their kinks
+      const std::size_t ld = d + 5, off = 2;  // a feature sits inside a wider row
+      std::vector<float> out(n * ld, 7.0f), outr(n * ld, 7.0f);
+      Cpu::pair_feature_forward<F>({a.data(), b.data(), out.data() + off, ld, n, d});
+      Ref::pair_feature_forward<F>({a.data(), b.data(), outr.data() + off, ld, n, d});
+      expect_close("forward", out, outr, 1e-5, 1e-6);
+      const auto g = random_vector(n * ld, 3);
+      auto da = random_vector(n * d, 4), db = random_vector(n * d, 5), dar = da, dbr = db;  // accumulates
+      Cpu::pair_feature_backward<F>({a.data(), b.data(), g.data(), ld, da.data(), db.data(), n, d});
+      Ref::pair_feature_backward<F>({a.data(), b.data(), g.data(), ld, dar.data(), dbr.data(), n, d});
+      expect_close("da", da, dar, 1e-4, scalar ? 1e-5 : 1e-6);
+      expect_close("db", db, dbr, 1e-4, scalar ? 1e-5 : 1e-6);
+    }
+}
+}  // namespace
+
+TEST_CASE("pair features forward and backward, every built-in feature type") {
+  check_feature_parity<SqDiff>();
+  check_feature_parity<DiffSq>();
+  check_feature_parity<AbsDiff>();
+  check_feature_parity<AbsDiffSq>();
+  check_feature_parity<Product>();
+  check_feature_parity<Cosine>();
+  check_feature_parity<Euclidean>();
 }
 
 TEST_CASE("AbsDiff and AbsDiffSq: the gradient is 0 where a == b or a == -b (sign(0) = 0)") {
@@ -98,18 +107,20 @@ TEST_CASE("AbsDiff and AbsDiffSq: the gradient is 0 where a == b or a == -b (sig
     auto a = random_vector(2 * d, 1), b = a;
     for (std::size_t j = d; j < 2 * d; ++j) b[j] = -a[j];  // second pair: a == -b
     const auto g = random_vector(2 * d, 2);
-    for (PairFeature f : {PairFeature::AbsDiff, PairFeature::AbsDiffSq}) {
+    auto check = [&]<class F>(std::size_t zero_rows) {
       std::vector<float> da(2 * d, 0.0f), db(2 * d, 0.0f), out(2 * d, 1.0f);
-      Cpu::pair_feature_forward(f, a.data(), b.data(), out.data(), d, 2, d);
-      Cpu::pair_feature_backward(f, a.data(), b.data(), g.data(), d, da.data(), db.data(), 2, d);
-      const std::size_t zero_rows = f == PairFeature::AbsDiffSq ? 2 : 1;  // |a - b| is not 0 at a == -b
+      Cpu::pair_feature_forward<F>({a.data(), b.data(), out.data(), d, 2, d});
+      Cpu::pair_feature_backward<F>({a.data(), b.data(), g.data(), d, da.data(), db.data(), 2, d});
       for (std::size_t j = 0; j < zero_rows * d; ++j) {
+        CAPTURE(F::name);
         CAPTURE(j);
         CHECK(out[j] == 0.0f);
         CHECK(da[j] == 0.0f);
         CHECK(db[j] == 0.0f);
       }
-    }
+    };
+    check.template operator()<AbsDiff>(1);  // |a - b| is not 0 at a == -b
+    check.template operator()<AbsDiffSq>(2);
   }
 }
 
@@ -120,11 +131,11 @@ TEST_CASE("binary cross-entropy on logits") {
     if (n > 2) z[0] = 80.0f, z[1] = -80.0f;
     for (std::size_t i = 0; i < n; i += 2) t[i] = float(i % 4 == 0);
     std::vector<float> dz(n), dzr(n);
-    const float l = Cpu::bce_logits(z.data(), t.data(), dz.data(), n);
-    const float lr = Ref::bce_logits(z.data(), t.data(), dzr.data(), n);
+    const float l = Cpu::bce_logits({z.data(), t.data(), dz.data(), n});
+    const float lr = Ref::bce_logits({z.data(), t.data(), dzr.data(), n});
     CHECK(std::fabs(l - lr) <= 1e-5f * std::max(1.0f, std::fabs(lr)));
     expect_close("dz", dz, dzr, 1e-5, 1e-7);
-    CHECK(Cpu::bce_logits(z.data(), t.data(), nullptr, n) == l);
+    CHECK(Cpu::bce_logits({z.data(), t.data(), nullptr, n}) == l);
   }
 }
 
@@ -139,12 +150,12 @@ TEST_CASE("contrastive loss") {
         std::vector<float> t(n);
         for (std::size_t i = 0; i < n; ++i) t[i] = float(i % 2);
         std::vector<float> da(n * d), db(n * d), dar(n * d), dbr(n * d);
-        const float l = Cpu::contrastive(a.data(), b.data(), t.data(), da.data(), db.data(), n, d, margin);
-        const float lr = Ref::contrastive(a.data(), b.data(), t.data(), dar.data(), dbr.data(), n, d, margin);
+        const float l = Cpu::contrastive({a.data(), b.data(), t.data(), da.data(), db.data(), n, d, margin});
+        const float lr = Ref::contrastive({a.data(), b.data(), t.data(), dar.data(), dbr.data(), n, d, margin});
         CHECK(std::fabs(l - lr) <= 1e-5f * std::max(1.0f, std::fabs(lr)));
         expect_close("da", da, dar, 1e-4, 1e-7);
         expect_close("db", db, dbr, 1e-4, 1e-7);
-        CHECK(Cpu::contrastive(a.data(), b.data(), t.data(), nullptr, nullptr, n, d, margin) == l);
+        CHECK(Cpu::contrastive({a.data(), b.data(), t.data(), nullptr, nullptr, n, d, margin}) == l);
       }
 }
 
@@ -159,14 +170,15 @@ TEST_CASE("triplet loss, every distance, active and inactive triplets") {
           CAPTURE(margin);
           const auto a = random_vector(n * d, 1), p = random_vector(n * d, 2), q = random_vector(n * d, 3);
           std::vector<float> da(n * d, 9.0f), dp(n * d, 9.0f), dq(n * d, 9.0f), dar(n * d), dpr(n * d), dqr(n * d);
-          const float l = Cpu::triplet(a.data(), p.data(), q.data(), da.data(), dp.data(), dq.data(), n, d, margin, k);
+          const float l =
+              Cpu::triplet({a.data(), p.data(), q.data(), da.data(), dp.data(), dq.data(), n, d, margin, k});
           const float lr =
-              Ref::triplet(a.data(), p.data(), q.data(), dar.data(), dpr.data(), dqr.data(), n, d, margin, k);
+              Ref::triplet({a.data(), p.data(), q.data(), dar.data(), dpr.data(), dqr.data(), n, d, margin, k});
           CHECK(std::fabs(l - lr) <= 1e-5f * std::max(1.0f, std::fabs(lr)));
           expect_close("da", da, dar, 1e-4, 1e-6);
           expect_close("dp", dp, dpr, 1e-4, 1e-6);
           expect_close("dq", dq, dqr, 1e-4, 1e-6);
-          CHECK(Cpu::triplet(a.data(), p.data(), q.data(), nullptr, nullptr, nullptr, n, d, margin, k) == l);
+          CHECK(Cpu::triplet({a.data(), p.data(), q.data(), nullptr, nullptr, nullptr, n, d, margin, k}) == l);
         }
 }
 
@@ -182,8 +194,8 @@ TEST_CASE("SGD and Adam steps") {
           CAPTURE(nesterov);
           CAPTURE(wd);
           auto w = w0, wr = w0, v = s0, vr = s0;
-          Cpu::sgd_step(w.data(), g.data(), v.data(), n, 0.05f, mom, nesterov, wd);
-          Ref::sgd_step(wr.data(), g.data(), vr.data(), n, 0.05f, mom, nesterov, wd);
+          Cpu::sgd_step({w.data(), g.data(), v.data(), n, 0, 0.05f, mom, nesterov, wd});
+          Ref::sgd_step({wr.data(), g.data(), vr.data(), n, 0, 0.05f, mom, nesterov, wd});
           expect_close("sgd w", w, wr, 1e-6, 1e-7);
           expect_close("sgd velocity", v, vr, 1e-6, 1e-7);
         }
@@ -194,8 +206,9 @@ TEST_CASE("SGD and Adam steps") {
           CAPTURE(wd);
           CAPTURE(decoupled);
           auto w = w0, wr = w0, m = s0, mr = s0, v = v0, vr = v0;
-          Cpu::adam_step(w.data(), g.data(), m.data(), v.data(), n, 1e-3f, 0.9f, 0.999f, 1e-7f, t, wd, decoupled);
-          Ref::adam_step(wr.data(), g.data(), mr.data(), vr.data(), n, 1e-3f, 0.9f, 0.999f, 1e-7f, t, wd, decoupled);
+          Cpu::adam_step({w.data(), g.data(), m.data(), v.data(), n, 0, 1e-3f, 0.9f, 0.999f, 1e-7f, t, wd, decoupled});
+          Ref::adam_step(
+              {wr.data(), g.data(), mr.data(), vr.data(), n, 0, 1e-3f, 0.9f, 0.999f, 1e-7f, t, wd, decoupled});
           expect_close("adam w", w, wr, 1e-6, 1e-7);
           expect_close("adam m", m, mr, 1e-6, 1e-8);
           expect_close("adam v", v, vr, 1e-6, 1e-9);
@@ -215,17 +228,17 @@ TEST_CASE("SGD and Adam steps on a row-sparse gradient update only its non-zero 
       if (width > 1) std::fill_n(g.begin() + long(width), width - 1, 0.0f);  // row 1: one value left
       for (float mom : {0.0f, 0.9f}) {
         auto w = w0, wr = w0, v = s0, vr = s0;
-        Cpu::sgd_step_rows(w.data(), g.data(), v.data(), rows, width, 0.05f, mom, true, 1e-2f);
-        Ref::sgd_step_rows(wr.data(), g.data(), vr.data(), rows, width, 0.05f, mom, true, 1e-2f);
+        Cpu::sgd_step({w.data(), g.data(), v.data(), n, width, 0.05f, mom, true, 1e-2f});
+        Ref::sgd_step({wr.data(), g.data(), vr.data(), n, width, 0.05f, mom, true, 1e-2f});
         expect_close("sgd rows w", w, wr, 1e-6, 1e-7);
         expect_close("sgd rows velocity", v, vr, 1e-6, 1e-7);
       }
       for (bool decoupled : {false, true}) {
         auto w = w0, wr = w0, m = s0, mr = s0, v = v0, vr = v0;
-        Cpu::adam_step_rows(w.data(), g.data(), m.data(), v.data(), rows, width, 1e-3f, 0.9f, 0.999f, 1e-7f, 3, 1e-2f,
-                            decoupled);
-        Ref::adam_step_rows(wr.data(), g.data(), mr.data(), vr.data(), rows, width, 1e-3f, 0.9f, 0.999f, 1e-7f, 3,
-                            1e-2f, decoupled);
+        Cpu::adam_step(
+            {w.data(), g.data(), m.data(), v.data(), n, width, 1e-3f, 0.9f, 0.999f, 1e-7f, 3, 1e-2f, decoupled});
+        Ref::adam_step(
+            {wr.data(), g.data(), mr.data(), vr.data(), n, width, 1e-3f, 0.9f, 0.999f, 1e-7f, 3, 1e-2f, decoupled});
         // m = b1 m + (1 - b1) g cancels to ~1e-3 from terms ~0.1: absolute tolerances at the terms' rounding
         // (the compiler may contract either side into FMAs).
         expect_close("adam rows w", w, wr, 1e-6, 1e-7);

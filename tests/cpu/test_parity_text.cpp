@@ -25,7 +25,7 @@ struct Size {
 const Size sizes[] = {{1, 1}, {3, 13}, {5, 37}, {2, 384}, {700, 384}, {64, 1536}, {300, 129}};
 
 std::vector<float> ids_for(std::size_t n, std::size_t vocab, std::uint64_t seed, bool zeros) {
-  detail::Rng r(seed);
+  siamese::detail::Rng r(seed);
   std::vector<float> v(n);
   for (auto& x : v) x = float(zeros ? r.below(vocab) : 1 + r.below(vocab - 1));
   return v;

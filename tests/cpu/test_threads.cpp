@@ -27,11 +27,11 @@ TEST_CASE("reductions do not depend on the number of threads") {
   std::vector<float> db1(cols), db2(cols);
   double ss1 = 0, ss2 = 0;
   with_threads(1, [&] {
-    Cpu::bias_grad(a.data(), db1.data(), rows, cols);
+    Cpu::bias_grad({a.data(), db1.data(), rows, cols});
     ss1 = Cpu::sum_squares(a.data(), a.size());
   });
   with_threads(4, [&] {
-    Cpu::bias_grad(a.data(), db2.data(), rows, cols);
+    Cpu::bias_grad({a.data(), db2.data(), rows, cols});
     ss2 = Cpu::sum_squares(a.data(), a.size());
   });
   expect_equal("bias_grad", db1, db2);
@@ -40,14 +40,14 @@ TEST_CASE("reductions do not depend on the number of threads") {
   std::vector<float> g(cols, 1.0f), be(cols, 0.0f), mm(cols), mv(cols, 1.0f), y(rows * cols), xh(rows * cols),
       is1(cols), is2(cols), dx1(rows * cols), dx2(rows * cols), dg1(cols), dg2(cols);
   with_threads(1, [&] {
-    Cpu::batchnorm_forward(a.data(), y.data(), g.data(), be.data(), mm.data(), mv.data(), xh.data(), is1.data(), rows,
-                           cols, 0.9f, 1e-3f, true);
-    Cpu::batchnorm_backward(b.data(), g.data(), xh.data(), is1.data(), dx1.data(), dg1.data(), nullptr, rows, cols);
+    Cpu::batchnorm_forward({a.data(), y.data(), g.data(), be.data(), mm.data(), mv.data(), xh.data(), is1.data(), rows,
+                           cols, 0.9f, 1e-3f, true});
+    Cpu::batchnorm_backward({b.data(), g.data(), xh.data(), is1.data(), dx1.data(), dg1.data(), nullptr, rows, cols});
   });
   with_threads(4, [&] {
-    Cpu::batchnorm_forward(a.data(), y.data(), g.data(), be.data(), mm.data(), mv.data(), xh.data(), is2.data(), rows,
-                           cols, 0.9f, 1e-3f, true);
-    Cpu::batchnorm_backward(b.data(), g.data(), xh.data(), is2.data(), dx2.data(), dg2.data(), nullptr, rows, cols);
+    Cpu::batchnorm_forward({a.data(), y.data(), g.data(), be.data(), mm.data(), mv.data(), xh.data(), is2.data(), rows,
+                           cols, 0.9f, 1e-3f, true});
+    Cpu::batchnorm_backward({b.data(), g.data(), xh.data(), is2.data(), dx2.data(), dg2.data(), nullptr, rows, cols});
   });
   expect_equal("batchnorm inv_std", is1, is2);
   expect_equal("batchnorm dx", dx1, dx2);
@@ -59,12 +59,12 @@ TEST_CASE("reductions do not depend on the number of threads") {
   const auto x = random_vector(n * 784, 3), dy = random_vector(n * 676 * 32, 4), y1 = random_vector(n * 676 * 32, 5);
   std::vector<float> dw1(288), dw2(288), dbias1(32), dbias2(32);
   with_threads(1, [&] {
-    Cpu::conv2d_backward_act(geo, Act::ReLU, x.data(), y1.data(), nullptr, dy.data(), nullptr, dw1.data(),
-                             dbias1.data(), n);
+    Cpu::conv2d_backward_act({geo, Act::ReLU, x.data(), y1.data(), nullptr, dy.data(), nullptr, dw1.data(),
+                             dbias1.data(), n});
   });
   with_threads(4, [&] {
-    Cpu::conv2d_backward_act(geo, Act::ReLU, x.data(), y1.data(), nullptr, dy.data(), nullptr, dw2.data(),
-                             dbias2.data(), n);
+    Cpu::conv2d_backward_act({geo, Act::ReLU, x.data(), y1.data(), nullptr, dy.data(), nullptr, dw2.data(),
+                             dbias2.data(), n});
   });
   expect_equal("direct conv dw", dw1, dw2);
   expect_equal("direct conv db", dbias1, dbias2);

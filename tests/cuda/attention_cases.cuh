@@ -16,7 +16,7 @@ constexpr double attention_tol = B::exec::on_device ? 10.0 : 1.0;
 
 /// Sample b follows pattern b % 5: no padding, padding at the end, holes, padding only, padding in front.
 inline std::vector<float> attention_tokens(std::size_t n, std::size_t T, std::uint64_t seed) {
-  detail::Rng r(seed);
+  siamese::detail::Rng r(seed);
   std::vector<float> tok(n * T);
   for (std::size_t b = 0; b < n; ++b) {
     const std::size_t L = T > 1 ? 1 + std::size_t(r.below(T - 1)) : 1;
@@ -73,7 +73,7 @@ TEST_CASE("MultiHeadSelfAttention layer with padded token ids") {
   const std::size_t n = 5, T = 9, D = 12;
   using L = MultiHeadSelfAttention<D, 3>::bind<Shape<T, D>, LayerIndex<0>>;
   const auto x = random_values(n * T * D, 601), dy = random_values(n * T * D, 602);
-  const auto w = random_values(detail::param_count_of<L>(), 603, -0.5f, 0.5f), tok = attention_tokens(n, T, 604);
+  const auto w = random_values(siamese::detail::param_count_of<L>(), 603, -0.5f, 0.5f), tok = attention_tokens(n, T, 604);
   std::vector<float> y(n * T * D), dx(n * T * D), dw(w.size()), s(L::scratch(n));
   L::forward<Ref>(Forward{x.data(), y.data(), n, w.data(), nullptr, s.data(), true, 1, tok.data(), T});
   L::backward<Ref>(Backward{x.data(), y.data(), dy.data(), dx.data(), n, w.data(), dw.data(), nullptr, s.data(),

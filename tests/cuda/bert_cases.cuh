@@ -34,8 +34,8 @@ TEST_CASE("gelu forward (bias, pre-activation, in place) and backward") {
   Ref::gelu_backward(GeluBackwardArgs{pr.data(), dy.data(), gr.data(), n});
   expect_close("gelu backward", ddy.host(), gr, 1e-5 * bert_tol, 1e-6);
   Dev<B> flat(x), out(n);
-  B::activation(Act::GELU, flat.p(), out.p(), n);
-  Ref::activation(Act::GELU, x.data(), yr.data(), n);
+  B::activation({.act = Act::GELU, .x = flat.p(), .y = out.p(), .n = n});
+  Ref::activation({.act = Act::GELU, .x = x.data(), .y = yr.data(), .n = n});
   expect_close("activation(GELU)", out.host(), yr, 1e-5 * bert_tol, 1e-7);
 }
 

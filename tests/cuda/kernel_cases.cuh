@@ -3,6 +3,7 @@
 // sizes. Included by a test file that defines `using B = ...;` first.
 #include <limits>
 
+#include "../model/user_features.hpp"
 #include "support.cuh"
 
 using namespace siamese;
@@ -63,8 +64,8 @@ TEST_CASE("memory: to_device/to_host, copy (overlapping too), fill, add, mul, sc
   const auto src = random_values(13 * 11, 4);
   std::vector<float> dst(13 * 9, 5.0f);
   Dev<B> ds(src), dd(dst);
-  B::copy_cols(dd.p() + 1, 9, ds.p() + 2, 11, 13, 7);
-  Ref::copy_cols(dst.data() + 1, 9, src.data() + 2, 11, 13, 7);
+  B::copy_cols({dd.p() + 1, 9, ds.p() + 2, 11, 13, 7});
+  Ref::copy_cols({dst.data() + 1, 9, src.data() + 2, 11, 13, 7});
   expect_equal("copy_cols", dd.host(), dst);
 }
 
@@ -81,8 +82,8 @@ TEST_CASE("gemm: every transpose, awkward sizes, padded leading dimensions, alph
         auto c = random_values(s.m * ldc, 30 + t);
         if (beta == 0.0f) c[0] = std::numeric_limits<float>::quiet_NaN();  // beta == 0 never reads C
         Dev<B> da(a), db(b), dc(c);
-        B::gemm(ta, tb, s.m, s.n, s.k, 0.75f, da.p(), lda, db.p(), ldb, beta, dc.p(), ldc);
-        Ref::gemm(ta, tb, s.m, s.n, s.k, 0.75f, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+        B::gemm({ta, tb, s.m, s.n, s.k, 0.75f, da.p(), lda, db.p(), ldb, beta, dc.p(), ldc});
+        Ref::gemm({ta, tb, s.m, s.n, s.k, 0.75f, a.data(), lda, b.data(), ldb, beta, c.data(), ldc});
         expect_close("gemm m" + std::to_string(s.m) + " n" + std::to_string(s.n) + " k" + std::to_string(s.k) +
                          " ta" + std::to_string(ta) + " tb" + std::to_string(tb) + " beta " + std::to_string(beta),
                      dc.host(), c, 1e-4 * kernel_tol, 1e-5 * kernel_tol);
@@ -90,8 +91,8 @@ TEST_CASE("gemm: every transpose, awkward sizes, padded leading dimensions, alph
   // k == 0: C = beta C
   auto c = random_values(12, 5);
   Dev<B> dc(c);
-  B::gemm(false, false, 3, 4, 0, 1.0f, dc.p(), 1, dc.p(), 4, 0.5f, dc.p(), 4);
-  Ref::gemm(false, false, 3, 4, 0, 1.0f, c.data(), 1, c.data(), 4, 0.5f, c.data(), 4);
+  B::gemm({false, false, 3, 4, 0, 1.0f, dc.p(), 1, dc.p(), 4, 0.5f, dc.p(), 4});
+  Ref::gemm({false, false, 3, 4, 0, 1.0f, c.data(), 1, c.data(), 4, 0.5f, c.data(), 4});
   expect_close("gemm k = 0", dc.host(), c);
 }
 
@@ -101,13 +102,13 @@ TEST_CASE("add_bias and bias_grad") {
     auto y = random_values(rows * cols, 1);
     const auto bias = random_values(cols, 2);
     Dev<B> dy(y), dbias(bias);
-    B::add_bias(dy.p(), dbias.p(), rows, cols);
-    Ref::add_bias(y.data(), bias.data(), rows, cols);
+    B::add_bias({dy.p(), dbias.p(), rows, cols});
+    Ref::add_bias({y.data(), bias.data(), rows, cols});
     expect_equal("add_bias", dy.host(), y);
     Dev<B> g(cols, 9.0f);
     std::vector<float> gw(cols);
-    B::bias_grad(dy.p(), g.p(), rows, cols);
-    Ref::bias_grad(y.data(), gw.data(), rows, cols);
+    B::bias_grad({dy.p(), g.p(), rows, cols});
+    Ref::bias_grad({y.data(), gw.data(), rows, cols});
     expect_close("bias_grad rows " + std::to_string(rows), g.host(), gw, 1e-4, 1e-4);
   }
 }
@@ -118,13 +119,13 @@ TEST_CASE("activations forward and backward, in place too") {
     INFO("activation " << detail::act_name(a));
     Dev<B> dx(x), out(x.size()), g(dy);
     std::vector<float> yw(x.size()), gw(x.size());
-    B::activation(a, dx.p(), out.p(), x.size());
-    Ref::activation(a, x.data(), yw.data(), x.size());
+    B::activation({a, dx.p(), out.p(), x.size()});
+    Ref::activation({a, x.data(), yw.data(), x.size()});
     expect_close("forward", out.host(), yw, 1e-6, 1e-7);
-    B::activation(a, dx.p(), dx.p(), x.size());
+    B::activation({a, dx.p(), dx.p(), x.size()});
     expect_close("forward in place", dx.host(), yw, 1e-6, 1e-7);
-    B::activation_backward(a, out.p(), g.p(), g.p(), x.size());  // dx aliases dy
-    Ref::activation_backward(a, yw.data(), dy.data(), gw.data(), x.size());
+    B::activation_backward({a, out.p(), g.p(), g.p(), x.size()});  // dx aliases dy
+    Ref::activation_backward({a, yw.data(), dy.data(), gw.data(), x.size()});
     expect_close("backward", g.host(), gw, 1e-5, 1e-7);
   }
 }
@@ -149,28 +150,28 @@ TEST_CASE("conv2d forward (plain, fused with an activation) and backward: stride
                dy = random_values(out, 4);
     Dev<B> dx_(x), dw_(w), db_(bias), ddy(dy), y(out), gx(in, 7.0f), gw(wn, 7.0f), gb(t.f, 7.0f);
     std::vector<float> yw(out), gxw(in), gww(wn), gbw(t.f);
-    B::conv2d_forward(g, dx_.p(), dw_.p(), db_.p(), y.p(), t.n);
-    Ref::conv2d_forward(g, x.data(), w.data(), bias.data(), yw.data(), t.n);
+    B::conv2d_forward({g, dx_.p(), dw_.p(), db_.p(), y.p(), t.n});
+    Ref::conv2d_forward({g, x.data(), w.data(), bias.data(), yw.data(), t.n});
     expect_close("forward", y.host(), yw, 1e-4 * kernel_tol, 1e-5 * kernel_tol);
-    B::conv2d_forward(g, dx_.p(), dw_.p(), nullptr, y.p(), t.n);
-    Ref::conv2d_forward(g, x.data(), w.data(), nullptr, yw.data(), t.n);
+    B::conv2d_forward({g, dx_.p(), dw_.p(), nullptr, y.p(), t.n});
+    Ref::conv2d_forward({g, x.data(), w.data(), nullptr, yw.data(), t.n});
     expect_close("forward without bias", y.host(), yw, 1e-4 * kernel_tol, 1e-5 * kernel_tol);
     for (Act a : {Act::ReLU, Act::Tanh}) {
-      B::conv2d_forward_act(g, a, dx_.p(), dw_.p(), db_.p(), y.p(), t.n);
-      Ref::conv2d_forward(g, x.data(), w.data(), bias.data(), yw.data(), t.n);
-      Ref::activation(a, yw.data(), yw.data(), out);
+      B::conv2d_forward_act({g, a, dx_.p(), dw_.p(), db_.p(), y.p(), t.n});
+      Ref::conv2d_forward({g, x.data(), w.data(), bias.data(), yw.data(), t.n});
+      Ref::activation({a, yw.data(), yw.data(), out});
       expect_close(std::string("forward fused with ") + detail::act_name(a), y.host(), yw, 1e-4 * kernel_tol,
                    1e-5 * kernel_tol);
     }
-    B::conv2d_backward(g, dx_.p(), dw_.p(), ddy.p(), gx.p(), gw.p(), gb.p(), t.n);
-    Ref::conv2d_backward(g, x.data(), w.data(), dy.data(), gxw.data(), gww.data(), gbw.data(), t.n);
+    B::conv2d_backward({g, dx_.p(), dw_.p(), ddy.p(), gx.p(), gw.p(), gb.p(), t.n});
+    Ref::conv2d_backward({g, x.data(), w.data(), dy.data(), gxw.data(), gww.data(), gbw.data(), t.n});
     expect_close("dx", gx.host(), gxw, 1e-4 * kernel_tol, 1e-5 * kernel_tol);
     expect_close("dw", gw.host(), gww, 1e-4 * kernel_tol, 1e-5 * kernel_tol);
     expect_close("db", gb.host(), gbw, 1e-4 * kernel_tol, 1e-5 * kernel_tol);
     Dev<B> only_dw(wn, 3.0f), only_dx(in, 3.0f);
-    B::conv2d_backward(g, dx_.p(), dw_.p(), ddy.p(), nullptr, only_dw.p(), nullptr, t.n);
+    B::conv2d_backward({g, dx_.p(), dw_.p(), ddy.p(), nullptr, only_dw.p(), nullptr, t.n});
     expect_close("dw alone", only_dw.host(), gww, 1e-4 * kernel_tol, 1e-5 * kernel_tol);
-    B::conv2d_backward(g, dx_.p(), dw_.p(), ddy.p(), only_dx.p(), nullptr, nullptr, t.n);
+    B::conv2d_backward({g, dx_.p(), dw_.p(), ddy.p(), only_dx.p(), nullptr, nullptr, t.n});
     expect_close("dx alone", only_dx.host(), gxw, 1e-4 * kernel_tol, 1e-5 * kernel_tol);
     B::column_budget = keep;
   }
@@ -193,11 +194,11 @@ TEST_CASE("pooling: max and average, overlapping windows, Same padding, ties; gl
       const auto x = random_ints(in, 5, -3, 3), dy = random_values(out, 6);
       Dev<B> dx_(x), y(out), ddy(dy), gx(in, 9.0f);
       std::vector<float> yw(out), gxw(in);
-      B::pool2d_forward(g, is_max, dx_.p(), y.p(), n);
-      Ref::pool2d_forward(g, is_max, x.data(), yw.data(), n);
+      B::pool2d_forward({g, is_max, dx_.p(), y.p(), n});
+      Ref::pool2d_forward({g, is_max, x.data(), yw.data(), n});
       expect_close("forward", y.host(), yw, 1e-6, 1e-7);
-      B::pool2d_backward(g, is_max, dx_.p(), y.p(), ddy.p(), gx.p(), n);
-      Ref::pool2d_backward(g, is_max, x.data(), yw.data(), dy.data(), gxw.data(), n);
+      B::pool2d_backward({g, is_max, dx_.p(), y.p(), ddy.p(), gx.p(), n});
+      Ref::pool2d_backward({g, is_max, x.data(), yw.data(), dy.data(), gxw.data(), n});
       expect_equal("backward (same order of sums as Reference)", gx.host(), gxw);
     }
   for (bool is_max : {true, false}) {
@@ -205,11 +206,11 @@ TEST_CASE("pooling: max and average, overlapping windows, Same padding, ties; gl
     const auto x = random_ints(n * rows * c, 7, -2, 2), dy = random_values(n * c, 8);
     Dev<B> dx_(x), y(n * c), ddy(dy), gx(n * rows * c, 9.0f);
     std::vector<float> yw(n * c), gxw(n * rows * c);
-    B::global_pool_forward(is_max, dx_.p(), y.p(), n, rows, c);
-    Ref::global_pool_forward(is_max, x.data(), yw.data(), n, rows, c);
+    B::global_pool_forward({is_max, dx_.p(), y.p(), n, rows, c});
+    Ref::global_pool_forward({is_max, x.data(), yw.data(), n, rows, c});
     expect_close(is_max ? "global max" : "global avg", y.host(), yw, 1e-6, 1e-7);
-    B::global_pool_backward(is_max, dx_.p(), y.p(), ddy.p(), gx.p(), n, rows, c);
-    Ref::global_pool_backward(is_max, x.data(), yw.data(), dy.data(), gxw.data(), n, rows, c);
+    B::global_pool_backward({is_max, dx_.p(), y.p(), ddy.p(), gx.p(), n, rows, c});
+    Ref::global_pool_backward({is_max, x.data(), yw.data(), dy.data(), gxw.data(), n, rows, c});
     expect_equal(is_max ? "global max backward" : "global avg backward", gx.host(), gxw);
   }
 }
@@ -220,8 +221,8 @@ TEST_CASE("dropout: the same mask as Reference, bit for bit") {
   for (float rate : {0.1f, 0.5f, 0.9f}) {
     Dev<B> dx_(x), y(n), mask(n);
     std::vector<float> yw(n), mw(n);
-    B::dropout_forward(dx_.p(), y.p(), mask.p(), rate, 0x1234567890ull, n);
-    Ref::dropout_forward(x.data(), yw.data(), mw.data(), rate, 0x1234567890ull, n);
+    B::dropout_forward({dx_.p(), y.p(), mask.p(), rate, 0x1234567890ull, n});
+    Ref::dropout_forward({x.data(), yw.data(), mw.data(), rate, 0x1234567890ull, n});
     expect_equal("mask", mask.host(), mw);
     expect_equal("output", y.host(), yw);
   }
@@ -237,10 +238,10 @@ TEST_CASE("batchnorm forward (training, inference) and backward") {
     for (bool training : {true, false}) {
       Dev<B> dx_(x), dg(gamma), dbeta(beta), dmm(mm), dmv(mv), y(rows * c), xhat(rows * c), is(c);
       std::vector<float> yw(rows * c), xw(rows * c), iw(c), mmw = mm, mvw = mv;
-      B::batchnorm_forward(dx_.p(), y.p(), dg.p(), dbeta.p(), dmm.p(), dmv.p(), xhat.p(), is.p(), rows, c, 0.99f, 1e-3f,
-                           training);
-      Ref::batchnorm_forward(x.data(), yw.data(), gamma.data(), beta.data(), mmw.data(), mvw.data(), xw.data(),
-                             iw.data(), rows, c, 0.99f, 1e-3f, training);
+      B::batchnorm_forward(
+          {dx_.p(), y.p(), dg.p(), dbeta.p(), dmm.p(), dmv.p(), xhat.p(), is.p(), rows, c, 0.99f, 1e-3f, training});
+      Ref::batchnorm_forward({x.data(), yw.data(), gamma.data(), beta.data(), mmw.data(), mvw.data(), xw.data(),
+                             iw.data(), rows, c, 0.99f, 1e-3f, training});
       expect_close("y", y.host(), yw, 1e-4, 1e-5);
       expect_close("xhat", xhat.host(), xw, 1e-4, 1e-5);
       expect_close("inv_std", is.host(), iw, 1e-5, 1e-6);
@@ -248,13 +249,13 @@ TEST_CASE("batchnorm forward (training, inference) and backward") {
       expect_close("moving variance", dmv.host(), mvw, 1e-5, 1e-6);
       Dev<B> ddy(dy), gx(rows * c), gg(c), gbeta(c);
       std::vector<float> gxw(rows * c), ggw(c), gbw(c);
-      B::batchnorm_backward(ddy.p(), dg.p(), xhat.p(), is.p(), gx.p(), gg.p(), gbeta.p(), rows, c);
-      Ref::batchnorm_backward(dy.data(), gamma.data(), xw.data(), iw.data(), gxw.data(), ggw.data(), gbw.data(), rows,
-                              c);
+      B::batchnorm_backward({ddy.p(), dg.p(), xhat.p(), is.p(), gx.p(), gg.p(), gbeta.p(), rows, c});
+      Ref::batchnorm_backward({dy.data(), gamma.data(), xw.data(), iw.data(), gxw.data(), ggw.data(), gbw.data(), rows,
+                              c});
       expect_close("dx", gx.host(), gxw, 1e-3, 1e-5);
       expect_close("dgamma", gg.host(), ggw, 1e-4, 1e-4);
       expect_close("dbeta", gbeta.host(), gbw, 1e-4, 1e-4);
-      B::batchnorm_backward(ddy.p(), dg.p(), xhat.p(), is.p(), nullptr, nullptr, nullptr, rows, c);  // nothing asked
+      B::batchnorm_backward({ddy.p(), dg.p(), xhat.p(), is.p(), nullptr, nullptr, nullptr, rows, c});  // nothing asked
     }
   }
 }
@@ -263,19 +264,27 @@ TEST_CASE("pair features forward and backward (accumulating, leading dimension w
   const std::size_t n = 19, d = 33, ld = 40;
   const auto a = random_values(n * d, 21), b = random_values(n * d, 22), dout = random_values(n * ld, 23);
   const auto da0 = random_values(n * d, 24), db0 = random_values(n * d, 25);
-  for (PairFeature f : {PairFeature::SqDiff, PairFeature::DiffSq, PairFeature::AbsDiff, PairFeature::AbsDiffSq,
-                        PairFeature::Product, PairFeature::Cosine, PairFeature::Euclidean}) {
-    INFO("feature " << int(f));
+  auto check = [&]<class F>() {
+    INFO("feature " << F::name);
     std::vector<float> ow(n * ld, 4.0f), daw = da0, dbw = db0;
     Dev<B> dA(a), dB(b), o(ow), g(dout), dA_(da0), dB_(db0);
-    B::pair_feature_forward(f, dA.p(), dB.p(), o.p() + 1, ld, n, d);
-    Ref::pair_feature_forward(f, a.data(), b.data(), ow.data() + 1, ld, n, d);
+    B::template pair_feature_forward<F>({dA.p(), dB.p(), o.p() + 1, ld, n, d});
+    Ref::pair_feature_forward<F>({a.data(), b.data(), ow.data() + 1, ld, n, d});
     expect_close("forward", o.host(), ow, 1e-5, 1e-6);
-    B::pair_feature_backward(f, dA.p(), dB.p(), g.p() + 1, ld, dA_.p(), dB_.p(), n, d);
-    Ref::pair_feature_backward(f, a.data(), b.data(), dout.data() + 1, ld, daw.data(), dbw.data(), n, d);
+    B::template pair_feature_backward<F>({dA.p(), dB.p(), g.p() + 1, ld, dA_.p(), dB_.p(), n, d});
+    Ref::pair_feature_backward<F>({a.data(), b.data(), dout.data() + 1, ld, daw.data(), dbw.data(), n, d});
     expect_close("da", dA_.host(), daw, 1e-5, 1e-6);
     expect_close("db", dB_.host(), dbw, 1e-5, 1e-6);
-  }
+  };
+  check.template operator()<SqDiff>();
+  check.template operator()<DiffSq>();
+  check.template operator()<AbsDiff>();
+  check.template operator()<AbsDiffSq>();
+  check.template operator()<Product>();
+  check.template operator()<Cosine>();
+  check.template operator()<Euclidean>();
+  check.template operator()<user::SqSum>();  // a user's features run on the device too
+  check.template operator()<user::Manhattan>();
 }
 
 TEST_CASE("losses: binary cross-entropy, contrastive, triplet (every distance), with and without gradients") {
@@ -285,35 +294,37 @@ TEST_CASE("losses: binary cross-entropy, contrastive, triplet (every distance), 
   {
     Dev<B> dz_(z), dt(t), g(n);
     std::vector<float> gw(n);
-    expect_close("bce", B::bce_logits(dz_.p(), dt.p(), g.p(), n), Ref::bce_logits(z.data(), t.data(), gw.data(), n));
+    expect_close("bce", B::bce_logits({dz_.p(), dt.p(), g.p(), n}),
+                 Ref::bce_logits({z.data(), t.data(), gw.data(), n}));
     expect_close("bce gradient", g.host(), gw, 1e-5, 1e-9);
-    expect_close("bce without gradient", B::bce_logits(dz_.p(), dt.p(), nullptr, n),
-                 Ref::bce_logits(z.data(), t.data(), nullptr, n));
+    expect_close("bce without gradient", B::bce_logits({dz_.p(), dt.p(), nullptr, n}),
+                 Ref::bce_logits({z.data(), t.data(), nullptr, n}));
   }
   const auto a = random_values(n * d, 33), b = random_values(n * d, 34, -0.3f, 0.3f), c = random_values(n * d, 35);
   for (float margin : {0.5f, 4.0f}) {
     Dev<B> dA(a), dB(b), dt(t), ga(n * d), gb(n * d);
     std::vector<float> gaw(n * d), gbw(n * d);
-    expect_close("contrastive", B::contrastive(dA.p(), dB.p(), dt.p(), ga.p(), gb.p(), n, d, margin),
-                 Ref::contrastive(a.data(), b.data(), t.data(), gaw.data(), gbw.data(), n, d, margin));
+    expect_close("contrastive", B::contrastive({dA.p(), dB.p(), dt.p(), ga.p(), gb.p(), n, d, margin}),
+                 Ref::contrastive({a.data(), b.data(), t.data(), gaw.data(), gbw.data(), n, d, margin}));
     expect_close("contrastive da", ga.host(), gaw, 1e-5, 1e-9);
     expect_close("contrastive db", gb.host(), gbw, 1e-5, 1e-9);
-    expect_close("contrastive without gradient", B::contrastive(dA.p(), dB.p(), dt.p(), nullptr, nullptr, n, d, margin),
-                 Ref::contrastive(a.data(), b.data(), t.data(), nullptr, nullptr, n, d, margin));
+    expect_close("contrastive without gradient",
+                 B::contrastive({dA.p(), dB.p(), dt.p(), nullptr, nullptr, n, d, margin}),
+                 Ref::contrastive({a.data(), b.data(), t.data(), nullptr, nullptr, n, d, margin}));
   }
   for (Distance k : {Distance::SquaredEuclidean, Distance::Euclidean, Distance::Cosine}) {
     INFO("distance " << int(k));
     const float margin = k == Distance::Cosine ? 0.3f : 2.0f;
     Dev<B> dA(a), dP(b), dQ(c), ga(n * d), gp(n * d), gq(n * d);
     std::vector<float> gaw(n * d), gpw(n * d), gqw(n * d);
-    expect_close("triplet", B::triplet(dA.p(), dP.p(), dQ.p(), ga.p(), gp.p(), gq.p(), n, d, margin, k),
-                 Ref::triplet(a.data(), b.data(), c.data(), gaw.data(), gpw.data(), gqw.data(), n, d, margin, k));
+    expect_close("triplet", B::triplet({dA.p(), dP.p(), dQ.p(), ga.p(), gp.p(), gq.p(), n, d, margin, k}),
+                 Ref::triplet({a.data(), b.data(), c.data(), gaw.data(), gpw.data(), gqw.data(), n, d, margin, k}));
     expect_close("triplet da", ga.host(), gaw, 1e-5, 1e-9);
     expect_close("triplet dp", gp.host(), gpw, 1e-5, 1e-9);
     expect_close("triplet dn", gq.host(), gqw, 1e-5, 1e-9);
     expect_close("triplet without gradient",
-                 B::triplet(dA.p(), dP.p(), dQ.p(), nullptr, nullptr, nullptr, n, d, margin, k),
-                 Ref::triplet(a.data(), b.data(), c.data(), nullptr, nullptr, nullptr, n, d, margin, k));
+                 B::triplet({dA.p(), dP.p(), dQ.p(), nullptr, nullptr, nullptr, n, d, margin, k}),
+                 Ref::triplet({a.data(), b.data(), c.data(), nullptr, nullptr, nullptr, n, d, margin, k}));
   }
 }
 
@@ -346,8 +357,8 @@ TEST_CASE("sum_squares, all_finite, SGD and Adam steps") {
     std::vector<float> v(n, 0.0f);
     Dev<B> dw(w), dg(g), dv(v);
     for (int step = 0; step < 3; ++step) {
-      B::sgd_step(dw.p(), dg.p(), dv.p(), n, 0.1f, s.momentum, s.nesterov, s.wd);
-      Ref::sgd_step(w.data(), g.data(), v.data(), n, 0.1f, s.momentum, s.nesterov, s.wd);
+      B::sgd_step({dw.p(), dg.p(), dv.p(), n, 0, 0.1f, s.momentum, s.nesterov, s.wd});
+      Ref::sgd_step({w.data(), g.data(), v.data(), n, 0, 0.1f, s.momentum, s.nesterov, s.wd});
     }
     expect_close("sgd weights", dw.host(), w, 1e-6, 1e-7);
     expect_close("sgd velocity", dv.host(), v, 1e-6, 1e-7);
@@ -357,8 +368,8 @@ TEST_CASE("sum_squares, all_finite, SGD and Adam steps") {
     std::vector<float> m(n, 0.0f), v(n, 0.0f);
     Dev<B> dw(w), dg(g), dm(m), dv(v);
     for (std::size_t t = 1; t <= 5; ++t) {
-      B::adam_step(dw.p(), dg.p(), dm.p(), dv.p(), n, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled);
-      Ref::adam_step(w.data(), g.data(), m.data(), v.data(), n, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled);
+      B::adam_step({dw.p(), dg.p(), dm.p(), dv.p(), n, 0, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled});
+      Ref::adam_step({w.data(), g.data(), m.data(), v.data(), n, 0, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled});
     }
     expect_close(decoupled ? "adamw weights" : "adam weights", dw.host(), w, 1e-6, 1e-7);
     expect_close("adam first moment", dm.host(), m, 1e-6, 1e-7);
@@ -373,9 +384,10 @@ TEST_CASE("sum_squares, all_finite, SGD and Adam steps") {
     std::vector<float> m(n, 0.5f), v(n, 0.25f);
     Dev<B> dw(w), dg(gs), dm(m), dv(v);
     for (std::size_t t = 1; t <= 3; ++t) {
-      B::adam_step_rows(dw.p(), dg.p(), dm.p(), dv.p(), rows, width, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled);
-      Ref::adam_step_rows(w.data(), gs.data(), m.data(), v.data(), rows, width, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f,
-                          decoupled);
+      B::adam_step(
+          {dw.p(), dg.p(), dm.p(), dv.p(), rows * width, width, 1e-2f, 0.9f, 0.999f, 1e-7f, t, 1e-2f, decoupled});
+      Ref::adam_step({w.data(), gs.data(), m.data(), v.data(), rows * width, width, 1e-2f, 0.9f, 0.999f, 1e-7f, t,
+                      1e-2f, decoupled});
     }
     expect_close("adam rows weights", dw.host(), w, 1e-6, 1e-7);
     expect_close("adam rows first moment", dm.host(), m, 1e-6, 1e-7);
@@ -385,8 +397,8 @@ TEST_CASE("sum_squares, all_finite, SGD and Adam steps") {
     auto w = w0;
     std::vector<float> v(n, 0.0f);
     Dev<B> dw(w), dg(gs), dv(v);
-    B::sgd_step_rows(dw.p(), dg.p(), dv.p(), rows, width, 0.1f, 0.9f, true, 1e-2f);
-    Ref::sgd_step_rows(w.data(), gs.data(), v.data(), rows, width, 0.1f, 0.9f, true, 1e-2f);
+    B::sgd_step({dw.p(), dg.p(), dv.p(), rows * width, width, 0.1f, 0.9f, true, 1e-2f});
+    Ref::sgd_step({w.data(), gs.data(), v.data(), rows * width, width, 0.1f, 0.9f, true, 1e-2f});
     expect_close("sgd rows weights", dw.host(), w, 1e-6, 1e-7);
     expect_close("sgd rows velocity", dv.host(), v, 1e-6, 1e-7);
   }

@@ -18,11 +18,11 @@ TEST_CASE("embedding forward and backward (repeated ids, mask_zero on and off, a
   for (bool mask_zero : {true, false}) {
     Dev<B> di(ids), dt(table), y(count * dim), ddy(dy), g(vocab * dim, 5.0f);
     std::vector<float> yw(count * dim), gw(vocab * dim);
-    B::embedding_forward(di.p(), dt.p(), y.p(), count, steps, vocab, dim, mask_zero);
-    Ref::embedding_forward(ids.data(), table.data(), yw.data(), count, steps, vocab, dim, mask_zero);
+    B::embedding_forward({di.p(), dt.p(), y.p(), count, steps, vocab, dim, mask_zero});
+    Ref::embedding_forward({ids.data(), table.data(), yw.data(), count, steps, vocab, dim, mask_zero});
     expect_equal("embedding forward", y.host(), yw);
-    B::embedding_backward(di.p(), ddy.p(), g.p(), count, vocab, dim, mask_zero);
-    Ref::embedding_backward(ids.data(), dy.data(), gw.data(), count, vocab, dim, mask_zero);
+    B::embedding_backward({di.p(), ddy.p(), g.p(), count, vocab, dim, mask_zero});
+    Ref::embedding_backward({ids.data(), dy.data(), gw.data(), count, vocab, dim, mask_zero});
     expect_close("embedding backward", g.host(), gw, 1e-5, 1e-6);
   }
   // A device kernel cannot throw: a bad id gives a NaN row, and only that row.
@@ -30,7 +30,7 @@ TEST_CASE("embedding forward and backward (repeated ids, mask_zero on and off, a
   bad[7] = float(vocab);
   bad[9] = 2.5f;
   Dev<B> di(bad), dt(table), y(count * dim);
-  B::embedding_forward(di.p(), dt.p(), y.p(), count, steps, vocab, dim, true);
+  B::embedding_forward({di.p(), dt.p(), y.p(), count, steps, vocab, dim, true});
   const auto h = y.host();
   for (std::size_t i = 0; i < count; ++i)
     for (std::size_t j = 0; j < dim; ++j) {
@@ -47,18 +47,18 @@ TEST_CASE("row_mask, scale_rows, shift_time") {
   x[8 * w + 4] = -0.0f;  // still a zero row
   Dev<B> dx_(x), mask(n * T);
   std::vector<float> mw(n * T);
-  B::row_mask(dx_.p(), mask.p(), n * T, w);
-  Ref::row_mask(x.data(), mw.data(), n * T, w);
+  B::row_mask({dx_.p(), mask.p(), n * T, w});
+  Ref::row_mask({x.data(), mw.data(), n * T, w});
   expect_equal("row_mask", mask.host(), mw);
   auto y = x;
-  B::scale_rows(dx_.p(), mask.p(), n * T, w);
-  Ref::scale_rows(y.data(), mw.data(), n * T, w);
+  B::scale_rows({dx_.p(), mask.p(), n * T, w});
+  Ref::scale_rows({y.data(), mw.data(), n * T, w});
   expect_equal("scale_rows", dx_.host(), y);
   for (bool reverse : {false, true}) {
     Dev<B> s(x), d(n * T * w, 3.0f);
     std::vector<float> dw(n * T * w);
-    B::shift_time(d.p(), s.p(), n, T, w, reverse);
-    Ref::shift_time(dw.data(), x.data(), n, T, w, reverse);
+    B::shift_time({d.p(), s.p(), n, T, w, reverse});
+    Ref::shift_time({dw.data(), x.data(), n, T, w, reverse});
     expect_equal(reverse ? "shift_time reverse" : "shift_time", d.host(), dw);
   }
 }
@@ -84,8 +84,9 @@ TEST_CASE("LSTM steps forward and backward, masked steps, both directions") {
       Dev<B> dz_(z), dc_(c), dh_(h), dm(mask);
       const float* m = masked ? dm.p() : nullptr;
       for (std::size_t s = 0; s < T; ++s) {
-        B::lstm_step_forward(n, T, u, o.at(s), o.prev(s), dz_.p(), dc_.p(), dh_.p(), m);
-        Ref::lstm_step_forward(n, T, u, o.at(s), o.prev(s), z.data(), c.data(), h.data(), masked ? mask.data() : nullptr);
+        B::lstm_step_forward({n, T, u, o.at(s), o.prev(s), dz_.p(), dc_.p(), dh_.p(), m});
+        Ref::lstm_step_forward(
+            {n, T, u, o.at(s), o.prev(s), z.data(), c.data(), h.data(), masked ? mask.data() : nullptr});
       }
       expect_close("gates", dz_.host(), z, 1e-5, 1e-6);
       expect_close("cell states", dc_.host(), c, 1e-5, 1e-6);
@@ -95,10 +96,10 @@ TEST_CASE("LSTM steps forward and backward, masked steps, both directions") {
       std::vector<float> dzw(n * T * G);
       Dev<B> ddy(dy), ddh(dh), ddc(dc), gz(n * T * G);
       for (std::size_t s = T; s-- > 0;) {
-        B::lstm_step_backward(n, T, u, o.at(s), o.prev(s), dz_.p(), dc_.p(), s % 2 ? ddy.p() : nullptr, m, ddh.p(),
-                              ddc.p(), gz.p());
-        Ref::lstm_step_backward(n, T, u, o.at(s), o.prev(s), z.data(), c.data(), s % 2 ? dy.data() : nullptr,
-                                masked ? mask.data() : nullptr, dh.data(), dc.data(), dzw.data());
+        B::lstm_step_backward({n, T, u, o.at(s), o.prev(s), dz_.p(), dc_.p(), s % 2 ? ddy.p() : nullptr, m, ddh.p(),
+                              ddc.p(), gz.p()});
+        Ref::lstm_step_backward({n, T, u, o.at(s), o.prev(s), z.data(), c.data(), s % 2 ? dy.data() : nullptr,
+                                masked ? mask.data() : nullptr, dh.data(), dc.data(), dzw.data()});
       }
       expect_close("dz", gz.host(), dzw, 1e-4, 1e-6);
       expect_close("dh", ddh.host(), dh, 1e-4, 1e-6);
@@ -120,9 +121,9 @@ TEST_CASE("GRU steps forward and backward, masked steps, both directions") {
       Dev<B> dxp(xp), drp(rp), dh_(h), dm(mask), db(brec);
       const float* m = masked ? dm.p() : nullptr;
       for (std::size_t s = 0; s < T; ++s) {
-        B::gru_step_forward(n, T, u, o.at(s), o.prev(s), dxp.p(), drp.p(), db.p(), dh_.p(), m);
-        Ref::gru_step_forward(n, T, u, o.at(s), o.prev(s), xp.data(), rp.data(), brec.data(), h.data(),
-                              masked ? mask.data() : nullptr);
+        B::gru_step_forward({n, T, u, o.at(s), o.prev(s), dxp.p(), drp.p(), db.p(), dh_.p(), m});
+        Ref::gru_step_forward({n, T, u, o.at(s), o.prev(s), xp.data(), rp.data(), brec.data(), h.data(),
+                              masked ? mask.data() : nullptr});
       }
       expect_close("gates", dxp.host(), xp, 1e-5, 1e-6);
       expect_close("recurrent projections", drp.host(), rp, 1e-5, 1e-6);
@@ -132,10 +133,11 @@ TEST_CASE("GRU steps forward and backward, masked steps, both directions") {
       std::vector<float> gxw(n * T * G), grw(n * T * G);
       Dev<B> ddy(dy), ddh(dh), gx(n * T * G), gr(n * T * G);
       for (std::size_t s = T; s-- > 0;) {
-        B::gru_step_backward(n, T, u, o.at(s), o.prev(s), dxp.p(), drp.p(), dh_.p(), s % 2 ? ddy.p() : nullptr, m,
-                             ddh.p(), gx.p(), gr.p());
-        Ref::gru_step_backward(n, T, u, o.at(s), o.prev(s), xp.data(), rp.data(), h.data(), s % 2 ? dy.data() : nullptr,
-                               masked ? mask.data() : nullptr, dh.data(), gxw.data(), grw.data());
+        B::gru_step_backward({n, T, u, o.at(s), o.prev(s), dxp.p(), drp.p(), dh_.p(), s % 2 ? ddy.p() : nullptr, m,
+                             ddh.p(), gx.p(), gr.p()});
+        Ref::gru_step_backward({n, T, u, o.at(s), o.prev(s), xp.data(), rp.data(), h.data(),
+                                s % 2 ? dy.data() : nullptr, masked ? mask.data() : nullptr, dh.data(), gxw.data(),
+                                grw.data()});
       }
       expect_close("dxp", gx.host(), gxw, 1e-4, 1e-6);
       expect_close("drp", gr.host(), grw, 1e-4, 1e-6);
@@ -154,11 +156,11 @@ TEST_CASE("masked time pooling forward and backward: padding rows, an all-paddin
   for (bool is_max : {true, false}) {
     Dev<B> dx_(x), y(n * c), ddy(dy), g(n * T * c, 4.0f);
     std::vector<float> yw(n * c), gw(n * T * c);
-    B::masked_time_pool_forward(is_max, dx_.p(), y.p(), n, T, c);
-    Ref::masked_time_pool_forward(is_max, x.data(), yw.data(), n, T, c);
+    B::masked_time_pool_forward({is_max, dx_.p(), y.p(), n, T, c});
+    Ref::masked_time_pool_forward({is_max, x.data(), yw.data(), n, T, c});
     expect_close(is_max ? "max forward" : "mean forward", y.host(), yw, 1e-6, 1e-7);
-    B::masked_time_pool_backward(is_max, dx_.p(), y.p(), ddy.p(), g.p(), n, T, c);
-    Ref::masked_time_pool_backward(is_max, x.data(), yw.data(), dy.data(), gw.data(), n, T, c);
+    B::masked_time_pool_backward({is_max, dx_.p(), y.p(), ddy.p(), g.p(), n, T, c});
+    Ref::masked_time_pool_backward({is_max, x.data(), yw.data(), dy.data(), gw.data(), n, T, c});
     expect_equal(is_max ? "max backward" : "mean backward", g.host(), gw);
   }
 }

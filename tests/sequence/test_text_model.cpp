@@ -212,8 +212,18 @@ TEST_CASE("Adam with sparse_rows = false updates the whole table, as torch.optim
     m.parameters().from_host(w);
     m.train_step(batches[k], BinaryCrossEntropy{}, still);
     const std::vector<float> g = m.gradients().to_host();
-    backend::Reference::adam_step(w.data(), g.data(), mo.data(), v.data(), w.size(), adam.learning_rate, adam.beta1,
-                                  adam.beta2, adam.epsilon, k + 1, 0.0f, false);
+    backend::Reference::adam_step({.w = w.data(),
+                                   .g = g.data(),
+                                   .m = mo.data(),
+                                   .v = v.data(),
+                                   .n = w.size(),
+                                   .lr = adam.learning_rate,
+                                   .beta1 = adam.beta1,
+                                   .beta2 = adam.beta2,
+                                   .eps = adam.epsilon,
+                                   .step = k + 1,
+                                   .weight_decay = 0.0f,
+                                   .decoupled = false});
   }
   REQUIRE(dense_w.size() == w.size());
   for (std::size_t i = 0; i < w.size(); ++i) CHECK(dense_w[i] == doctest::Approx(w[i]).epsilon(1e-4));

@@ -2,7 +2,7 @@
 // The backends: Reference (plain loops, the oracle), Cpu (xsimd + oneTBB, the default) and Cuda.
 #include <type_traits>
 
-#include "concept.hpp"
+#include "contract.hpp"
 #include "cpu/cpu.hpp"
 #include "reference/reference.hpp"
 
@@ -25,10 +25,13 @@ template <class B>
 inline constexpr bool check_backend() {
   static_assert(backend::usable_here<B>,
                 "backend::Cuda can only be used in a translation unit compiled by nvcc (a .cu file)");
-  if constexpr (backend::usable_here<B>)
+  if constexpr (backend::usable_here<B>) {
     static_assert(Backend<B>,
                   "the model's backend parameter is not a backend (backend::Cpu, backend::Reference, backend::Cuda, "
-                  "or a type meeting the Backend concept of siamese/backend/concept.hpp)");
+                  "or a type meeting the Backend concept of siamese/backend/contract.hpp)");
+    // a type that means to be a backend hears which rule of backend/contract.hpp it breaks
+    if constexpr (!Backend<B> && backend::detail::backend_members<B>) (void)backend::detail::honours_contract<B>();
+  }
   return true;
 }
 template <class B>

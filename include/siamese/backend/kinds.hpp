@@ -1,5 +1,5 @@
 #pragma once
-// Plain descriptions shared by layers and backends: activations, geometries, feature and loss kinds.
+// Plain descriptions shared by layers and backends: activations, geometries, loss kinds.
 #include <cstddef>
 
 namespace siamese {
@@ -49,8 +49,5 @@ constexpr std::size_t pad_before(std::size_t in, std::size_t k, std::size_t s, P
   return need > in ? (need - in) / 2 : 0;
 }
 }  // namespace detail
-
-/// Pair features combined by a Head: each maps two embeddings a, b of width D to columns.
-enum class PairFeature { SqDiff, DiffSq, AbsDiff, AbsDiffSq, Product, Cosine, Euclidean };
 
 }  // namespace siamese

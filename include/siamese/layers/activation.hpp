@@ -17,15 +17,17 @@ struct ActivationImpl : LayerDefaults {
   static constexpr bool alias = A == Act::Linear;
   template <class B>
   static void forward(const Forward& f) {
-    if constexpr (A == Act::GELU) B::gelu_forward(backend::GeluArgs{f.x, f.y, nullptr, nullptr, f.n, In::size});
-    else if constexpr (A != Act::Linear) B::activation(A, f.x, f.y, f.n * In::size);
+    if constexpr (A == Act::GELU) B::gelu_forward({.x = f.x, .y = f.y, .pre = nullptr, .bias = nullptr,
+                                                   .rows = f.n, .cols = In::size});
+    else if constexpr (A != Act::Linear) B::activation({.act = A, .x = f.x, .y = f.y, .n = f.n * In::size});
   }
   // GELU's derivative needs its input: the layer's input x, which the enclosing model keeps for backward.
   template <class B>
   static void backward(const Backward& b) {
     if (!b.dx) return;
-    if constexpr (A == Act::GELU) B::gelu_backward(backend::GeluBackwardArgs{b.x, b.dy, b.dx, b.n * In::size});
-    else if constexpr (A != Act::Linear) B::activation_backward(A, b.y, b.dy, b.dx, b.n * In::size);
+    if constexpr (A == Act::GELU) B::gelu_backward({.pre = b.x, .dy = b.dy, .dx = b.dx, .n = b.n * In::size});
+    else if constexpr (A != Act::Linear)
+      B::activation_backward({.act = A, .y = b.y, .dy = b.dy, .dx = b.dx, .n = b.n * In::size});
   }
   static std::string describe() { return std::string(act_name(A)); }
 };

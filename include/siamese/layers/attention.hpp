@@ -55,13 +55,14 @@ struct AttentionImpl : LayerDefaults {
     const Buffers s = buffers(f.scratch, f.n);
     float* qkv[3] = {s.q, s.k, s.v};
     for (std::size_t p = 0; p < 3; ++p) {
-      B::gemm(false, false, rows, D, D, 1.0f, f.x, D, f.w + p * block, D, 0.0f, qkv[p], D);
-      B::add_bias(qkv[p], f.w + p * block + D * D, rows, D);
+      B::gemm({.m = rows, .n = D, .k = D, .a = f.x, .lda = D, .b = f.w + p * block, .ldb = D, .c = qkv[p], .ldc = D});
+      B::add_bias({.y = qkv[p], .bias = f.w + p * block + D * D, .rows = rows, .cols = D});
     }
-    B::attention_forward(backend::AttentionArgs{s.q, s.k, s.v, D, s.ctx, D, s.probs, f.tokens, f.tokens_stride, f.n,
-                                                T, Heads, dh, scale()});
-    B::gemm(false, false, rows, D, D, 1.0f, s.ctx, D, f.w + 3 * block, D, 0.0f, f.y, D);
-    B::add_bias(f.y, f.w + 3 * block + D * D, rows, D);
+    B::attention_forward({.q = s.q, .k = s.k, .v = s.v, .ld = D, .ctx = s.ctx, .ldc = D, .probs = s.probs,
+                          .tokens = f.tokens, .tokens_stride = f.tokens_stride, .n = f.n, .T = T, .heads = Heads,
+                          .head_dim = dh, .scale = scale()});
+    B::gemm({.m = rows, .n = D, .k = D, .a = s.ctx, .lda = D, .b = f.w + 3 * block, .ldb = D, .c = f.y, .ldc = D});
+    B::add_bias({.y = f.y, .bias = f.w + 3 * block + D * D, .rows = rows, .cols = D});
   }
 
   template <class B>
@@ -72,21 +73,26 @@ struct AttentionImpl : LayerDefaults {
     const Buffers s = buffers(b.scratch, b.n);
     const float* wo = b.w + 3 * block;
     if (b.dw) {
-      B::gemm(true, false, D, D, rows, 1.0f, s.ctx, D, b.dy, D, 0.0f, b.dw + 3 * block, D);
-      B::bias_grad(b.dy, b.dw + 3 * block + D * D, rows, D);
+      B::gemm({.trans_a = true, .m = D, .n = D, .k = rows, .a = s.ctx, .lda = D, .b = b.dy, .ldb = D,
+               .c = b.dw + 3 * block, .ldc = D});
+      B::bias_grad({.dy = b.dy, .db = b.dw + 3 * block + D * D, .rows = rows, .cols = D});
     }
     float* dctx = s.ctx;  // the context is no longer needed
-    B::gemm(false, true, rows, D, D, 1.0f, b.dy, D, wo, D, 0.0f, dctx, D);
+    B::gemm({.trans_b = true, .m = rows, .n = D, .k = D, .a = b.dy, .lda = D, .b = wo, .ldb = D, .c = dctx, .ldc = D});
     // Q, K, V become their gradients.
-    B::attention_backward(backend::AttentionGradArgs{s.q, s.k, s.v, D, dctx, D, s.probs, b.tokens, b.tokens_stride,
-                                                     b.n, T, Heads, dh, scale()});
+    B::attention_backward({.q = s.q, .k = s.k, .v = s.v, .ld = D, .dctx = dctx, .ldc = D, .probs = s.probs,
+                           .tokens = b.tokens, .tokens_stride = b.tokens_stride, .n = b.n, .T = T, .heads = Heads,
+                           .head_dim = dh, .scale = scale()});
     const float* dqkv[3] = {s.q, s.k, s.v};
     for (std::size_t p = 0; p < 3; ++p) {
       if (b.dw) {
-        B::gemm(true, false, D, D, rows, 1.0f, b.x, D, dqkv[p], D, 0.0f, b.dw + p * block, D);
-        B::bias_grad(dqkv[p], b.dw + p * block + D * D, rows, D);
+        B::gemm({.trans_a = true, .m = D, .n = D, .k = rows, .a = b.x, .lda = D, .b = dqkv[p], .ldb = D,
+                 .c = b.dw + p * block, .ldc = D});
+        B::bias_grad({.dy = dqkv[p], .db = b.dw + p * block + D * D, .rows = rows, .cols = D});
       }
-      if (b.dx) B::gemm(false, true, rows, D, D, 1.0f, dqkv[p], D, b.w + p * block, D, p ? 1.0f : 0.0f, b.dx, D);
+      if (b.dx)  // the three input gradients add up in dx
+        B::gemm({.trans_b = true, .m = rows, .n = D, .k = D, .a = dqkv[p], .lda = D, .b = b.w + p * block, .ldb = D,
+                 .beta = p ? 1.0f : 0.0f, .c = b.dx, .ldc = D});
     }
   }
 

@@ -19,13 +19,31 @@ struct BatchNormImpl : LayerDefaults {
   static std::size_t scratch(std::size_t n) { return align_floats(n * In::size) + C; }  // xhat, 1/std
   template <class B>
   static void forward(const Forward& f) {
-    B::batchnorm_forward(f.x, f.y, f.w, f.w + C, f.state, f.state + C, f.scratch,
-                         f.scratch + align_floats(f.n * In::size), f.n * R, C, 0.99f, 1e-3f, f.training);
+    B::batchnorm_forward({.x = f.x,
+                          .y = f.y,
+                          .gamma = f.w,
+                          .beta = f.w + C,
+                          .moving_mean = f.state,
+                          .moving_var = f.state + C,
+                          .xhat = f.scratch,
+                          .inv_std = f.scratch + align_floats(f.n * In::size),
+                          .rows = f.n * R,
+                          .c = C,
+                          .momentum = 0.99f,
+                          .eps = 1e-3f,
+                          .training = f.training});
   }
   template <class B>
   static void backward(const Backward& b) {
-    B::batchnorm_backward(b.dy, b.w, b.scratch, b.scratch + align_floats(b.n * In::size), b.dx, b.dw,
-                          b.dw ? b.dw + C : nullptr, b.n * R, C);
+    B::batchnorm_backward({.dy = b.dy,
+                           .gamma = b.w,
+                           .xhat = b.scratch,
+                           .inv_std = b.scratch + align_floats(b.n * In::size),
+                           .dx = b.dx,
+                           .dgamma = b.dw,
+                           .dbeta = b.dw ? b.dw + C : nullptr,
+                           .rows = b.n * R,
+                           .c = C});
   }
   static std::string describe() { return "BatchNorm"; }
 };

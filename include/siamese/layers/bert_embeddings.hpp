@@ -36,9 +36,11 @@ struct BertEmbeddingsImpl : LayerDefaults {
   template <class B>
   static void forward(const Forward& f) {
     float *sum = f.scratch, *mean = sum + align_floats(f.n * T * D), *rstd = mean + align_floats(f.n * T);
-    B::bert_embeddings_forward(
-        backend::BertEmbeddingsArgs{f.x, f.w + word, f.w + position, f.w + token_type, sum, f.n * T, T, V, D});
-    B::layernorm_forward(backend::LayerNormArgs{sum, f.y, f.w + gamma, f.w + beta, mean, rstd, f.n * T, D, Eps});
+    B::bert_embeddings_forward({.ids = f.x, .word = f.w + word, .position = f.w + position,
+                                .token_type = f.w + token_type, .sum = sum, .rows = f.n * T, .steps = T, .vocab = V,
+                                .dim = D});
+    B::layernorm_forward({.x = sum, .y = f.y, .gamma = f.w + gamma, .beta = f.w + beta, .mean = mean, .rstd = rstd,
+                          .rows = f.n * T, .cols = D, .eps = Eps});
   }
   template <class B>
   static void backward(const Backward& b) {
@@ -46,10 +48,11 @@ struct BertEmbeddingsImpl : LayerDefaults {
     if (!b.dw) return;
     float *sum = b.scratch, *mean = sum + align_floats(b.n * T * D), *rstd = mean + align_floats(b.n * T);
     // the sum's gradient overwrites the sum, row by row after reading it
-    B::layernorm_backward(backend::LayerNormBackwardArgs{sum, b.dy, b.w + gamma, mean, rstd, sum, b.dw + gamma,
-                                                         b.dw + beta, b.n * T, D});
-    B::bert_embeddings_backward(backend::BertEmbeddingsBackwardArgs{
-        b.x, sum, b.dw + word, b.dw + position, b.dw + token_type, b.n * T, T, V, D, MaxLen, TypeVocab});
+    B::layernorm_backward({.x = sum, .dy = b.dy, .gamma = b.w + gamma, .mean = mean, .rstd = rstd, .dx = sum,
+                           .dgamma = b.dw + gamma, .dbeta = b.dw + beta, .rows = b.n * T, .cols = D});
+    B::bert_embeddings_backward({.ids = b.x, .dsum = sum, .dword = b.dw + word, .dposition = b.dw + position,
+                                 .dtoken_type = b.dw + token_type, .rows = b.n * T, .steps = T, .vocab = V, .dim = D,
+                                 .max_len = MaxLen, .type_vocab = TypeVocab});
   }
   static void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,
                       bool states) {

@@ -49,11 +49,13 @@ struct BidirectionalImpl {
   static void forward(const Forward& f) {
     const Parts p = parts(f.scratch, f.n);
     const std::size_t r = f.n * rows;
-    fwd::template forward<B>(Forward{f.x, p.yf, f.n, f.w, f.state, p.sf, f.training, f.seed, f.tokens, f.tokens_stride});
-    bwd::template forward<B>(Forward{f.x, p.yb, f.n, f.w + half, f.state, p.sb, f.training, f.seed + 1, f.tokens, f.tokens_stride});
+    fwd::template forward<B>(
+        Forward{f.x, p.yf, f.n, f.w, f.state, p.sf, f.training, f.seed, f.tokens, f.tokens_stride});
+    bwd::template forward<B>(
+        Forward{f.x, p.yb, f.n, f.w + half, f.state, p.sb, f.training, f.seed + 1, f.tokens, f.tokens_stride});
     if constexpr (M == Merge::Concat) {
-      B::copy_cols(f.y, 2 * W, p.yf, W, r, W);
-      B::copy_cols(f.y + W, 2 * W, p.yb, W, r, W);
+      B::copy_cols({.dst = f.y, .ld_dst = 2 * W, .src = p.yf, .ld_src = W, .rows = r, .cols = W});
+      B::copy_cols({.dst = f.y + W, .ld_dst = 2 * W, .src = p.yb, .ld_src = W, .rows = r, .cols = W});
     } else {
       B::copy(f.y, p.yf, r * W);
       B::add(f.y, p.yb, r * W);
@@ -66,8 +68,8 @@ struct BidirectionalImpl {
     const std::size_t r = b.n * rows;
     const float *dyf = b.dy, *dyb = b.dy;
     if constexpr (M == Merge::Concat) {
-      B::copy_cols(p.dyf, W, b.dy, 2 * W, r, W);
-      B::copy_cols(p.dyb, W, b.dy + W, 2 * W, r, W);
+      B::copy_cols({.dst = p.dyf, .ld_dst = W, .src = b.dy, .ld_src = 2 * W, .rows = r, .cols = W});
+      B::copy_cols({.dst = p.dyb, .ld_dst = W, .src = b.dy + W, .ld_src = 2 * W, .rows = r, .cols = W});
       dyf = p.dyf;
       dyb = p.dyb;
     } else if constexpr (M == Merge::Average) {

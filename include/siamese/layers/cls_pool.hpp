@@ -15,13 +15,13 @@ struct ClsPoolImpl : LayerDefaults {
   using out_shape = Shape<D>;
   template <class B>
   static void forward(const Forward& f) {
-    B::copy_cols(f.y, D, f.x, T * D, f.n, D);
+    B::copy_cols({.dst = f.y, .ld_dst = D, .src = f.x, .ld_src = T * D, .rows = f.n, .cols = D});
   }
   template <class B>
   static void backward(const Backward& b) {
     if (!b.dx) return;
     B::fill(b.dx, 0.0f, b.n * T * D);
-    B::copy_cols(b.dx, T * D, b.dy, D, b.n, D);
+    B::copy_cols({.dst = b.dx, .ld_dst = T * D, .src = b.dy, .ld_src = D, .rows = b.n, .cols = D});
   }
   static std::string describe() { return "ClsPool"; }
 };

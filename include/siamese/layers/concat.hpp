@@ -71,7 +71,12 @@ struct ConcatImpl {
       ((branch<I>::template forward<B>(Forward{f.x, slot<I>(f.scratch, f.n, 0), f.n, f.w + param_off[I],
                                                f.state + state_off[I], slot<I>(f.scratch, f.n, 2), f.training,
                                                hash2(f.seed, I + 1), f.tokens, f.tokens_stride}),
-        B::copy_cols(f.y + col_off[I], width, slot<I>(f.scratch, f.n, 0), widths[I], f.n * rows, widths[I])),
+        B::copy_cols({.dst = f.y + col_off[I],
+                      .ld_dst = width,
+                      .src = slot<I>(f.scratch, f.n, 0),
+                      .ld_src = widths[I],
+                      .rows = f.n * rows,
+                      .cols = widths[I]})),
        ...);
     }(std::make_index_sequence<count>{});
   }
@@ -81,7 +86,12 @@ struct ConcatImpl {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       auto one = [&]<std::size_t K>() {
         float* dyk = slot<K>(b.scratch, b.n, 1);
-        B::copy_cols(dyk, widths[K], b.dy + col_off[K], width, b.n * rows, widths[K]);
+        B::copy_cols({.dst = dyk,
+                      .ld_dst = widths[K],
+                      .src = b.dy + col_off[K],
+                      .ld_src = width,
+                      .rows = b.n * rows,
+                      .cols = widths[K]});
         float* dx = b.dx ? (K == 0 ? b.dx : tmp) : nullptr;
         branch<K>::template backward<B>(Backward{b.x, slot<K>(b.scratch, b.n, 0), dyk, dx, b.n, b.w + param_off[K],
                                                  b.dw ? b.dw + param_off[K] : nullptr, b.state + state_off[K],

@@ -28,26 +28,36 @@ struct Conv2DImpl : LayerDefaults {
 
   template <class B>
   static void forward(const Forward& f) {
-    // A backend that fuses the activation into the convolution (Cpu) saves a pass over the output.
-    if constexpr (requires { B::conv2d_forward_act(geom, A, f.x, f.w, f.w, f.y, f.n); }) {
-      B::conv2d_forward_act(geom, A, f.x, f.w, f.w + K * K * C * F, f.y, f.n);
+    // A backend that declares the fusion (Cpu, Cuda) saves a pass over the output.
+    if constexpr (B::fusions.conv2d_forward_act) {
+      B::conv2d_forward_act(
+          {.geom = geom, .act = A, .x = f.x, .w = f.w, .bias = f.w + K * K * C * F, .y = f.y, .n = f.n});
     } else {
-      B::conv2d_forward(geom, f.x, f.w, f.w + K * K * C * F, f.y, f.n);
-      if constexpr (A != Act::Linear) B::activation(A, f.y, f.y, f.n * out_shape::size);
+      B::conv2d_forward({.geom = geom, .x = f.x, .w = f.w, .bias = f.w + K * K * C * F, .y = f.y, .n = f.n});
+      if constexpr (A != Act::Linear) B::activation({.act = A, .x = f.y, .y = f.y, .n = f.n * out_shape::size});
     }
   }
   template <class B>
   static void backward(const Backward& b) {
     float* db = b.dw ? b.dw + K * K * C * F : nullptr;
-    if constexpr (requires { B::conv2d_backward_act(geom, A, b.x, b.y, b.w, b.dy, b.dx, b.dw, db, b.n); }) {
-      B::conv2d_backward_act(geom, A, b.x, b.y, b.w, b.dy, b.dx, b.dw, db, b.n);
+    if constexpr (B::fusions.conv2d_backward_act) {
+      B::conv2d_backward_act({.geom = geom,
+                              .act = A,
+                              .x = b.x,
+                              .y = b.y,
+                              .w = b.w,
+                              .dy = b.dy,
+                              .dx = b.dx,
+                              .dw = b.dw,
+                              .db = db,
+                              .n = b.n});
     } else {
       const float* dz = b.dy;
       if constexpr (A != Act::Linear) {
-        B::activation_backward(A, b.y, b.dy, b.scratch, b.n * out_shape::size);
+        B::activation_backward({.act = A, .y = b.y, .dy = b.dy, .dx = b.scratch, .n = b.n * out_shape::size});
         dz = b.scratch;
       }
-      B::conv2d_backward(geom, b.x, b.w, dz, b.dx, b.dw, db, b.n);
+      B::conv2d_backward({.geom = geom, .x = b.x, .w = b.w, .dy = dz, .dx = b.dx, .dw = b.dw, .db = db, .n = b.n});
     }
   }
   static std::string describe() {

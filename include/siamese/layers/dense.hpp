@@ -36,12 +36,12 @@ struct DenseImpl : LayerDefaults {
   template <class B>
   static void forward(const Forward& f) {
     const std::size_t rows = f.n * R;
-    B::gemm(false, false, rows, N, K, 1.0f, f.x, K, f.w, N, 0.0f, f.y, N);
+    B::gemm({.m = rows, .n = N, .k = K, .a = f.x, .lda = K, .b = f.w, .ldb = N, .c = f.y, .ldc = N});
     if constexpr (A == Act::GELU) {
-      B::gelu_forward(backend::GeluArgs{f.y, f.y, f.scratch, f.w + K * N, rows, N});
+      B::gelu_forward({.x = f.y, .y = f.y, .pre = f.scratch, .bias = f.w + K * N, .rows = rows, .cols = N});
     } else {
-      B::add_bias(f.y, f.w + K * N, rows, N);
-      if constexpr (A != Act::Linear) B::activation(A, f.y, f.y, rows * N);
+      B::add_bias({.y = f.y, .bias = f.w + K * N, .rows = rows, .cols = N});
+      if constexpr (A != Act::Linear) B::activation({.act = A, .x = f.y, .y = f.y, .n = rows * N});
     }
   }
   template <class B>
@@ -49,17 +49,18 @@ struct DenseImpl : LayerDefaults {
     const std::size_t rows = b.n * R;
     const float* dz = b.dy;
     if constexpr (A == Act::GELU) {
-      B::gelu_backward(backend::GeluBackwardArgs{b.scratch, b.dy, b.scratch, rows * N});
+      B::gelu_backward({.pre = b.scratch, .dy = b.dy, .dx = b.scratch, .n = rows * N});
       dz = b.scratch;
     } else if constexpr (A != Act::Linear) {
-      B::activation_backward(A, b.y, b.dy, b.scratch, rows * N);
+      B::activation_backward({.act = A, .y = b.y, .dy = b.dy, .dx = b.scratch, .n = rows * N});
       dz = b.scratch;
     }
     if (b.dw) {
-      B::gemm(true, false, K, N, rows, 1.0f, b.x, K, dz, N, 0.0f, b.dw, N);
-      B::bias_grad(dz, b.dw + K * N, rows, N);
+      B::gemm({.trans_a = true, .m = K, .n = N, .k = rows, .a = b.x, .lda = K, .b = dz, .ldb = N, .c = b.dw, .ldc = N});
+      B::bias_grad({.dy = dz, .db = b.dw + K * N, .rows = rows, .cols = N});
     }
-    if (b.dx) B::gemm(false, true, rows, K, N, 1.0f, dz, N, b.w, N, 0.0f, b.dx, K);
+    if (b.dx)
+      B::gemm({.trans_b = true, .m = rows, .n = K, .k = N, .a = dz, .lda = N, .b = b.w, .ldb = N, .c = b.dx, .ldc = K});
   }
   static std::string describe() { return "Dense<" + std::to_string(N) + "," + act_name(A) + ">"; }
 };

@@ -14,7 +14,8 @@ struct DropoutImpl : LayerDefaults {
   static std::size_t scratch(std::size_t n) { return n * In::size; }  // the mask
   template <class B>
   static void forward(const Forward& f) {
-    if (f.training && Rate > 0.0f) B::dropout_forward(f.x, f.y, f.scratch, Rate, f.seed, f.n * In::size);
+    if (f.training && Rate > 0.0f) B::dropout_forward(
+          {.x = f.x, .y = f.y, .mask = f.scratch, .rate = Rate, .seed = f.seed, .n = f.n * In::size});
     else B::copy(f.y, f.x, f.n * In::size);
   }
   template <class B>

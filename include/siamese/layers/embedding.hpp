@@ -27,11 +27,20 @@ struct EmbeddingImpl : LayerDefaults {
 
   template <class B>
   static void forward(const Forward& f) {
-    B::embedding_forward(f.x, f.w, f.y, f.n * T, T, V, D, MaskZero);
+    B::embedding_forward({.ids = f.x,
+                          .table = f.w,
+                          .y = f.y,
+                          .count = f.n * T,
+                          .steps = T,
+                          .vocab = V,
+                          .dim = D,
+                          .mask_zero = MaskZero});
   }
   template <class B>
   static void backward(const Backward& b) {
-    if (b.dw && Trainable) B::embedding_backward(b.x, b.dy, b.dw, b.n * T, V, D, MaskZero);
+    if (b.dw && Trainable)
+      B::embedding_backward(
+          {.ids = b.x, .dy = b.dy, .dtable = b.dw, .count = b.n * T, .vocab = V, .dim = D, .mask_zero = MaskZero});
     if (b.dx) B::fill(b.dx, 0.0f, b.n * T);  // ids are discrete: nothing flows back to them
   }
   static void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,

@@ -35,19 +35,40 @@ struct GRUCell {
   template <class B, std::size_t T>
   static void step_forward(const auto& p, std::size_t n, std::size_t t, std::size_t tp, const float* bias,
                            const float* mask) {
-    B::gru_step_forward(n, T, U, t, tp, p.xw, p.cell.rp, bias + 3 * U, p.h, mask);  // bias row 1: the recurrence's
+    B::gru_step_forward({.n = n,
+                         .steps = T,
+                         .units = U,
+                         .t = t,
+                         .tp = tp,
+                         .xp = p.xw,
+                         .rp = p.cell.rp,
+                         .brec = bias + 3 * U,  // bias row 1: the recurrence's
+                         .h = p.h,
+                         .mask = mask});
   }
   template <class B>
   static void begin_backward(const auto&, std::size_t) {}
   template <class B, std::size_t T>
   static void step_backward(const auto& p, std::size_t n, std::size_t t, std::size_t tp, const float* dy,
                             const float* mask) {
-    B::gru_step_backward(n, T, U, t, tp, p.xw, p.cell.rp, p.h, dy, mask, p.dh, p.dxw, p.cell.drp);
+    B::gru_step_backward({.n = n,
+                          .steps = T,
+                          .units = U,
+                          .t = t,
+                          .tp = tp,
+                          .xp = p.xw,
+                          .rp = p.cell.rp,
+                          .h = p.h,
+                          .dy = dy,
+                          .mask = mask,
+                          .dh = p.dh,
+                          .dxp = p.dxw,
+                          .drp = p.cell.drp});
   }
   template <class B, std::size_t T>
   static void bias_grad(const auto& p, float* db, std::size_t n) {
-    B::bias_grad(p.dxw, db, n * T, 3 * U);
-    B::bias_grad(p.cell.drp, db + 3 * U, n * T, 3 * U);
+    B::bias_grad({.dy = p.dxw, .db = db, .rows = n * T, .cols = 3 * U});
+    B::bias_grad({.dy = p.cell.drp, .db = db + 3 * U, .rows = n * T, .cols = 3 * U});
   }
 };
 

@@ -16,11 +16,13 @@ struct L2NormalizeImpl : LayerDefaults {
   static std::size_t scratch(std::size_t n) { return n * R; }  // each row's norm
   template <class B>
   static void forward(const Forward& f) {
-    B::l2_normalize_forward(backend::L2NormalizeArgs{f.x, f.y, f.scratch, f.n * R, C, Eps});
+    B::l2_normalize_forward({.x = f.x, .y = f.y, .norm = f.scratch, .rows = f.n * R, .cols = C, .eps = Eps});
   }
   template <class B>
   static void backward(const Backward& b) {
-    if (b.dx) B::l2_normalize_backward(backend::L2NormalizeBackwardArgs{b.y, b.dy, b.scratch, b.dx, b.n * R, C, Eps});
+    if (b.dx)
+      B::l2_normalize_backward(
+          {.y = b.y, .dy = b.dy, .norm = b.scratch, .dx = b.dx, .rows = b.n * R, .cols = C, .eps = Eps});
   }
   static std::string describe() { return "L2Normalize<" + float_name(Eps) + ">"; }
 };

@@ -27,14 +27,15 @@ struct LayerNormImpl : LayerDefaults {
   static std::size_t scratch(std::size_t n) { return 2 * align_floats(n * R); }
   template <class B>
   static void forward(const Forward& f) {
-    B::layernorm_forward(backend::LayerNormArgs{f.x, f.y, f.w, f.w + C, f.scratch,
-                                                f.scratch + align_floats(f.n * R), f.n * R, C, Eps});
+    B::layernorm_forward({.x = f.x, .y = f.y, .gamma = f.w, .beta = f.w + C, .mean = f.scratch,
+                          .rstd = f.scratch + align_floats(f.n * R), .rows = f.n * R, .cols = C, .eps = Eps});
   }
   template <class B>
   static void backward(const Backward& b) {
     if (!b.dx && !b.dw) return;
-    B::layernorm_backward(backend::LayerNormBackwardArgs{b.x, b.dy, b.w, b.scratch, b.scratch + align_floats(b.n * R),
-                                                         b.dx, b.dw, b.dw ? b.dw + C : nullptr, b.n * R, C});
+    B::layernorm_backward({.x = b.x, .dy = b.dy, .gamma = b.w, .mean = b.scratch,
+                           .rstd = b.scratch + align_floats(b.n * R), .dx = b.dx, .dgamma = b.dw,
+                           .dbeta = b.dw ? b.dw + C : nullptr, .rows = b.n * R, .cols = C});
   }
   static std::string describe() { return "LayerNorm<" + float_name(Eps) + ">"; }
 };

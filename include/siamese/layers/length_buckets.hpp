@@ -121,7 +121,7 @@ struct LengthBucketsImpl {
       const float* ids = f.x;
       float* s = f.scratch;
       if constexpr (L != T) {
-        B::copy_cols(f.scratch, L, f.x, T, f.n, L);
+        B::copy_cols({.dst = f.scratch, .ld_dst = L, .src = f.x, .ld_src = T, .rows = f.n, .cols = L});
         ids = f.scratch;
         s += align_floats(f.n * L);
       }

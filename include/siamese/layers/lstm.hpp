@@ -34,7 +34,8 @@ struct LSTMCell {
   template <class B, std::size_t T>
   static void step_forward(const auto& p, std::size_t n, std::size_t t, std::size_t tp, const float*,
                            const float* mask) {
-    B::lstm_step_forward(n, T, U, t, tp, p.xw, p.cell.c, p.h, mask);
+    B::lstm_step_forward(
+        {.n = n, .steps = T, .units = U, .t = t, .tp = tp, .z = p.xw, .c = p.cell.c, .h = p.h, .mask = mask});
   }
   template <class B>
   static void begin_backward(const auto& p, std::size_t n) {
@@ -43,11 +44,22 @@ struct LSTMCell {
   template <class B, std::size_t T>
   static void step_backward(const auto& p, std::size_t n, std::size_t t, std::size_t tp, const float* dy,
                             const float* mask) {
-    B::lstm_step_backward(n, T, U, t, tp, p.xw, p.cell.c, dy, mask, p.dh, p.cell.dc, p.dxw);
+    B::lstm_step_backward({.n = n,
+                           .steps = T,
+                           .units = U,
+                           .t = t,
+                           .tp = tp,
+                           .z = p.xw,
+                           .c = p.cell.c,
+                           .dy = dy,
+                           .mask = mask,
+                           .dh = p.dh,
+                           .dc = p.cell.dc,
+                           .dz = p.dxw});
   }
   template <class B, std::size_t T>
   static void bias_grad(const auto& p, float* db, std::size_t n) {
-    B::bias_grad(p.dxw, db, n * T, 4 * U);
+    B::bias_grad({.dy = p.dxw, .db = db, .rows = n * T, .cols = 4 * U});
   }
 };
 

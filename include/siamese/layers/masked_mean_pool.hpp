@@ -23,14 +23,15 @@ struct MaskedMeanPoolImpl : LayerDefaults {
   template <class B>
   static void forward(const Forward& f) {
     check(f.tokens, f.tokens_stride);
-    B::masked_mean_pool_forward(backend::MaskedMeanPoolArgs{f.x, f.y, f.tokens, f.tokens_stride, f.n, T, D});
+    B::masked_mean_pool_forward(
+        {.x = f.x, .y = f.y, .tokens = f.tokens, .tokens_stride = f.tokens_stride, .n = f.n, .steps = T, .dim = D});
   }
   template <class B>
   static void backward(const Backward& b) {
     if (!b.dx) return;
     check(b.tokens, b.tokens_stride);
     B::masked_mean_pool_backward(
-        backend::MaskedMeanPoolBackwardArgs{b.dy, b.dx, b.tokens, b.tokens_stride, b.n, T, D});
+        {.dy = b.dy, .dx = b.dx, .tokens = b.tokens, .tokens_stride = b.tokens_stride, .n = b.n, .steps = T, .dim = D});
   }
   static std::string describe() { return "MaskedMeanPool"; }
 };

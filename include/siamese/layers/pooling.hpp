@@ -21,11 +21,12 @@ struct Pool2DImpl : LayerDefaults {
   using out_shape = Shape<OH, OW, C>;
   template <class B>
   static void forward(const Forward& f) {
-    B::pool2d_forward(geom, IsMax, f.x, f.y, f.n);
+    B::pool2d_forward({.geom = geom, .is_max = IsMax, .x = f.x, .y = f.y, .n = f.n});
   }
   template <class B>
   static void backward(const Backward& b) {
-    if (b.dx) B::pool2d_backward(geom, IsMax, b.x, b.y, b.dy, b.dx, b.n);
+    if (b.dx)
+      B::pool2d_backward({.geom = geom, .is_max = IsMax, .x = b.x, .y = b.y, .dy = b.dy, .dx = b.dx, .n = b.n});
   }
   static std::string describe() {
     return std::string(IsMax ? "MaxPool2D<" : "AvgPool2D<") + std::to_string(K) + ",s" + std::to_string(S) +
@@ -42,11 +43,13 @@ struct GlobalPoolImpl : LayerDefaults {
   using out_shape = Shape<C>;
   template <class B>
   static void forward(const Forward& f) {
-    B::global_pool_forward(IsMax, f.x, f.y, f.n, R, C);
+    B::global_pool_forward({.is_max = IsMax, .x = f.x, .y = f.y, .n = f.n, .rows = R, .c = C});
   }
   template <class B>
   static void backward(const Backward& b) {
-    if (b.dx) B::global_pool_backward(IsMax, b.x, b.y, b.dy, b.dx, b.n, R, C);
+    if (b.dx)
+      B::global_pool_backward(
+          {.is_max = IsMax, .x = b.x, .y = b.y, .dy = b.dy, .dx = b.dx, .n = b.n, .rows = R, .c = C});
   }
   static std::string describe() { return IsMax ? "GlobalMaxPool2D" : "GlobalAvgPool2D"; }
 };

@@ -113,8 +113,9 @@ struct ResidualImpl {
       B::copy(f.y, f.x, f.n * out_size);
     }
     B::add(f.y, p.main_out, f.n * out_size);
-    if constexpr (A == Act::GELU) B::gelu_forward(backend::GeluArgs{f.y, f.y, p.pre, nullptr, f.n, out_size});
-    else if constexpr (A != Act::Linear) B::activation(A, f.y, f.y, f.n * out_size);
+    if constexpr (A == Act::GELU)
+      B::gelu_forward({.x = f.y, .y = f.y, .pre = p.pre, .bias = nullptr, .rows = f.n, .cols = out_size});
+    else if constexpr (A != Act::Linear) B::activation({.act = A, .x = f.y, .y = f.y, .n = f.n * out_size});
   }
 
   template <class B>
@@ -122,10 +123,10 @@ struct ResidualImpl {
     const Parts p = parts(b.scratch, b.n);
     const float* dz = b.dy;
     if constexpr (A == Act::GELU) {
-      B::gelu_backward(backend::GeluBackwardArgs{p.pre, b.dy, p.dz, b.n * out_size});
+      B::gelu_backward({.pre = p.pre, .dy = b.dy, .dx = p.dz, .n = b.n * out_size});
       dz = p.dz;
     } else if constexpr (A != Act::Linear) {
-      B::activation_backward(A, b.y, b.dy, p.dz, b.n * out_size);
+      B::activation_backward({.act = A, .y = b.y, .dy = b.dy, .dx = p.dz, .n = b.n * out_size});
       dz = p.dz;
     }
     Mn::template backward<B>(Backward{b.x, p.main_out, dz, b.dx, b.n, b.w, b.dw, b.state, p.main_scratch, b.tokens,

@@ -32,9 +32,10 @@ template <class B, std::size_t T, std::size_t U, bool Sequences, bool Reverse>
 void write_recurrent_output(float* y, const float* h, const float* mask, std::size_t n) {
   if constexpr (Sequences) {
     B::copy(y, h, n * T * U);
-    if (mask) B::scale_rows(y, mask, n * T, U);
+    if (mask) B::scale_rows({.y = y, .s = mask, .rows = n * T, .cols = U});
   } else {
-    B::copy_cols(y, U, h + TimeOrder<T, Reverse>::last * U, T * U, n, U);
+    B::copy_cols(
+        {.dst = y, .ld_dst = U, .src = h + TimeOrder<T, Reverse>::last * U, .ld_src = T * U, .rows = n, .cols = U});
   }
 }
 
@@ -96,15 +97,23 @@ struct RecurrentImpl : LayerDefaults {
     const float *wk = f.w, *wr = f.w + F * G, *bias = wr + U * G;
     const float* mask = Masked ? p.mask : nullptr;
     // The input projection of every step at once; then one small GEMM per step for the recurrence.
-    B::gemm(false, false, n * T, G, F, 1.0f, f.x, F, wk, G, 0.0f, p.xw, G);
-    B::add_bias(p.xw, bias, n * T, G);
-    if constexpr (Masked) B::row_mask(f.x, p.mask, n * T, F);
+    B::gemm({.m = n * T, .n = G, .k = F, .a = f.x, .lda = F, .b = wk, .ldb = G, .c = p.xw, .ldc = G});
+    B::add_bias({.y = p.xw, .bias = bias, .rows = n * T, .cols = G});
+    if constexpr (Masked) B::row_mask({.x = f.x, .mask = p.mask, .rows = n * T, .cols = F});
     float* rec = Cell::recurrent(p);
     for (std::size_t s = 0; s < T; ++s) {
       const std::size_t t = order::at(s), tp = order::prev(s);
       if (s > 0)
-        B::gemm(false, false, n, G, U, 1.0f, p.h + tp * U, T * U, wr, G, Cell::accumulate_recurrence ? 1.0f : 0.0f,
-                rec + t * G, T * G);
+        B::gemm({.m = n,
+                 .n = G,
+                 .k = U,
+                 .a = p.h + tp * U,
+                 .lda = T * U,
+                 .b = wr,
+                 .ldb = G,
+                 .beta = Cell::accumulate_recurrence ? 1.0f : 0.0f,
+                 .c = rec + t * G,
+                 .ldc = T * G});
       Cell::template step_forward<B, T>(p, n, t, tp, bias, mask);
     }
     write_recurrent_output<B, T, U, Seq, Reverse>(f.y, p.h, mask, n);
@@ -123,15 +132,38 @@ struct RecurrentImpl : LayerDefaults {
     for (std::size_t s = T; s-- > 0;) {  // backward through time
       const std::size_t t = order::at(s), tp = order::prev(s);
       Cell::template step_backward<B, T>(p, n, t, tp, Seq ? b.dy : nullptr, mask);
-      if (s > 0) B::gemm(false, true, n, U, G, 1.0f, drec + t * G, T * G, wr, G, 1.0f, p.dh, U);
+      if (s > 0)
+        B::gemm({.trans_b = true,
+                 .m = n,
+                 .n = U,
+                 .k = G,
+                 .a = drec + t * G,
+                 .lda = T * G,
+                 .b = wr,
+                 .ldb = G,
+                 .beta = 1.0f,
+                 .c = p.dh,
+                 .ldc = U});
     }
     if (b.dw) {
-      B::gemm(true, false, F, G, n * T, 1.0f, b.x, F, p.dxw, G, 0.0f, b.dw, G);
-      B::shift_time(p.hp, p.h, n, T, U, Reverse);
-      B::gemm(true, false, U, G, n * T, 1.0f, p.hp, U, drec, G, 0.0f, b.dw + F * G, G);
+      B::gemm(
+          {.trans_a = true, .m = F, .n = G, .k = n * T, .a = b.x, .lda = F, .b = p.dxw, .ldb = G, .c = b.dw, .ldc = G});
+      B::shift_time({.dst = p.hp, .src = p.h, .n = n, .steps = T, .width = U, .reverse = Reverse});
+      B::gemm({.trans_a = true,
+               .m = U,
+               .n = G,
+               .k = n * T,
+               .a = p.hp,
+               .lda = U,
+               .b = drec,
+               .ldb = G,
+               .c = b.dw + F * G,
+               .ldc = G});
       Cell::template bias_grad<B, T>(p, b.dw + F * G + U * G, n);
     }
-    if (b.dx) B::gemm(false, true, n * T, F, G, 1.0f, p.dxw, G, wk, G, 0.0f, b.dx, F);
+    if (b.dx)
+      B::gemm(
+          {.trans_b = true, .m = n * T, .n = F, .k = G, .a = p.dxw, .lda = G, .b = wk, .ldb = G, .c = b.dx, .ldc = F});
   }
   static std::string describe() {
     return std::string(Cell::name) + "<" + std::to_string(U) + (Seq ? ",sequences" : "") +

@@ -17,11 +17,13 @@ struct TimePoolImpl : LayerDefaults {
   using out_shape = Shape<C>;
   template <class B>
   static void forward(const Forward& f) {
-    B::masked_time_pool_forward(IsMax, f.x, f.y, f.n, T, C);
+    B::masked_time_pool_forward({.is_max = IsMax, .x = f.x, .y = f.y, .n = f.n, .rows = T, .c = C});
   }
   template <class B>
   static void backward(const Backward& b) {
-    if (b.dx) B::masked_time_pool_backward(IsMax, b.x, b.y, b.dy, b.dx, b.n, T, C);
+    if (b.dx)
+      B::masked_time_pool_backward(
+          {.is_max = IsMax, .x = b.x, .y = b.y, .dy = b.dy, .dx = b.dx, .n = b.n, .rows = T, .c = C});
   }
   static std::string describe() { return IsMax ? "GlobalMaxPool1D" : "GlobalAvgPool1D"; }
 };

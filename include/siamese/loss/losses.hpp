@@ -15,7 +15,7 @@ struct BinaryCrossEntropy {
   static constexpr bool on_logits = true;
   template <class B>
   float operator()(const float* logits, const float* labels, float* dlogits, std::size_t n) const {
-    return B::bce_logits(logits, labels, dlogits, n);
+    return B::bce_logits({.z = logits, .t = labels, .dz = dlogits, .n = n});
   }
 };
 
@@ -27,7 +27,14 @@ struct Contrastive {
   /// emb: 2n rows (first the n left embeddings, then the n right ones).
   template <class B>
   float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
-    return B::contrastive(emb, emb + n * d, labels, demb, demb ? demb + n * d : nullptr, n, d, margin);
+    return B::contrastive({.a = emb,
+                           .b = emb + n * d,
+                           .t = labels,
+                           .da = demb,
+                           .db = demb ? demb + n * d : nullptr,
+                           .n = n,
+                           .d = d,
+                           .margin = margin});
   }
 };
 
@@ -39,8 +46,16 @@ struct TripletLoss {
   /// emb: 3n rows (anchors, positives, negatives).
   template <class B>
   float operator()(const float* emb, const float*, float* demb, std::size_t n, std::size_t d) const {
-    return B::triplet(emb, emb + n * d, emb + 2 * n * d, demb, demb ? demb + n * d : nullptr,
-                      demb ? demb + 2 * n * d : nullptr, n, d, margin, distance);
+    return B::triplet({.a = emb,
+                       .p = emb + n * d,
+                       .q = emb + 2 * n * d,
+                       .da = demb,
+                       .dp = demb ? demb + n * d : nullptr,
+                       .dq = demb ? demb + 2 * n * d : nullptr,
+                       .n = n,
+                       .d = d,
+                       .margin = margin,
+                       .distance = distance});
   }
 };
 

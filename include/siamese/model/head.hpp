@@ -5,34 +5,14 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include "../layers/dense.hpp"
 #include "../layers/dropout.hpp"
+#include "features.hpp"
 #include "sequential.hpp"
 
 namespace siamese {
-
-/// A pair feature: maps embeddings a, b of width D to `width<D>` columns.
-template <PairFeature F, std::size_t W1>  // W1: width when scalar (1), 0 when D columns
-struct FeatureOf {
-  static constexpr PairFeature kind = F;
-  template <std::size_t D>
-  static constexpr std::size_t width = W1 ? W1 : D;
-};
-/// (a - b)^2, element-wise.
-using SqDiff = FeatureOf<PairFeature::SqDiff, 0>;
-/// a^2 - b^2, element-wise; not symmetric in a and b (AbsDiffSq is).
-using DiffSq = FeatureOf<PairFeature::DiffSq, 0>;
-/// |a - b|, element-wise.
-using AbsDiff = FeatureOf<PairFeature::AbsDiff, 0>;
-/// |a^2 - b^2|, element-wise: the symmetric form of DiffSq.
-using AbsDiffSq = FeatureOf<PairFeature::AbsDiffSq, 0>;
-/// a * b, element-wise.
-using Product = FeatureOf<PairFeature::Product, 0>;
-/// cos(a, b), one column.
-using Cosine = FeatureOf<PairFeature::Cosine, 1>;
-/// ||a - b||, one column.
-using Euclidean = FeatureOf<PairFeature::Euclidean, 1>;
 
 /// The network applied to the concatenated pair features; it must end in one unit (the logit).
 template <class... Layers>
@@ -48,7 +28,7 @@ inline constexpr bool is_classifier_v = false;
 template <class... L>
 inline constexpr bool is_classifier_v<Classifier<L...>> = true;
 template <class T>
-concept FeatureType = requires { T::kind; };
+concept FeatureType = PairFeatureType<T>;
 
 template <class Cls, class... Ts>
 struct pick_classifier {
@@ -64,7 +44,6 @@ struct HeadImpl {
   static_assert(sizeof...(Fs) > 0, "Head needs at least one pair feature (SqDiff, DiffSq, Cosine, ...)");
   static constexpr std::size_t dim = D;
   static constexpr std::size_t count = sizeof...(Fs);
-  static constexpr std::array<PairFeature, count> kinds{Fs::kind...};
   static constexpr std::array<std::size_t, count> widths{Fs::template width<D>...};
   static constexpr std::size_t width = (Fs::template width<D> + ...);
   static constexpr std::array<std::size_t, count> offsets = [] {
@@ -85,7 +64,9 @@ struct HeadImpl {
   template <class B>
   static void forward(const float* a, const float* b, float* logits, std::size_t n, const float* w, float* state,
                       float* s, bool training, std::uint64_t seed) {
-    for (std::size_t i = 0; i < count; ++i) B::pair_feature_forward(kinds[i], a, b, s + offsets[i], width, n, D);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (B::template pair_feature_forward<Fs>({.a = a, .b = b, .out = s + offsets[I], .ld = width, .n = n, .d = D}), ...);
+    }(std::index_sequence_for<Fs...>{});
     classifier::template forward<B>(
         Forward{s, logits, n, w, state, s + 2 * align_floats(n * width), training, seed});
   }
@@ -98,13 +79,17 @@ struct HeadImpl {
         Backward{s, logits, dlogits, dfeat, n, w, dw, state, s + 2 * align_floats(n * width)});
     B::fill(da, 0.0f, n * D);
     B::fill(db, 0.0f, n * D);
-    for (std::size_t i = 0; i < count; ++i)
-      B::pair_feature_backward(kinds[i], a, b, dfeat + offsets[i], width, da, db, n, D);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (B::template pair_feature_backward<Fs>(
+           {.a = a, .b = b, .dout = dfeat + offsets[I], .ld = width, .da = da, .db = db, .n = n, .d = D}),
+       ...);
+    }(std::index_sequence_for<Fs...>{});
   }
+  /// "Head[SqDiff,DiffSq,Cosine]" then the classifier: the features' names are part of the model's
+  /// signature in weight files.
   static std::string describe() {
-    static constexpr const char* names[] = {"SqDiff", "DiffSq", "AbsDiff", "AbsDiffSq", "Product", "Cosine", "Euclidean"};
     std::string s = "Head[";
-    for (std::size_t i = 0; i < count; ++i) s += (i ? "," : "") + std::string(names[int(kinds[i])]);
+    ((s += std::string(s.size() > 5 ? "," : "") + Fs::name), ...);
     return s + "]" + classifier::describe();
   }
 };
@@ -119,7 +104,7 @@ template <std::size_t D, class Cls, class... Fs, class T, class... Ts>
 struct filter_features_impl<D, Cls, std::tuple<Fs...>, T, Ts...> {
   static_assert(is_classifier_v<T> || FeatureType<T>,
                 "Head: each argument must be a pair feature (SqDiff, DiffSq, AbsDiff, AbsDiffSq, Product, Cosine, "
-                "Euclidean) or a Classifier<...>");
+                "Euclidean, or a type of the form that backend/pair_feature.hpp describes) or a Classifier<...>");
   using type = typename filter_features_impl<
       D, Cls, std::conditional_t<is_classifier_v<T> || !FeatureType<T>, std::tuple<Fs...>, std::tuple<Fs..., T>>,
       Ts...>::type;
@@ -129,7 +114,8 @@ using filter_features = filter_features_impl<D, Cls, std::tuple<>, Ts...>;
 }  // namespace detail
 
 /// The head of a Siamese model: pair features (SqDiff, DiffSq, AbsDiff, AbsDiffSq, Product, Cosine,
-/// Euclidean) concatenated, then a Classifier<...> (DefaultClassifier when none is named).
+/// Euclidean, or a user's own: model/features.hpp) concatenated, then a Classifier<...>
+/// (DefaultClassifier when none is named).
 /// Head<SqDiff, DiffSq, Cosine, Classifier<Dense<64, ReLU>, Dropout<0.2f>, Dense<1>>>.
 template <class... Ts>
 struct Head {

@@ -50,7 +50,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
     const std::size_t n = load_pair(a, b, "Siamese::predict");
     run_forward(n, false);
     Tensor out({n});
-    Backend::activation(Act::Sigmoid, logits_, logits_, n);
+    Backend::activation({.act = Act::Sigmoid, .x = logits_, .y = logits_, .n = n});
     Backend::to_host(out.data(), logits_, n);
     return out;
   }
@@ -71,7 +71,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
     head::template forward<Backend>(emb, emb + n * embedding_width, logits, n, store_.params.data() + encoder_params,
                                     store_.states.data() + encoder::state_count, logits + l, false, 0);
     Tensor out({n});
-    Backend::activation(Act::Sigmoid, logits, logits, n);
+    Backend::activation({.act = Act::Sigmoid, .x = logits, .y = logits, .n = n});
     Backend::to_host(out.data(), logits, n);
     return out;
   }

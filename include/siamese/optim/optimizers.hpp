@@ -48,12 +48,15 @@ struct SGD : Clipping {
               std::size_t) const {
     apply<B>(g, segs);
     for (auto s : segs)
-      if (s.row)
-        B::sgd_step_rows(w + s.offset, g + s.offset, state + s.offset, s.size / s.row, s.row, learning_rate, momentum,
-                         nesterov, weight_decay);
-      else
-        B::sgd_step(w + s.offset, g + s.offset, state + s.offset, s.size, learning_rate, momentum, nesterov,
-                    weight_decay);
+      B::sgd_step({.w = w + s.offset,
+                   .g = g + s.offset,
+                   .v = state + s.offset,
+                   .n = s.size,
+                   .row = s.row,
+                   .lr = learning_rate,
+                   .momentum = momentum,
+                   .nesterov = nesterov,
+                   .weight_decay = weight_decay});
     (void)total;
   }
 };
@@ -77,12 +80,19 @@ struct Adam : Clipping {
               std::size_t step) const {
     apply<B>(g, segs);
     for (auto s : segs)
-      if (s.row && sparse_rows)
-        B::adam_step_rows(w + s.offset, g + s.offset, state + s.offset, state + total + s.offset, s.size / s.row,
-                          s.row, learning_rate, beta1, beta2, epsilon, step, weight_decay, decoupled);
-      else
-        B::adam_step(w + s.offset, g + s.offset, state + s.offset, state + total + s.offset, s.size, learning_rate,
-                     beta1, beta2, epsilon, step, weight_decay, decoupled);
+      B::adam_step({.w = w + s.offset,
+                    .g = g + s.offset,
+                    .m = state + s.offset,
+                    .v = state + total + s.offset,
+                    .n = s.size,
+                    .row = sparse_rows ? s.row : 0,  // 0: the whole segment, a row-sparse table too
+                    .lr = learning_rate,
+                    .beta1 = beta1,
+                    .beta2 = beta2,
+                    .eps = epsilon,
+                    .step = step,
+                    .weight_decay = weight_decay,
+                    .decoupled = decoupled});
   }
 };
 

@@ -37,7 +37,7 @@ inline void serial_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::siz
     for (std::size_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
     return;
   }
-  const GemmArgs g{ta, tb, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc, {}};
+  const GemmProblem g{ta, tb, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc, {}};
   const GemmPlan p = make_plan(m, n, k, 1);
   float* s = slot.reserve(p.slot_floats);
   for (std::size_t bm = 0; bm < p.mb; ++bm) gemm_task(g, p, bm * p.mt / p.mb, (bm + 1) * p.mt / p.mb, 0, p.np, s);
@@ -244,5 +244,12 @@ inline void attention_backward(const backend::AttentionGradArgs& a) {
 }
 
 #pragma GCC diagnostic pop
+
+/// The attention core of backend::Cpu over the kernels of Base.
+template <class Base>
+struct AttentionKernels : Base {
+  static void attention_forward(const backend::AttentionArgs& a) { cpu::attention_forward(a); }
+  static void attention_backward(const backend::AttentionGradArgs& a) { cpu::attention_backward(a); }
+};
 
 }  // namespace siamese::cpu

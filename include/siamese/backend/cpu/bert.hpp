@@ -247,7 +247,8 @@ inline std::string bert_embeddings_name(std::size_t vocab, std::size_t dim) {
 /// three table rows.
 inline void bert_embeddings_forward(const backend::BertEmbeddingsArgs& a) {
   using namespace detail;
-  check_token_ids(a.ids, a.rows, a.steps, a.vocab, bert_embeddings_name(a.vocab, a.dim));
+  if (!all_token_ids(a.ids, a.rows, a.vocab))  // the name is built only for a bad batch: a step allocates nothing
+    check_token_ids(a.ids, a.rows, a.steps, a.vocab, bert_embeddings_name(a.vocab, a.dim));
   const std::size_t D = a.dim;
   for_ranges(a.rows, row_grain(D), 4 * a.rows * D, [&](std::size_t r0, std::size_t r1) {
     for (std::size_t i = r0; i < r1; ++i) {
@@ -296,22 +297,23 @@ inline void bert_embeddings_backward(const backend::BertEmbeddingsBackwardArgs& 
   fill(a.dtoken_type + D, 0.0f, (a.type_vocab - 1) * D);
 }
 
-}  // namespace siamese::cpu
-
-namespace siamese::backend::detail_cpu {
-/// The kernels above as members of a backend deriving from Base (backend::Cpu derives from
-/// BertKernels<Reference>): they hide Reference's versions of the same names.
+/// The text-encoder kernels of backend::Cpu over the kernels of Base.
 template <class Base>
 struct BertKernels : Base {
-  static void gelu_forward(const GeluArgs& a) { cpu::gelu_forward(a); }
-  static void gelu_backward(const GeluBackwardArgs& a) { cpu::gelu_backward(a); }
-  static void layernorm_forward(const LayerNormArgs& a) { cpu::layernorm_forward(a); }
-  static void layernorm_backward(const LayerNormBackwardArgs& a) { cpu::layernorm_backward(a); }
-  static void l2_normalize_forward(const L2NormalizeArgs& a) { cpu::l2_normalize_forward(a); }
-  static void l2_normalize_backward(const L2NormalizeBackwardArgs& a) { cpu::l2_normalize_backward(a); }
-  static void masked_mean_pool_forward(const MaskedMeanPoolArgs& a) { cpu::masked_mean_pool_forward(a); }
-  static void masked_mean_pool_backward(const MaskedMeanPoolBackwardArgs& a) { cpu::masked_mean_pool_backward(a); }
-  static void bert_embeddings_forward(const BertEmbeddingsArgs& a) { cpu::bert_embeddings_forward(a); }
-  static void bert_embeddings_backward(const BertEmbeddingsBackwardArgs& a) { cpu::bert_embeddings_backward(a); }
+  static void gelu_forward(const backend::GeluArgs& a) { cpu::gelu_forward(a); }
+  static void gelu_backward(const backend::GeluBackwardArgs& a) { cpu::gelu_backward(a); }
+  static void layernorm_forward(const backend::LayerNormArgs& a) { cpu::layernorm_forward(a); }
+  static void layernorm_backward(const backend::LayerNormBackwardArgs& a) { cpu::layernorm_backward(a); }
+  static void l2_normalize_forward(const backend::L2NormalizeArgs& a) { cpu::l2_normalize_forward(a); }
+  static void l2_normalize_backward(const backend::L2NormalizeBackwardArgs& a) { cpu::l2_normalize_backward(a); }
+  static void masked_mean_pool_forward(const backend::MaskedMeanPoolArgs& a) { cpu::masked_mean_pool_forward(a); }
+  static void masked_mean_pool_backward(const backend::MaskedMeanPoolBackwardArgs& a) {
+    cpu::masked_mean_pool_backward(a);
+  }
+  static void bert_embeddings_forward(const backend::BertEmbeddingsArgs& a) { cpu::bert_embeddings_forward(a); }
+  static void bert_embeddings_backward(const backend::BertEmbeddingsBackwardArgs& a) {
+    cpu::bert_embeddings_backward(a);
+  }
 };
-}  // namespace siamese::backend::detail_cpu
+
+}  // namespace siamese::cpu

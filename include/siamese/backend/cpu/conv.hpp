@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "../../core/shape.hpp"
+#include "../args/conv.hpp"
 #include "../kinds.hpp"
 #include "conv_direct.hpp"
 #include "conv_winograd.hpp"
@@ -123,37 +124,6 @@ inline void col2im(const siamese::detail::ConvGeom& g, const float* col, float* 
 
 }  // namespace detail
 
-/// y = act(conv(x, w) + bias) over n NHWC samples (bias may be null); w is HWIO (kh, kw, c, f). The
-/// bias and a ReLU are applied in the product's epilogue, other activations while the chunk is in cache.
-inline void conv2d_forward_act(const siamese::detail::ConvGeom& g, Act act, const float* x, const float* w,
-                               const float* bias, float* y, std::size_t n) {
-  const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, in = g.h * g.w * g.c;
-  if (detail::conv_direct_ok(g)) return detail::conv2d_forward_direct(g, act, x, w, bias, y, n);
-  if (detail::conv_winograd_ok(g)) return detail::conv2d_forward_winograd(g, act, x, w, bias, y, n);
-  const GemmEpilogue ep{bias, nullptr, act == Act::ReLU ? GemmAct::relu : GemmAct::identity};
-  const bool pointwise = detail::conv_is_pointwise(g), act_after = act != Act::Linear && act != Act::ReLU;
-  const std::size_t chunk = detail::conv_chunk(g, n);
-  static thread_local detail::Workspace ws;
-  float* col = pointwise ? nullptr : ws.reserve(chunk * rows * kk);
-  for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
-    const std::size_t ns = std::min(chunk, n - s0);
-    const float* a = x + s0 * in;
-    if (!pointwise) {
-      detail::im2col(g, a, col, ns);
-      a = col;
-    }
-    float* ys = y + s0 * rows * g.f;
-    sgemm_bias_act(false, false, ns * rows, g.f, kk, 1.0f, a, kk, w, g.f, 0.0f, ys, g.f, ep);
-    if (act_after) activation(act, ys, ys, ns * rows * g.f);
-  }
-}
-
-/// y = conv(x, w) + bias over n NHWC samples (bias may be null); w is HWIO (kh, kw, c, f).
-inline void conv2d_forward(const siamese::detail::ConvGeom& g, const float* x, const float* w, const float* bias,
-                           float* y, std::size_t n) {
-  conv2d_forward_act(g, Act::Linear, x, w, bias, y, n);
-}
-
 namespace detail {
 /// dw (kk x f) += col^T dz over one chunk of `rows` rows. The transposed operand is packed by sgemm
 /// at a cost that grows with its width, so the narrower of kk and f takes that role: with f < kk the
@@ -166,79 +136,131 @@ inline void conv_weight_grad(std::size_t kk, std::size_t f, std::size_t rows, co
 }
 }  // namespace detail
 
-/// Gradients of conv2d_forward_act, each overwritten when its pointer is not null, with dz = dy *
-/// act'(.) taken through the output y (not read for Linear): dx = conv^T(dz), dw = im2col(x)^T dz,
-/// db = column sums of dz. dz is formed one chunk at a time and used while in cache.
-inline void conv2d_backward_act(const siamese::detail::ConvGeom& g, Act act, const float* x, const float* y,
-                                const float* w, const float* dy, float* dx, float* dw, float* db, std::size_t n) {
-  const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, in = g.h * g.w * g.c;
-  if (n == 0) {
-    if (dw) fill(dw, 0.0f, kk * g.f);
-    if (db) fill(db, 0.0f, g.f);
-    return;
-  }
-  if (detail::conv_direct_ok(g)) {
-    if (dw || db) detail::conv2d_weight_grad_direct(g, act, x, y, dy, dw, db, n);
-    if (!dx) return;
-    dw = db = nullptr;  // done: the chunks below only propagate dx
-  }
-  if (!dx && !dw && !db) return;
-  const bool pointwise = detail::conv_is_pointwise(g), with_col = !pointwise && (dx || dw);
-  const std::size_t chunk = detail::conv_chunk(g, n), chunks = (n + chunk - 1) / chunk;
-  const std::size_t col_floats = with_col ? siamese::detail::align_floats(chunk * rows * kk) : 0;
-  const std::size_t dz_floats = act != Act::Linear ? siamese::detail::align_floats(chunk * rows * g.f) : 0;
-  const bool transposed = dw && g.f < kk;
-  static thread_local detail::Workspace ws;
-  float* col = ws.reserve(col_floats + dz_floats + (transposed ? kk * g.f : 0) + (db ? chunks * g.f : 0));
-  float* dz_buf = col + col_floats;
-  float* dwt = transposed ? dz_buf + dz_floats : nullptr;
-  float* db_part = dz_buf + dz_floats + (transposed ? kk * g.f : 0);
-  for (std::size_t s0 = 0, ci = 0; s0 < n; s0 += chunk, ++ci) {
-    const std::size_t ns = std::min(chunk, n - s0), m = ns * rows;
-    const float* dz = dy + s0 * rows * g.f;
-    float* db_chunk = db ? db_part + ci * g.f : nullptr;
-    if (act != Act::Linear) {
-      // dz and its column sums in one pass; the chunk of dz stays in cache for the products.
-      const float* ys = y + s0 * rows * g.f;
-      if (db) detail::column_reduce(ys, dz, g.f, m, g.f, db_chunk, detail::ActGrad{act}, dz_buf);
-      else activation_backward(act, ys, dz, dz_buf, m * g.f);
-      dz = dz_buf;
-    } else if (db) {
-      bias_grad(dz, db_chunk, m, g.f);  // brings the chunk of dy into cache for the products
-    }
-    if (dw) {
+/// The convolution kernels of backend::Cpu over the kernels of Base; both fusions of backend::Fusions.
+template <class Base>
+struct ConvKernels : Base {
+  /// y = act(conv(x, w) + bias) over n NHWC samples (bias may be null); w is HWIO (kh, kw, c, f). The
+  /// bias and a ReLU are applied in the product's epilogue, other activations while the chunk is in cache.
+  static void conv2d_forward_act(const backend::ConvActArgs& args) {
+    const siamese::detail::ConvGeom& g = args.geom;
+    const Act act = args.act;
+    const float *x = args.x, *w = args.w, *bias = args.bias;
+    float* y = args.y;
+    const std::size_t n = args.n;
+    const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, in = g.h * g.w * g.c;
+    if (detail::conv_direct_ok(g)) return detail::conv2d_forward_direct(g, act, x, w, bias, y, n);
+    if (detail::conv_winograd_ok(g)) return detail::conv2d_forward_winograd(g, act, x, w, bias, y, n);
+    const GemmEpilogue ep{bias, nullptr, act == Act::ReLU ? GemmAct::relu : GemmAct::identity};
+    const bool pointwise = detail::conv_is_pointwise(g), act_after = act != Act::Linear && act != Act::ReLU;
+    const std::size_t chunk = detail::conv_chunk(g, n);
+    static thread_local detail::Workspace ws;
+    float* col = pointwise ? nullptr : ws.reserve(chunk * rows * kk);
+    for (std::size_t s0 = 0; s0 < n; s0 += chunk) {
+      const std::size_t ns = std::min(chunk, n - s0);
       const float* a = x + s0 * in;
       if (!pointwise) {
         detail::im2col(g, a, col, ns);
         a = col;
       }
-      detail::conv_weight_grad(kk, g.f, m, a, dz, s0 == 0, dw, dwt);
-    }
-    if (dx) {
-      if (pointwise) {
-        sgemm(false, true, m, kk, g.f, 1.0f, dz, g.f, w, g.f, 0.0f, dx + s0 * in, kk);
-      } else {
-        sgemm(false, true, m, kk, g.f, 1.0f, dz, g.f, w, g.f, 0.0f, col, kk);
-        detail::col2im(g, col, dx + s0 * in, ns);
-      }
+      float* ys = y + s0 * rows * g.f;
+      sgemm_bias_act(false, false, ns * rows, g.f, kk, 1.0f, a, kk, w, g.f, 0.0f, ys, g.f, ep);
+      if (act_after) cpu::activation({.act = act, .x = ys, .y = ys, .n = ns * rows * g.f});
     }
   }
-  if (transposed)
-    for (std::size_t i = 0; i < kk; ++i)
-      for (std::size_t j = 0; j < g.f; ++j) dw[i * g.f + j] = dwt[j * kk + i];
-  if (db)
-    for (std::size_t j = 0; j < g.f; ++j) {
-      double sum = 0;
-      for (std::size_t ci = 0; ci < chunks; ++ci) sum += db_part[ci * g.f + j];
-      db[j] = static_cast<float>(sum);
-    }
-}
 
-/// Gradients of conv2d_forward, each overwritten when its pointer is not null: dx = conv^T(dy),
-/// dw = im2col(x)^T dy, db = column sums of dy.
-inline void conv2d_backward(const siamese::detail::ConvGeom& g, const float* x, const float* w, const float* dy,
-                            float* dx, float* dw, float* db, std::size_t n) {
-  conv2d_backward_act(g, Act::Linear, x, nullptr, w, dy, dx, dw, db, n);
-}
+  /// y = conv(x, w) + bias over n NHWC samples (bias may be null); w is HWIO (kh, kw, c, f).
+  static void conv2d_forward(const backend::ConvArgs& a) {
+    conv2d_forward_act({.geom = a.geom, .act = Act::Linear, .x = a.x, .w = a.w, .bias = a.bias, .y = a.y, .n = a.n});
+  }
+
+
+  /// Gradients of conv2d_forward_act, each overwritten when its pointer is not null, with dz = dy *
+  /// act'(.) taken through the output y (not read for Linear): dx = conv^T(dz), dw = im2col(x)^T dz,
+  /// db = column sums of dz. dz is formed one chunk at a time and used while in cache.
+  static void conv2d_backward_act(const backend::ConvActGradArgs& args) {
+    const siamese::detail::ConvGeom& g = args.geom;
+    const Act act = args.act;
+    const float *x = args.x, *y = args.y, *w = args.w, *dy = args.dy;
+    float *dx = args.dx, *dw = args.dw, *db = args.db;
+    const std::size_t n = args.n;
+    const std::size_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow, in = g.h * g.w * g.c;
+    if (n == 0) {
+      if (dw) cpu::fill(dw, 0.0f, kk * g.f);
+      if (db) cpu::fill(db, 0.0f, g.f);
+      return;
+    }
+    if (detail::conv_direct_ok(g)) {
+      if (dw || db) detail::conv2d_weight_grad_direct(g, act, x, y, dy, dw, db, n);
+      if (!dx) return;
+      dw = db = nullptr;  // done: the chunks below only propagate dx
+    }
+    if (!dx && !dw && !db) return;
+    const bool pointwise = detail::conv_is_pointwise(g), with_col = !pointwise && (dx || dw);
+    const std::size_t chunk = detail::conv_chunk(g, n), chunks = (n + chunk - 1) / chunk;
+    const std::size_t col_floats = with_col ? siamese::detail::align_floats(chunk * rows * kk) : 0;
+    const std::size_t dz_floats = act != Act::Linear ? siamese::detail::align_floats(chunk * rows * g.f) : 0;
+    const bool transposed = dw && g.f < kk;
+    static thread_local detail::Workspace ws;
+    float* col = ws.reserve(col_floats + dz_floats + (transposed ? kk * g.f : 0) + (db ? chunks * g.f : 0));
+    float* dz_buf = col + col_floats;
+    float* dwt = transposed ? dz_buf + dz_floats : nullptr;
+    float* db_part = dz_buf + dz_floats + (transposed ? kk * g.f : 0);
+    for (std::size_t s0 = 0, ci = 0; s0 < n; s0 += chunk, ++ci) {
+      const std::size_t ns = std::min(chunk, n - s0), m = ns * rows;
+      const float* dz = dy + s0 * rows * g.f;
+      float* db_chunk = db ? db_part + ci * g.f : nullptr;
+      if (act != Act::Linear) {
+        // dz and its column sums in one pass; the chunk of dz stays in cache for the products.
+        const float* ys = y + s0 * rows * g.f;
+        if (db) detail::column_reduce(ys, dz, g.f, m, g.f, db_chunk, detail::ActGrad{act}, dz_buf);
+        else cpu::activation_backward({.act = act, .y = ys, .dy = dz, .dx = dz_buf, .n = m * g.f});
+        dz = dz_buf;
+      } else if (db) {
+        cpu::bias_grad(
+            {.dy = dz, .db = db_chunk, .rows = m, .cols = g.f});  // brings the chunk of dy into cache for the products
+      }
+      if (dw) {
+        const float* a = x + s0 * in;
+        if (!pointwise) {
+          detail::im2col(g, a, col, ns);
+          a = col;
+        }
+        detail::conv_weight_grad(kk, g.f, m, a, dz, s0 == 0, dw, dwt);
+      }
+      if (dx) {
+        if (pointwise) {
+          sgemm(false, true, m, kk, g.f, 1.0f, dz, g.f, w, g.f, 0.0f, dx + s0 * in, kk);
+        } else {
+          sgemm(false, true, m, kk, g.f, 1.0f, dz, g.f, w, g.f, 0.0f, col, kk);
+          detail::col2im(g, col, dx + s0 * in, ns);
+        }
+      }
+    }
+    if (transposed)
+      for (std::size_t i = 0; i < kk; ++i)
+        for (std::size_t j = 0; j < g.f; ++j) dw[i * g.f + j] = dwt[j * kk + i];
+    if (db)
+      for (std::size_t j = 0; j < g.f; ++j) {
+        double sum = 0;
+        for (std::size_t ci = 0; ci < chunks; ++ci) sum += db_part[ci * g.f + j];
+        db[j] = static_cast<float>(sum);
+      }
+  }
+
+  /// Gradients of conv2d_forward, each overwritten when its pointer is not null: dx = conv^T(dy),
+  /// dw = im2col(x)^T dy, db = column sums of dy.
+  static void conv2d_backward(const backend::ConvGradArgs& a) {
+    conv2d_backward_act({.geom = a.geom,
+                         .act = Act::Linear,
+                         .x = a.x,
+                         .y = nullptr,
+                         .w = a.w,
+                         .dy = a.dy,
+                         .dx = a.dx,
+                         .dw = a.dw,
+                         .db = a.db,
+                         .n = a.n});
+  }
+};
 
 }  // namespace siamese::cpu

@@ -1,7 +1,9 @@
 #pragma once
 // Element-wise kernels of backend::Cpu: copies, arithmetic, biases, activations, dropout and the
 // gradient utilities of the optimizers. Vectorised with xsimd, threaded with oneTBB above
-// detail::parallel_min floats; every result matches backend::Reference to float rounding.
+// detail::parallel_min floats; every result matches backend::Reference to float rounding. The free
+// functions are shared with the other Cpu kernels (convolution, pooling); ElementwiseKernels, at the
+// end, makes them Cpu's kernels.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -11,6 +13,8 @@
 #include <type_traits>
 
 #include "../../core/random.hpp"
+#include "../args/dense.hpp"
+#include "../args/elementwise.hpp"
 #include "../kinds.hpp"
 #include "gelu.hpp"
 #include "parallel.hpp"
@@ -80,31 +84,9 @@ inline bool all_finite(const float* x, std::size_t n) {
   return true;
 }
 
-/// Copies a rows x cols block between row-major matrices of leading dimensions ld_dst, ld_src.
-inline void copy_cols(float* dst, std::size_t ld_dst, const float* src, std::size_t ld_src, std::size_t rows,
-                      std::size_t cols) {
-  detail::for_ranges(rows, 64, rows * cols, [&](std::size_t r0, std::size_t r1) {
-    for (std::size_t r = r0; r < r1; ++r) std::memcpy(dst + r * ld_dst, src + r * ld_src, cols * sizeof(float));
-  });
-}
-
-/// y[r, c] += bias[c]
-inline void add_bias(float* y, const float* bias, std::size_t rows, std::size_t cols) {
-  using detail::Vec, detail::vw;
-  detail::for_ranges(rows, 64, rows * cols, [&](std::size_t r0, std::size_t r1) {
-    for (std::size_t r = r0; r < r1; ++r) {
-      float* row = y + r * cols;
-      std::size_t c = 0;
-      for (const std::size_t body = c + (cols - c) / vw * vw; c < body; c += vw)
-        (Vec::load_unaligned(row + c) + Vec::load_unaligned(bias + c)).store_unaligned(row + c);
-      for (; c < cols; ++c) row[c] += bias[c];
-    }
-  });
-}
-
 /// db[c] = sum_r dy[r, c]
-inline void bias_grad(const float* dy, float* db, std::size_t rows, std::size_t cols) {
-  detail::column_reduce(dy, dy, cols, rows, cols, db, [](auto a, auto) { return a; });
+inline void bias_grad(const backend::BiasGradArgs& a) {
+  detail::column_reduce(a.dy, a.dy, a.cols, a.rows, a.cols, a.db, [](auto v, auto) { return v; });
 }
 
 namespace detail {
@@ -163,28 +145,67 @@ struct ActGrad {
 }  // namespace detail
 
 /// y = act(x); x and y may alias.
-inline void activation(Act a, const float* x, float* y, std::size_t n) {
-  if (a == Act::Linear) return copy(y, x, n);
-  if (a == Act::GELU) return detail::map_vec(x, y, n, [](const detail::Vec& v) { return detail::gelu(v); });
-  detail::map_unary(x, y, n, [a](auto v) { return detail::apply_act(a, v); });
+inline void activation(const backend::ActivationArgs& a) {
+  if (a.act == Act::Linear) return copy(a.y, a.x, a.n);
+  if (a.act == Act::GELU) return detail::map_vec(a.x, a.y, a.n, [](const detail::Vec& v) { return detail::gelu(v); });
+  detail::map_unary(a.x, a.y, a.n, [act = a.act](auto v) { return detail::apply_act(act, v); });
 }
 
 /// dx = dy * act'(x), written through the output y = act(x); dx may alias dy. Not for GELU (gelu_backward).
-inline void activation_backward(Act a, const float* y, const float* dy, float* dx, std::size_t n) {
-  if (a == Act::Linear) return copy(dx, dy, n);
-  if (a == Act::GELU) throw std::invalid_argument("activation_backward: GELU's derivative needs its input; use gelu_backward");
-  detail::map_binary(y, dy, dx, n, [a](auto o, auto g) { return detail::act_grad(a, o, g); });
+inline void activation_backward(const backend::ActivationGradArgs& a) {
+  if (a.act == Act::Linear) return copy(a.dx, a.dy, a.n);
+  if (a.act == Act::GELU)
+    throw std::invalid_argument("activation_backward: GELU's derivative needs its input; use gelu_backward");
+  detail::map_binary(a.y, a.dy, a.dx, a.n, [act = a.act](auto o, auto g) { return detail::act_grad(act, o, g); });
 }
 
-/// Inverted dropout: mask[i] is 0 or 1/(1-rate), the same pure function of (seed, i) as the reference.
-inline void dropout_forward(const float* x, float* y, float* mask, float rate, std::uint64_t seed, std::size_t n) {
-  const float keep = 1.0f / (1.0f - rate);
-  detail::for_ranges(n, 8192, 4 * n, [&](std::size_t i0, std::size_t i1) {
-    for (std::size_t i = i0; i < i1; ++i) {
-      mask[i] = siamese::detail::to_unit(siamese::detail::hash2(seed, i)) < rate ? 0.0f : keep;
-      y[i] = x[i] * mask[i];
-    }
-  });
-}
+/// The element-wise kernels of backend::Cpu over the kernels of Base.
+template <class Base>
+struct ElementwiseKernels : Base {
+  static void copy(float* dst, const float* src, std::size_t n) { cpu::copy(dst, src, n); }
+  static void fill(float* dst, float v, std::size_t n) { cpu::fill(dst, v, n); }
+  static void add(float* y, const float* x, std::size_t n) { cpu::add(y, x, n); }
+  static void mul(const float* a, const float* b, float* y, std::size_t n) { cpu::mul(a, b, y, n); }
+  static void scale(float* x, float s, std::size_t n) { cpu::scale(x, s, n); }
+  static void clip(float* x, float lim, std::size_t n) { cpu::clip(x, lim, n); }
+  static double sum_squares(const float* x, std::size_t n) { return cpu::sum_squares(x, n); }
+  static bool all_finite(const float* x, std::size_t n) { return cpu::all_finite(x, n); }
+  static void activation(const backend::ActivationArgs& a) { cpu::activation(a); }
+  static void activation_backward(const backend::ActivationGradArgs& a) { cpu::activation_backward(a); }
+  static void bias_grad(const backend::BiasGradArgs& a) { cpu::bias_grad(a); }
+
+  static void copy_cols(const backend::CopyColsArgs& a) {
+    detail::for_ranges(a.rows, 64, a.rows * a.cols, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r)
+        std::memcpy(a.dst + r * a.ld_dst, a.src + r * a.ld_src, a.cols * sizeof(float));
+    });
+  }
+
+  /// y[r, c] += bias[c]
+  static void add_bias(const backend::BiasArgs& a) {
+    using detail::Vec, detail::vw;
+    const std::size_t cols = a.cols;
+    detail::for_ranges(a.rows, 64, a.rows * cols, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) {
+        float* row = a.y + r * cols;
+        std::size_t c = 0;
+        for (const std::size_t body = c + (cols - c) / vw * vw; c < body; c += vw)
+          (Vec::load_unaligned(row + c) + Vec::load_unaligned(a.bias + c)).store_unaligned(row + c);
+        for (; c < cols; ++c) row[c] += a.bias[c];
+      }
+    });
+  }
+
+  /// Inverted dropout: the same mask as the reference, a pure function of (seed, i).
+  static void dropout_forward(const backend::DropoutArgs& a) {
+    const float keep = 1.0f / (1.0f - a.rate);
+    detail::for_ranges(a.n, 8192, 4 * a.n, [&](std::size_t i0, std::size_t i1) {
+      for (std::size_t i = i0; i < i1; ++i) {
+        a.mask[i] = siamese::detail::to_unit(siamese::detail::hash2(a.seed, i)) < a.rate ? 0.0f : keep;
+        a.y[i] = a.x[i] * a.mask[i];
+      }
+    });
+  }
+};
 
 }  // namespace siamese::cpu

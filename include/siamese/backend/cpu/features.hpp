@@ -1,12 +1,15 @@
 #pragma once
 // Pair features of backend::Cpu: the columns a Head builds from two embeddings a, b (n rows of width
-// d), and their gradients; vectorised along the embedding, threaded across pairs for large batches.
+// d), and their gradients; each feature type's own arithmetic run on SIMD lanes along the embedding,
+// threaded across pairs for large batches. RowDots serves the losses.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
 
+#include "../args/features.hpp"
 #include "../kinds.hpp"
+#include "../pair_feature.hpp"
 #include "parallel.hpp"
 
 namespace siamese::cpu {
@@ -38,128 +41,101 @@ inline RowDots row_dots(const float* x, const float* z, std::size_t d) {
   return r;
 }
 
-/// o[j] = f(x[j], z[j]) for an element-wise feature; f takes (Vec, Vec) and (float, float).
+/// s[k] = the sum over the row of F's k-th term: float lanes, summed in double with the tail.
 template <class F>
-void row_map(const float* x, const float* z, float* o, std::size_t d, F f) {
-  std::size_t j = 0;
-  for (const std::size_t body = j + (d - j) / vw * vw; j < body; j += vw)
-    f(Vec::load_unaligned(x + j), Vec::load_unaligned(z + j)).store_unaligned(o + j);
-  for (; j < d; ++j) o[j] = f(x[j], z[j]);
-}
-
-/// gx[j] += fx(x[j], z[j], g[j]) and gz[j] += fz(...), both over (Vec, Vec, Vec) and floats.
-template <class FX, class FZ>
-void row_grad(const float* x, const float* z, const float* g, float* gx, float* gz, std::size_t d, FX fx, FZ fz) {
+void feature_sums(const float* x, const float* z, std::size_t d, double* s) {
+  Vec acc[F::sums], t[F::sums];
+  for (std::size_t k = 0; k < F::sums; ++k) acc[k] = Vec(0.0f);
   std::size_t j = 0;
   for (const std::size_t body = j + (d - j) / vw * vw; j < body; j += vw) {
-    const Vec p = Vec::load_unaligned(x + j), q = Vec::load_unaligned(z + j), o = Vec::load_unaligned(g + j);
-    (Vec::load_unaligned(gx + j) + fx(p, q, o)).store_unaligned(gx + j);
-    (Vec::load_unaligned(gz + j) + fz(p, q, o)).store_unaligned(gz + j);
+    F::terms(Vec::load_unaligned(x + j), Vec::load_unaligned(z + j), static_cast<Vec*>(t));
+    for (std::size_t k = 0; k < F::sums; ++k) acc[k] += t[k];
+  }
+  for (std::size_t k = 0; k < F::sums; ++k) s[k] = xsimd::hadd(acc[k]);
+  double r[F::sums];
+  for (; j < d; ++j) {
+    F::terms(double(x[j]), double(z[j]), static_cast<double*>(r));
+    for (std::size_t k = 0; k < F::sums; ++k) s[k] += r[k];
+  }
+}
+
+/// gx[j] += grad(x[j], z[j], ...).a and gz[j] += ... .b over a row, where grad takes (Vec, Vec, j) and
+/// (float, float, j).
+template <class G>
+void row_grad(const float* x, const float* z, float* gx, float* gz, std::size_t d, G grad) {
+  std::size_t j = 0;
+  for (const std::size_t body = j + (d - j) / vw * vw; j < body; j += vw) {
+    const PairGrad<Vec> t = grad(Vec::load_unaligned(x + j), Vec::load_unaligned(z + j), j);
+    (Vec::load_unaligned(gx + j) + t.a).store_unaligned(gx + j);
+    (Vec::load_unaligned(gz + j) + t.b).store_unaligned(gz + j);
   }
   for (; j < d; ++j) {
-    gx[j] += fx(x[j], z[j], g[j]);
-    gz[j] += fz(x[j], z[j], g[j]);
+    const PairGrad<float> t = grad(x[j], z[j], j);
+    gx[j] += t.a;
+    gz[j] += t.b;
   }
 }
-
-inline Vec sign(const Vec& v) {
-  return xsimd::select(v > Vec(0.0f), Vec(1.0f), xsimd::select(v < Vec(0.0f), Vec(-1.0f), Vec(0.0f)));
-}
-inline float sign(float v) { return v > 0 ? 1.0f : v < 0 ? -1.0f : 0.0f; }
 }  // namespace detail
 
-/// Writes the feature of rows a[i], b[i] (width d) into out[i*ld ...] (d columns, or 1 for scalars).
-inline void pair_feature_forward(PairFeature f, const float* a, const float* b, float* out, std::size_t ld,
-                                 std::size_t n, std::size_t d) {
-  using detail::Vec;
-  detail::for_ranges(n, 16, 3 * n * d, [&](std::size_t i0, std::size_t i1) {
-    for (std::size_t i = i0; i < i1; ++i) {
-      const float* x = a + i * d;
-      const float* z = b + i * d;
-      float* o = out + i * ld;
-      switch (f) {
-        case PairFeature::Cosine:
-        case PairFeature::Euclidean: {
-          const detail::RowDots r = detail::row_dots(x, z, d);
-          constexpr double e = detail::feature_eps;
-          o[0] = f == PairFeature::Cosine ? float(r.xz / (std::sqrt(std::max(r.xx, e)) * std::sqrt(std::max(r.zz, e))))
-                                          : float(std::sqrt(r.dd + e));
-          break;
+/// The pair feature kernels of backend::Cpu over the kernels of Base: one template per feature type,
+/// the element-wise form on SIMD lanes, row features from lane sums.
+template <class Base>
+struct FeatureKernels : Base {
+  template <PairFeatureType F>
+  static void pair_feature_forward(const backend::PairFeatureArgs& a) {
+    using detail::Vec, detail::vw;
+    const std::size_t d = a.d;
+    detail::for_ranges(a.n, 16, 3 * a.n * d, [&](std::size_t i0, std::size_t i1) {
+      for (std::size_t i = i0; i < i1; ++i) {
+        const float* x = a.a + i * d;
+        const float* z = a.b + i * d;
+        float* o = a.out + i * a.ld;
+        if constexpr (RowPairFeature<F>) {
+          double s[F::sums];
+          detail::feature_sums<F>(x, z, d, s);
+          o[0] = float(F::value(s));
+        } else {
+          std::size_t j = 0;
+          for (const std::size_t body = j + (d - j) / vw * vw; j < body; j += vw)
+            F::forward(Vec::load_unaligned(x + j), Vec::load_unaligned(z + j)).store_unaligned(o + j);
+          for (; j < d; ++j) o[j] = F::forward(x[j], z[j]);
         }
-        case PairFeature::SqDiff: detail::row_map(x, z, o, d, [](auto p, auto q) { return (p - q) * (p - q); }); break;
-        // (p - q)(p + q) rather than p*p - q*q: exactly 0 when p == q, even when the compiler fuses
-        // a product into an FMA.
-        case PairFeature::DiffSq: detail::row_map(x, z, o, d, [](auto p, auto q) { return (p - q) * (p + q); }); break;
-        case PairFeature::AbsDiff:
-          detail::row_map(x, z, o, d, [](auto p, auto q) {
-            if constexpr (std::is_same_v<decltype(p), float>) return std::fabs(p - q);
-            else return xsimd::abs(p - q);
-          });
-          break;
-        case PairFeature::AbsDiffSq:
-          detail::row_map(x, z, o, d, [](auto p, auto q) {
-            if constexpr (std::is_same_v<decltype(p), float>) return std::fabs((p - q) * (p + q));
-            else return xsimd::abs((p - q) * (p + q));
-          });
-          break;
-        default: detail::row_map(x, z, o, d, [](auto p, auto q) { return p * q; }); break;
       }
-    }
-  });
-}
+    });
+  }
 
-/// Adds the feature's gradient with respect to a and b into da and db.
-inline void pair_feature_backward(PairFeature f, const float* a, const float* b, const float* dout, std::size_t ld,
-                                  float* da, float* db, std::size_t n, std::size_t d) {
-  detail::for_ranges(n, 16, 6 * n * d, [&](std::size_t i0, std::size_t i1) {
-    for (std::size_t i = i0; i < i1; ++i) {
-      const float* x = a + i * d;
-      const float* z = b + i * d;
-      const float* g = dout + i * ld;
-      float* gx = da + i * d;
-      float* gz = db + i * d;
-      switch (f) {
-        case PairFeature::Cosine: {
-          const detail::RowDots r = detail::row_dots(x, z, d);
-          const double nx = std::sqrt(std::max(r.xx, detail::feature_eps));
-          const double nz = std::sqrt(std::max(r.zz, detail::feature_eps));
-          const double cs = r.xz / (nx * nz);
-          // gx = g (z / (nx nz) - cs x / nx^2), gz = g (x / (nx nz) - cs z / nz^2)
-          const float s = float(g[0] / (nx * nz)), tx = float(g[0] * cs / (nx * nx)), tz = float(g[0] * cs / (nz * nz));
-          detail::row_grad(x, z, g, gx, gz, d, [&](auto p, auto q, auto) { return s * q - tx * p; },
-                           [&](auto p, auto q, auto) { return s * p - tz * q; });
-          break;
+  template <PairFeatureType F>
+  static void pair_feature_backward(const backend::PairFeatureGradArgs& a) {
+    using detail::Vec;
+    const std::size_t d = a.d;
+    detail::for_ranges(a.n, 16, 6 * a.n * d, [&](std::size_t i0, std::size_t i1) {
+      for (std::size_t i = i0; i < i1; ++i) {
+        const float* x = a.a + i * d;
+        const float* z = a.b + i * d;
+        const float* g = a.dout + i * a.ld;
+        if constexpr (RowPairFeature<F>) {
+          double s[F::sums], c[F::coefs];
+          detail::feature_sums<F>(x, z, d, s);
+          F::coefficients(s, double(g[0]), c);
+          float cf[F::coefs];
+          Vec cv[F::coefs];
+          for (std::size_t k = 0; k < F::coefs; ++k) {
+            cf[k] = float(c[k]);
+            cv[k] = Vec(cf[k]);
+          }
+          detail::row_grad(x, z, a.da + i * d, a.db + i * d, d, [&](auto p, auto q, std::size_t) {
+            if constexpr (std::is_same_v<decltype(p), float>) return F::backward(p, q, static_cast<const float*>(cf));
+            else return F::backward(p, q, static_cast<const Vec*>(cv));
+          });
+        } else {
+          detail::row_grad(x, z, a.da + i * d, a.db + i * d, d, [&](auto p, auto q, std::size_t j) {
+            if constexpr (std::is_same_v<decltype(p), float>) return F::backward(p, q, g[j]);
+            else return F::backward(p, q, Vec::load_unaligned(g + j));
+          });
         }
-        case PairFeature::Euclidean: {
-          const float s = float(g[0] / std::sqrt(detail::row_dots(x, z, d).dd + detail::feature_eps));
-          detail::row_grad(x, z, g, gx, gz, d, [&](auto p, auto q, auto) { return s * (p - q); },
-                           [&](auto p, auto q, auto) { return s * (q - p); });
-          break;
-        }
-        case PairFeature::SqDiff:
-          detail::row_grad(x, z, g, gx, gz, d, [](auto p, auto q, auto o) { return 2.0f * (p - q) * o; },
-                           [](auto p, auto q, auto o) { return 2.0f * (q - p) * o; });
-          break;
-        case PairFeature::DiffSq:
-          detail::row_grad(x, z, g, gx, gz, d, [](auto p, auto, auto o) { return 2.0f * p * o; },
-                           [](auto, auto q, auto o) { return -2.0f * q * o; });
-          break;
-        case PairFeature::AbsDiff:
-          detail::row_grad(x, z, g, gx, gz, d, [](auto p, auto q, auto o) { return detail::sign(p - q) * o; },
-                           [](auto p, auto q, auto o) { return -(detail::sign(p - q) * o); });
-          break;
-        case PairFeature::AbsDiffSq:
-          detail::row_grad(
-              x, z, g, gx, gz, d, [](auto p, auto q, auto o) { return 2.0f * p * detail::sign((p - q) * (p + q)) * o; },
-              [](auto p, auto q, auto o) { return -(2.0f * q * detail::sign((p - q) * (p + q)) * o); });
-          break;
-        default:
-          detail::row_grad(x, z, g, gx, gz, d, [](auto, auto q, auto o) { return q * o; },
-                           [](auto p, auto, auto o) { return p * o; });
-          break;
       }
-    }
-  });
-}
+    });
+  }
+};
 
 }  // namespace siamese::cpu

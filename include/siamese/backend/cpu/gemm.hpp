@@ -3,6 +3,7 @@
 // xsimd register-blocked micro-kernel (14x32 on AVX-512, 6x16 on AVX2) and
 // oneTBB parallelism over blocks of C.
 
+#include <siamese/backend/args/dense.hpp>
 #include <siamese/backend/cpu/gemm_kernel.hpp>
 
 #include <tbb/blocked_range.h>
@@ -106,7 +107,7 @@ inline GemmPlan make_plan(std::size_t m, std::size_t n, std::size_t k,
   return p;
 }
 
-struct GemmArgs {
+struct GemmProblem {
   bool trans_a, trans_b;
   std::size_t m, n, k;
   float alpha;
@@ -122,7 +123,7 @@ struct GemmArgs {
 
 /// One task: rows [t0*MR, t1*MR) and panels [q0, q1) of C, over all of k.
 /// `slot` is this thread's packing area of p.slot_floats floats.
-inline void gemm_task(const GemmArgs& g, const GemmPlan& p, std::size_t t0, std::size_t t1,
+inline void gemm_task(const GemmProblem& g, const GemmPlan& p, std::size_t t0, std::size_t t1,
                       std::size_t q0, std::size_t q1, float* slot) {
   constexpr std::size_t MR = gemm_mr, NR = gemm_nr, line = gemm_align / sizeof(float);
   float* const bbuf = slot;
@@ -195,7 +196,7 @@ inline void gemm_task(const GemmArgs& g, const GemmPlan& p, std::size_t t0, std:
   }
 }
 
-inline void gemm_driver(const GemmArgs& g) {
+inline void gemm_driver(const GemmProblem& g) {
   const double flops = 2.0 * double(g.m) * double(g.n) * double(g.k);
   const std::size_t threads =
       flops < gemm_parallel_flops
@@ -227,7 +228,7 @@ inline void gemm_driver(const GemmArgs& g) {
   });
 }
 
-inline void gemm_checked(const GemmArgs& g) {
+inline void gemm_checked(const GemmProblem& g) {
   if (g.m == 0 || g.n == 0) return;
   gemm_require(g.c != nullptr, "C is null");
   gemm_require(g.ldc >= g.n, "ldc is smaller than n");
@@ -277,5 +278,14 @@ inline void sgemm_bias_act(bool trans_a, bool trans_b, std::size_t m, std::size_
                            std::size_t ldc, const GemmEpilogue& ep) {
   detail::gemm_checked({trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep});
 }
+
+/// The matrix product of backend::Cpu over the kernels of Base: sgemm with the backend's arguments.
+template <class Base>
+struct GemmKernels : Base {
+  static void gemm(const backend::GemmArgs& g) {
+    detail::gemm_checked(
+        {g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc, {}});
+  }
+};
 
 }  // namespace siamese::cpu

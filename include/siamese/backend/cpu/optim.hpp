@@ -6,12 +6,13 @@
 #include <cstddef>
 #include <utility>
 
+#include "../args/optim.hpp"
 #include "parallel.hpp"
 
 namespace siamese::cpu {
 
 namespace detail {
-/// The SGD update of w[i0, i1) (see sgd_step).
+/// The SGD update of w[i0, i1) (see OptimKernels::sgd_step).
 inline void sgd_range(float* w, const float* g, float* v, std::size_t i0, std::size_t i1, float lr, float momentum,
                       bool nesterov, float wd) {
   auto one = [&](auto wi, auto gi, auto vi) {
@@ -44,7 +45,7 @@ struct AdamConstants {
         gwd(decoupled ? 0.0f : wd), keep(decoupled ? 1.0f - lr_ * wd : 1.0f) {}
 };
 
-/// The Adam update of w[i0, i1) (see adam_step).
+/// The Adam update of w[i0, i1) (see OptimKernels::adam_step).
 inline void adam_range(float* w, const float* g, float* m, float* v, std::size_t i0, std::size_t i1,
                        const AdamConstants& k) {
   std::size_t i = i0;
@@ -64,16 +65,6 @@ inline void adam_range(float* w, const float* g, float* m, float* v, std::size_t
   }
 }
 
-/// True when g[0, width) holds a value other than zero (a NaN counts).
-inline bool any_nonzero(const float* g, std::size_t width) {
-  std::size_t k = 0;
-  for (; k + vw <= width; k += vw)
-    if (xsimd::any(Vec::load_unaligned(g + k) != Vec(0.0f))) return true;
-  for (; k < width; ++k)
-    if (g[k] != 0.0f) return true;
-  return false;
-}
-
 /// Runs update(i0, i1) on each row of `rows` x `width` whose gradient g is not all zero, threaded
 /// over blocks of rows.
 template <class F>
@@ -85,37 +76,26 @@ void for_nonzero_rows(const float* g, std::size_t rows, std::size_t width, F&& u
 }
 }  // namespace detail
 
-/// SGD as Keras defines it: v = mom*v - lr*g; w += v, or w += mom*v - lr*g (Nesterov); g includes wd*w.
-inline void sgd_step(float* w, const float* g, float* v, std::size_t n, float lr, float momentum, bool nesterov,
-                     float wd) {
-  detail::for_ranges(n, 8192, 3 * n, [&](std::size_t i0, std::size_t i1) {
-    detail::sgd_range(w, g, v, i0, i1, lr, momentum, nesterov, wd);
-  });
-}
+/// The optimizer kernels of backend::Cpu over the kernels of Base.
+template <class Base>
+struct OptimKernels : Base {
+  /// SGD as Keras defines it: v = mom*v - lr*g; w += v, or w += mom*v - lr*g (Nesterov); g includes wd*w.
+  static void sgd_step(const backend::SgdArgs& a) {
+    auto run = [&](std::size_t i0, std::size_t i1) {
+      detail::sgd_range(a.w, a.g, a.v, i0, i1, a.lr, a.momentum, a.nesterov, a.weight_decay);
+    };
+    if (a.row) detail::for_nonzero_rows(a.g, a.n / a.row, a.row, run);
+    else detail::for_ranges(a.n, 8192, 3 * a.n, run);
+  }
 
-/// Adam with bias correction at step t >= 1: `wd` adds wd*w to the gradient, or, `decoupled`,
-/// subtracts lr*wd*w from the weights (AdamW).
-inline void adam_step(float* w, const float* g, float* m, float* v, std::size_t n, float lr, float b1, float b2,
-                      float eps, std::size_t t, float wd, bool decoupled) {
-  const detail::AdamConstants k(lr, b1, b2, eps, t, wd, decoupled);
-  detail::for_ranges(n, 8192, 4 * n, [&](std::size_t i0, std::size_t i1) { detail::adam_range(w, g, m, v, i0, i1, k); });
-}
-
-/// sgd_step on the rows (`rows` x `width`) whose gradient is not all zero; the others stay as they are.
-inline void sgd_step_rows(float* w, const float* g, float* v, std::size_t rows, std::size_t width, float lr,
-                          float momentum, bool nesterov, float wd) {
-  detail::for_nonzero_rows(g, rows, width, [&](std::size_t i0, std::size_t i1) {
-    detail::sgd_range(w, g, v, i0, i1, lr, momentum, nesterov, wd);
-  });
-}
-
-/// adam_step on the rows (`rows` x `width`) whose gradient is not all zero; the others stay as they are.
-inline void adam_step_rows(float* w, const float* g, float* m, float* v, std::size_t rows, std::size_t width,
-                           float lr, float b1, float b2, float eps, std::size_t t, float wd, bool decoupled) {
-  const detail::AdamConstants k(lr, b1, b2, eps, t, wd, decoupled);
-  detail::for_nonzero_rows(g, rows, width, [&](std::size_t i0, std::size_t i1) {
-    detail::adam_range(w, g, m, v, i0, i1, k);
-  });
-}
+  /// Adam with bias correction at step >= 1: weight_decay adds wd*w to the gradient, or, decoupled,
+  /// subtracts lr*wd*w from the weights (AdamW).
+  static void adam_step(const backend::AdamArgs& a) {
+    const detail::AdamConstants k(a.lr, a.beta1, a.beta2, a.eps, a.step, a.weight_decay, a.decoupled);
+    auto run = [&](std::size_t i0, std::size_t i1) { detail::adam_range(a.w, a.g, a.m, a.v, i0, i1, k); };
+    if (a.row) detail::for_nonzero_rows(a.g, a.n / a.row, a.row, run);
+    else detail::for_ranges(a.n, 8192, 4 * a.n, run);
+  }
+};
 
 }  // namespace siamese::cpu

@@ -38,6 +38,16 @@ void for_ranges(std::size_t n, std::size_t grain, std::size_t work, F&& f) {
   });
 }
 
+/// True when g[0, width) holds a value other than zero (a NaN counts).
+inline bool any_nonzero(const float* g, std::size_t width) {
+  std::size_t k = 0;
+  for (; k + vw <= width; k += vw)
+    if (xsimd::any(Vec::load_unaligned(g + k) != Vec(0.0f))) return true;
+  for (; k < width; ++k)
+    if (g[k] != 0.0f) return true;
+  return false;
+}
+
 /// A 64-byte aligned float array that only grows: a kernel that keeps one per call site (thread_local)
 /// allocates on its first call at a given size and never again.
 class Workspace {

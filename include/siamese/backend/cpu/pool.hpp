@@ -7,6 +7,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "../args/pool.hpp"
 #include "../kinds.hpp"
 #include "parallel.hpp"
 
@@ -85,48 +86,6 @@ inline void max_2x2_backward_sample(const siamese::detail::PoolGeom& g, const fl
 }
 }  // namespace detail
 
-/// Max or average pooling; padded cells are ignored (average over the cells inside the map).
-inline void pool2d_forward(const siamese::detail::PoolGeom& g, bool is_max, const float* x, float* y, std::size_t n) {
-  using detail::Vec, detail::vw;
-  const std::size_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c, c = g.c;
-  const float lowest = -std::numeric_limits<float>::infinity();
-  detail::for_ranges(n, 1, n * (in + out), [&](std::size_t b0, std::size_t b1) {
-    for (std::size_t b = b0; b < b1; ++b) {
-      const float* xs = x + b * in;
-      if (detail::max_2x2(g, is_max)) {
-        detail::max_2x2_forward_sample(g, xs, y + b * out);
-        continue;
-      }
-      for (std::size_t oy = 0; oy < g.oh; ++oy)
-        for (std::size_t ox = 0; ox < g.ow; ++ox) {
-          const detail::Window win = detail::window(g, oy, ox);
-          const float inv = 1.0f / float(win.count() ? win.count() : 1);
-          float* o = y + b * out + (oy * g.ow + ox) * c;
-          std::size_t k = 0;
-          for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
-            Vec acc(is_max ? lowest : 0.0f);
-            for (std::size_t iy = win.y0; iy < win.y1; ++iy)
-              for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
-                const Vec v = Vec::load_unaligned(xs + (iy * g.w + ix) * c + k);
-                // max(v, acc) is v > acc ? v : acc: a NaN is skipped, as the reference's std::max(acc, v) does.
-                acc = is_max ? xsimd::max(v, acc) : acc + v;
-              }
-            (is_max ? acc : acc * Vec(inv)).store_unaligned(o + k);
-          }
-          for (; k < c; ++k) {
-            float acc = is_max ? lowest : 0.0f;
-            for (std::size_t iy = win.y0; iy < win.y1; ++iy)
-              for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
-                const float v = xs[(iy * g.w + ix) * c + k];
-                acc = is_max ? std::max(acc, v) : acc + v;
-              }
-            o[k] = is_max ? acc : acc * inv;
-          }
-        }
-    }
-  });
-}
-
 namespace detail {
 /// The gradient of one sample. Accumulate: windows overlap, so dx is zeroed and then added to;
 /// otherwise (windows tile the map: stride == window) every cell is written once, and only the
@@ -186,85 +145,147 @@ void pool2d_backward_sample(const siamese::detail::PoolGeom& g, bool is_max, con
 }
 }  // namespace detail
 
-/// Max pooling routes each gradient to the first maximum of its window; average spreads it.
-inline void pool2d_backward(const siamese::detail::PoolGeom& g, bool is_max, const float* x, const float* y,
-                            const float* dy, float* dx, std::size_t n) {
-  const std::size_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
-  const bool tiles = g.sh == g.ph && g.sw == g.pw;
-  detail::for_ranges(n, 1, n * (2 * in + 2 * out), [&](std::size_t b0, std::size_t b1) {
-    for (std::size_t b = b0; b < b1; ++b) {
-      if (tiles) detail::pool2d_backward_sample<false>(g, is_max, x + b * in, y + b * out, dy + b * out, dx + b * in);
-      else detail::pool2d_backward_sample<true>(g, is_max, x + b * in, y + b * out, dy + b * out, dx + b * in);
-    }
-  });
-}
-
-/// Global max or average over the rows of each sample: x (n, rows, c) -> y (n, c).
-inline void global_pool_forward(bool is_max, const float* x, float* y, std::size_t n, std::size_t rows,
-                                std::size_t c) {
-  using detail::Vec, detail::vw;
-  const float lowest = -std::numeric_limits<float>::infinity(), inv = 1.0f / float(rows ? rows : 1);
-  detail::for_ranges(n, 1, n * rows * c, [&](std::size_t b0, std::size_t b1) {
-    for (std::size_t b = b0; b < b1; ++b) {
-      const float* xs = x + b * rows * c;
-      float* o = y + b * c;
-      std::size_t k = 0;
-      for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
-        Vec acc(is_max ? lowest : 0.0f);
-        for (std::size_t r = 0; r < rows; ++r) {
-          const Vec v = Vec::load_unaligned(xs + r * c + k);
-          acc = is_max ? xsimd::max(v, acc) : acc + v;  // skips a NaN, as std::max(acc, v) does
-        }
-        (is_max ? acc : acc * Vec(inv)).store_unaligned(o + k);
-      }
-      for (; k < c; ++k) {
-        float acc = is_max ? lowest : 0.0f;
-        for (std::size_t r = 0; r < rows; ++r) acc = is_max ? std::max(acc, xs[r * c + k]) : acc + xs[r * c + k];
-        o[k] = is_max ? acc : acc * inv;
-      }
-    }
-  });
-}
-
-/// Max sends each channel's gradient to its first maximum; average spreads it over the rows.
-inline void global_pool_backward(bool is_max, const float* x, const float* y, const float* dy, float* dx,
-                                 std::size_t n, std::size_t rows, std::size_t c) {
-  using detail::Vec, detail::vw;
-  detail::for_ranges(n, 1, 2 * n * rows * c, [&](std::size_t b0, std::size_t b1) {
-    for (std::size_t b = b0; b < b1; ++b) {
-      const float* xs = x + b * rows * c;
-      float* ds = dx + b * rows * c;
-      const float* g = dy + b * c;
-      std::size_t k = 0;
-      for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
-        const Vec d = Vec::load_unaligned(g + k);
-        if (!is_max) {
-          const Vec share = d / Vec(float(rows));
-          for (std::size_t r = 0; r < rows; ++r) share.store_unaligned(ds + r * c + k);
+/// The pooling kernels of backend::Cpu over the kernels of Base.
+template <class Base>
+struct PoolKernels : Base {
+  /// Max or average pooling; padded cells are ignored (average over the cells inside the map).
+  static void pool2d_forward(const backend::PoolArgs& a) {
+    const siamese::detail::PoolGeom& g = a.geom;
+    const bool is_max = a.is_max;
+    const float* x = a.x;
+    float* y = a.y;
+    const std::size_t n = a.n;
+    using detail::Vec, detail::vw;
+    const std::size_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c, c = g.c;
+    const float lowest = -std::numeric_limits<float>::infinity();
+    detail::for_ranges(n, 1, n * (in + out), [&](std::size_t b0, std::size_t b1) {
+      for (std::size_t b = b0; b < b1; ++b) {
+        const float* xs = x + b * in;
+        if (detail::max_2x2(g, is_max)) {
+          detail::max_2x2_forward_sample(g, xs, y + b * out);
           continue;
         }
-        const Vec best = Vec::load_unaligned(y + b * c + k);
-        xsimd::batch_bool<float> done(false);
-        for (std::size_t r = 0; r < rows; ++r) {
-          const auto hit = (Vec::load_unaligned(xs + r * c + k) == best) && !done;
-          xsimd::select(hit, d, Vec(0.0f)).store_unaligned(ds + r * c + k);
-          done = done || hit;
+        for (std::size_t oy = 0; oy < g.oh; ++oy)
+          for (std::size_t ox = 0; ox < g.ow; ++ox) {
+            const detail::Window win = detail::window(g, oy, ox);
+            const float inv = 1.0f / float(win.count() ? win.count() : 1);
+            float* o = y + b * out + (oy * g.ow + ox) * c;
+            std::size_t k = 0;
+            for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
+              Vec acc(is_max ? lowest : 0.0f);
+              for (std::size_t iy = win.y0; iy < win.y1; ++iy)
+                for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
+                  const Vec v = Vec::load_unaligned(xs + (iy * g.w + ix) * c + k);
+                  // max(v, acc) is v > acc ? v : acc: a NaN is skipped, as the reference's std::max(acc, v) does.
+                  acc = is_max ? xsimd::max(v, acc) : acc + v;
+                }
+              (is_max ? acc : acc * Vec(inv)).store_unaligned(o + k);
+            }
+            for (; k < c; ++k) {
+              float acc = is_max ? lowest : 0.0f;
+              for (std::size_t iy = win.y0; iy < win.y1; ++iy)
+                for (std::size_t ix = win.x0; ix < win.x1; ++ix) {
+                  const float v = xs[(iy * g.w + ix) * c + k];
+                  acc = is_max ? std::max(acc, v) : acc + v;
+                }
+              o[k] = is_max ? acc : acc * inv;
+            }
+          }
+      }
+    });
+  }
+
+
+  /// Max pooling routes each gradient to the first maximum of its window; average spreads it.
+  static void pool2d_backward(const backend::PoolGradArgs& a) {
+    const siamese::detail::PoolGeom& g = a.geom;
+    const bool is_max = a.is_max;
+    const float *x = a.x, *y = a.y, *dy = a.dy;
+    float* dx = a.dx;
+    const std::size_t n = a.n;
+    const std::size_t in = g.h * g.w * g.c, out = g.oh * g.ow * g.c;
+    const bool tiles = g.sh == g.ph && g.sw == g.pw;
+    detail::for_ranges(n, 1, n * (2 * in + 2 * out), [&](std::size_t b0, std::size_t b1) {
+      for (std::size_t b = b0; b < b1; ++b) {
+        if (tiles) detail::pool2d_backward_sample<false>(g, is_max, x + b * in, y + b * out, dy + b * out, dx + b * in);
+        else detail::pool2d_backward_sample<true>(g, is_max, x + b * in, y + b * out, dy + b * out, dx + b * in);
+      }
+    });
+  }
+
+  /// Global max or average over the rows of each sample: x (n, rows, c) -> y (n, c).
+  static void global_pool_forward(const backend::RowPoolArgs& a) {
+    const bool is_max = a.is_max;
+    const float* x = a.x;
+    float* y = a.y;
+    const std::size_t n = a.n, rows = a.rows, c = a.c;
+    using detail::Vec, detail::vw;
+    const float lowest = -std::numeric_limits<float>::infinity(), inv = 1.0f / float(rows ? rows : 1);
+    detail::for_ranges(n, 1, n * rows * c, [&](std::size_t b0, std::size_t b1) {
+      for (std::size_t b = b0; b < b1; ++b) {
+        const float* xs = x + b * rows * c;
+        float* o = y + b * c;
+        std::size_t k = 0;
+        for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
+          Vec acc(is_max ? lowest : 0.0f);
+          for (std::size_t r = 0; r < rows; ++r) {
+            const Vec v = Vec::load_unaligned(xs + r * c + k);
+            acc = is_max ? xsimd::max(v, acc) : acc + v;  // skips a NaN, as std::max(acc, v) does
+          }
+          (is_max ? acc : acc * Vec(inv)).store_unaligned(o + k);
+        }
+        for (; k < c; ++k) {
+          float acc = is_max ? lowest : 0.0f;
+          for (std::size_t r = 0; r < rows; ++r) acc = is_max ? std::max(acc, xs[r * c + k]) : acc + xs[r * c + k];
+          o[k] = is_max ? acc : acc * inv;
         }
       }
-      for (; k < c; ++k) {
-        bool done = false;
-        for (std::size_t r = 0; r < rows; ++r) {
-          const std::size_t i = r * c + k;
-          if (!is_max) ds[i] = g[k] / float(rows);
-          else {
-            const bool hit = !done && xs[i] == y[b * c + k];
-            ds[i] = hit ? g[k] : 0.0f;
+    });
+  }
+
+  /// Max sends each channel's gradient to its first maximum; average spreads it over the rows.
+  static void global_pool_backward(const backend::RowPoolGradArgs& a) {
+    const bool is_max = a.is_max;
+    const float *x = a.x, *y = a.y, *dy = a.dy;
+    float* dx = a.dx;
+    const std::size_t n = a.n, rows = a.rows, c = a.c;
+    using detail::Vec, detail::vw;
+    detail::for_ranges(n, 1, 2 * n * rows * c, [&](std::size_t b0, std::size_t b1) {
+      for (std::size_t b = b0; b < b1; ++b) {
+        const float* xs = x + b * rows * c;
+        float* ds = dx + b * rows * c;
+        const float* g = dy + b * c;
+        std::size_t k = 0;
+        for (const std::size_t body = k + (c - k) / vw * vw; k < body; k += vw) {
+          const Vec d = Vec::load_unaligned(g + k);
+          if (!is_max) {
+            const Vec share = d / Vec(float(rows));
+            for (std::size_t r = 0; r < rows; ++r) share.store_unaligned(ds + r * c + k);
+            continue;
+          }
+          const Vec best = Vec::load_unaligned(y + b * c + k);
+          xsimd::batch_bool<float> done(false);
+          for (std::size_t r = 0; r < rows; ++r) {
+            const auto hit = (Vec::load_unaligned(xs + r * c + k) == best) && !done;
+            xsimd::select(hit, d, Vec(0.0f)).store_unaligned(ds + r * c + k);
             done = done || hit;
           }
         }
+        for (; k < c; ++k) {
+          bool done = false;
+          for (std::size_t r = 0; r < rows; ++r) {
+            const std::size_t i = r * c + k;
+            if (!is_max) ds[i] = g[k] / float(rows);
+            else {
+              const bool hit = !done && xs[i] == y[b * c + k];
+              ds[i] = hit ? g[k] : 0.0f;
+              done = done || hit;
+            }
+          }
+        }
       }
-    }
-  });
-}
+    });
+  }
+};
 
 }  // namespace siamese::cpu

@@ -2,6 +2,7 @@
 // backend::Cuda's batch normalisation over the channels (last axis) of a (rows, c) matrix.
 #include <cstddef>
 
+#include "../args/normalization.hpp"
 #include "common.cuh"
 
 namespace siamese::backend::detail_cuda {
@@ -10,9 +11,12 @@ template <class X>
 struct BatchNormOps {
   /// Training: batch statistics (two passes, in double), moving averages updated; inference: the
   /// moving ones. xhat (rows*c) and inv_std (c) are kept for backward.
-  static void batchnorm_forward(const float* x, float* y, const float* gamma, const float* beta, float* moving_mean,
-                                float* moving_var, float* xhat, float* inv_std, std::size_t rows, std::size_t c,
-                                float momentum, float eps, bool training) {
+  static void batchnorm_forward(const BatchNormArgs& a) {
+    const float *x = a.x, *gamma = a.gamma, *beta = a.beta;
+    float *y = a.y, *moving_mean = a.moving_mean, *moving_var = a.moving_var, *xhat = a.xhat, *inv_std = a.inv_std;
+    const std::size_t rows = a.rows, c = a.c;
+    const float momentum = a.momentum, eps = a.eps;
+    const bool training = a.training;
     if (c == 0) return;
     double* mean = static_cast<double*>(X::scratch(Slot::Stats, 2 * c * sizeof(double)));
     double* var = mean + c;
@@ -47,8 +51,10 @@ struct BatchNormOps {
     });
   }
 
-  static void batchnorm_backward(const float* dy, const float* gamma, const float* xhat, const float* inv_std,
-                                 float* dx, float* dgamma, float* dbeta, std::size_t rows, std::size_t c) {
+  static void batchnorm_backward(const BatchNormGradArgs& a) {
+    const float *dy = a.dy, *gamma = a.gamma, *xhat = a.xhat, *inv_std = a.inv_std;
+    float *dx = a.dx, *dgamma = a.dgamma, *dbeta = a.dbeta;
+    const std::size_t rows = a.rows, c = a.c;
     if (c == 0) return;
     double* sdy = static_cast<double*>(X::scratch(Slot::Stats, 2 * c * sizeof(double)));
     double* sdyh = sdy + c;

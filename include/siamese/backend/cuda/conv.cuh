@@ -4,6 +4,7 @@
 // without atomics, so results do not depend on thread timing).
 #include <cstddef>
 
+#include "../args/conv.hpp"
 #include "../kinds.hpp"
 #include "common.cuh"
 #include "dense.cuh"
@@ -16,15 +17,19 @@ struct ConvOps {
   /// holds at least one sample.
   static inline std::size_t column_budget = std::size_t{64} << 20;
 
-  static void conv2d_forward(const siamese::detail::ConvGeom& g, const float* x, const float* w, const float* bias,
-                             float* y, std::size_t n) {
-    products(g, x, w, y, n);
-    if (bias) DenseOps<X>::add_bias(y, bias, n * g.oh * g.ow, g.f);
+  static void conv2d_forward(const ConvArgs& a) {
+    products(a.geom, a.x, a.w, a.y, a.n);
+    if (a.bias)
+      DenseOps<X>::add_bias({.y = a.y, .bias = a.bias, .rows = a.n * a.geom.oh * a.geom.ow, .cols = a.geom.f});
   }
   /// conv2d_forward, then act(y): bias and activation in one pass over the output.
-  static void conv2d_forward_act(const siamese::detail::ConvGeom& g, Act act, const float* x, const float* w,
-                                 const float* bias, float* y, std::size_t n) {
-    products(g, x, w, y, n);
+  static void conv2d_forward_act(const ConvActArgs& a) {
+    const siamese::detail::ConvGeom g = a.geom;
+    const Act act = a.act;
+    const float* bias = a.bias;
+    float* y = a.y;
+    const std::size_t n = a.n;
+    products(g, a.x, a.w, y, n);
     const std::size_t f = g.f;
     X::launch("conv2d_forward_act", n * g.oh * g.ow * f, [=] __host__ __device__(std::size_t i) {
       y[i] = act1(act, bias ? y[i] + bias[i % f] : y[i]);
@@ -32,18 +37,41 @@ struct ConvOps {
   }
 
   /// dx (if not null) = conv^T(dy); dw, db (if not null): parameter gradients, overwritten.
-  static void conv2d_backward(const siamese::detail::ConvGeom& g, const float* x, const float* w, const float* dy,
-                              float* dx, float* dw, float* db, std::size_t n) {
+  static void conv2d_backward(const ConvGradArgs& a) {
+    const siamese::detail::ConvGeom& g = a.geom;
+    const float *x = a.x, *w = a.w, *dy = a.dy;
+    float *dx = a.dx, *dw = a.dw, *db = a.db;
+    const std::size_t n = a.n;
     const std::size_t kkc = g.kh * g.kw * g.c, pix = g.oh * g.ow;
-    if (db) DenseOps<X>::bias_grad(dy, db, n * pix, g.f);
+    if (db) DenseOps<X>::bias_grad({.dy = dy, .db = db, .rows = n * pix, .cols = g.f});
     if (n == 0 || g.f == 0) {
       if (dw) X::zero(dw, kkc * g.f * sizeof(float));
       if (dx && n) X::zero(dx, n * g.h * g.w * g.c * sizeof(float));
       return;
     }
     if (pointwise(g)) {
-      if (dw) DenseOps<X>::gemm(true, false, g.c, g.f, n * pix, 1.0f, x, g.c, dy, g.f, 0.0f, dw, g.f);
-      if (dx) DenseOps<X>::gemm(false, true, n * pix, g.c, g.f, 1.0f, dy, g.f, w, g.f, 0.0f, dx, g.c);
+      if (dw)
+        DenseOps<X>::gemm({.trans_a = true,
+                           .m = g.c,
+                           .n = g.f,
+                           .k = n * pix,
+                           .a = x,
+                           .lda = g.c,
+                           .b = dy,
+                           .ldb = g.f,
+                           .c = dw,
+                           .ldc = g.f});
+      if (dx)
+        DenseOps<X>::gemm({.trans_b = true,
+                           .m = n * pix,
+                           .n = g.c,
+                           .k = g.f,
+                           .a = dy,
+                           .lda = g.f,
+                           .b = w,
+                           .ldb = g.f,
+                           .c = dx,
+                           .ldc = g.c});
       return;
     }
     const std::size_t chunk = samples_per_chunk(g, n);
@@ -53,10 +81,29 @@ struct ConvOps {
       const float* dyc = dy + b0 * pix * g.f;
       if (dw) {
         im2col(g, x + b0 * g.h * g.w * g.c, col, nb);
-        DenseOps<X>::gemm(true, false, kkc, g.f, nb * pix, 1.0f, col, kkc, dyc, g.f, b0 == 0 ? 0.0f : 1.0f, dw, g.f);
+        DenseOps<X>::gemm({.trans_a = true,
+                           .m = kkc,
+                           .n = g.f,
+                           .k = nb * pix,
+                           .a = col,
+                           .lda = kkc,
+                           .b = dyc,
+                           .ldb = g.f,
+                           .beta = b0 == 0 ? 0.0f : 1.0f,
+                           .c = dw,
+                           .ldc = g.f});
       }
       if (dx) {  // the column buffer is free again: the dw product before it is queued first
-        DenseOps<X>::gemm(false, true, nb * pix, kkc, g.f, 1.0f, dyc, g.f, w, g.f, 0.0f, col, kkc);
+        DenseOps<X>::gemm({.trans_b = true,
+                           .m = nb * pix,
+                           .n = kkc,
+                           .k = g.f,
+                           .a = dyc,
+                           .lda = g.f,
+                           .b = w,
+                           .ldb = g.f,
+                           .c = col,
+                           .ldc = kkc});
         col2im(g, col, dx + b0 * g.h * g.w * g.c, nb);
       }
     }
@@ -67,7 +114,7 @@ struct ConvOps {
     const std::size_t kkc = g.kh * g.kw * g.c, pix = g.oh * g.ow;
     if (n == 0 || g.f == 0) return;
     if (pointwise(g)) {
-      DenseOps<X>::gemm(false, false, n * pix, g.f, g.c, 1.0f, x, g.c, w, g.f, 0.0f, y, g.f);
+      DenseOps<X>::gemm({.m = n * pix, .n = g.f, .k = g.c, .a = x, .lda = g.c, .b = w, .ldb = g.f, .c = y, .ldc = g.f});
       return;
     }
     const std::size_t chunk = samples_per_chunk(g, n);
@@ -75,7 +122,15 @@ struct ConvOps {
     for (std::size_t b0 = 0; b0 < n; b0 += chunk) {
       const std::size_t nb = b0 + chunk <= n ? chunk : n - b0;
       im2col(g, x + b0 * g.h * g.w * g.c, col, nb);
-      DenseOps<X>::gemm(false, false, nb * pix, g.f, kkc, 1.0f, col, kkc, w, g.f, 0.0f, y + b0 * pix * g.f, g.f);
+      DenseOps<X>::gemm({.m = nb * pix,
+                         .n = g.f,
+                         .k = kkc,
+                         .a = col,
+                         .lda = kkc,
+                         .b = w,
+                         .ldb = g.f,
+                         .c = y + b0 * pix * g.f,
+                         .ldc = g.f});
     }
   }
   /// Windows of x as rows: col[(b, oy, ox), (ky, kx, c)], zero where the window leaves the map.

@@ -2,8 +2,11 @@
 // backend::Cuda: every kernel of the library on an NVIDIA GPU. Include this header in a translation
 // unit compiled by nvcc (a .cu file, C++20, --extended-lambda --expt-relaxed-constexpr), link cuBLAS,
 // and name the backend in a model: Siamese<Encoder, Head<...>, backend::Cuda>.
-#include "../concept.hpp"
+#include <array>
+#include <string_view>
+
 #include "../backend.hpp"
+#include "../contract.hpp"
 #include "kernels.cuh"
 #include "runtime.cuh"
 
@@ -20,6 +23,9 @@ namespace siamese::backend {
 struct Cuda : detail_cuda::Kernels<detail_cuda::DeviceExec> {
   using Buffer = detail_cuda::DeviceArray<detail_cuda::DeviceExec>;
   static constexpr const char* name = "Cuda";
+  static constexpr Fusions fusions{.conv2d_forward_act = true};
+  /// Every kernel is Cuda's own (contract.hpp checks it): none comes from Reference.
+  static constexpr std::array<std::string_view, 0> reference_fallbacks{};
 
   /// Lets cuBLAS use TF32 tensor cores for matrix products: faster, about 3 significant digits.
   static void set_tf32(bool on) { detail_cuda::Context::get().set_tf32(on); }
@@ -30,6 +36,8 @@ struct Cuda : detail_cuda::Kernels<detail_cuda::DeviceExec> {
     return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
   }
 };
+
+static_assert(detail::honours_contract<Cuda>());  // each rule with its own message
 static_assert(Backend<Cuda>);
 
 }  // namespace siamese::backend

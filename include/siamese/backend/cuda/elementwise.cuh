@@ -6,6 +6,8 @@
 #include <stdexcept>
 
 #include "../../core/random.hpp"
+#include "../args/elementwise.hpp"
+#include "../args/optim.hpp"
 #include "../kinds.hpp"
 #include "common.cuh"
 
@@ -46,8 +48,10 @@ struct ElementwiseOps {
     X::launch("mul", n, [=] __host__ __device__(std::size_t i) { y[i] = a[i] * b[i]; });
   }
   /// A rows x cols block between row-major matrices of leading dimensions ld_dst and ld_src.
-  static void copy_cols(float* dst, std::size_t ld_dst, const float* src, std::size_t ld_src, std::size_t rows,
-                        std::size_t cols) {
+  static void copy_cols(const CopyColsArgs& a) {
+    float* dst = a.dst;
+    const float* src = a.src;
+    const std::size_t ld_dst = a.ld_dst, ld_src = a.ld_src, rows = a.rows, cols = a.cols;
     if (cols == 0) return;
     X::launch("copy_cols", rows * cols, [=] __host__ __device__(std::size_t i) {
       const std::size_t r = i / cols, c = i % cols;
@@ -56,14 +60,20 @@ struct ElementwiseOps {
   }
 
   // ---- activations -------------------------------------------------------------------------------
-  static void activation(Act a, const float* x, float* y, std::size_t n) {
-    X::launch("activation", n, [=] __host__ __device__(std::size_t i) { y[i] = act1(a, x[i]); });
+  static void activation(const ActivationArgs& args) {
+    const Act a = args.act;
+    const float* x = args.x;
+    float* y = args.y;
+    X::launch("activation", args.n, [=] __host__ __device__(std::size_t i) { y[i] = act1(a, x[i]); });
   }
   /// dx = dy * act'(x), from the output y = act(x); dx may alias dy. Not for GELU (gelu_backward).
-  static void activation_backward(Act a, const float* y, const float* dy, float* dx, std::size_t n) {
+  static void activation_backward(const ActivationGradArgs& args) {
+    const Act a = args.act;
     if (a == Act::GELU)
       throw std::invalid_argument("activation_backward: GELU's derivative needs its input; use gelu_backward");
-    X::launch("activation_backward", n, [=] __host__ __device__(std::size_t i) {
+    const float *y = args.y, *dy = args.dy;
+    float* dx = args.dx;
+    X::launch("activation_backward", args.n, [=] __host__ __device__(std::size_t i) {
       float d = 1.0f;
       if (a == Act::ReLU) d = y[i] > 0 ? 1.0f : 0.0f;
       else if (a == Act::Sigmoid) d = y[i] * (1.0f - y[i]);
@@ -73,9 +83,13 @@ struct ElementwiseOps {
   }
 
   /// Inverted dropout with Reference's counter-based mask: bit for bit the same mask.
-  static void dropout_forward(const float* x, float* y, float* mask, float rate, std::uint64_t seed, std::size_t n) {
+  static void dropout_forward(const DropoutArgs& a) {
+    const float* x = a.x;
+    float *y = a.y, *mask = a.mask;
+    const float rate = a.rate;
+    const std::uint64_t seed = a.seed;
     const float keep = 1.0f / (1.0f - rate);
-    X::launch("dropout_forward", n, [=] __host__ __device__(std::size_t i) {
+    X::launch("dropout_forward", a.n, [=] __host__ __device__(std::size_t i) {
       const float m = siamese::detail::to_unit(siamese::detail::hash2(seed, i)) < rate ? 0.0f : keep;
       mask[i] = m;
       y[i] = x[i] * m;
@@ -138,32 +152,33 @@ struct ElementwiseOps {
     return false;
   }
 
-  /// SGD with Keras' momentum (and Nesterov); g includes the L2 term wd * w.
-  static void sgd_step(float* w, const float* g, float* v, std::size_t n, float lr, float momentum, bool nesterov,
-                       float wd) {
-    const SgdUpdate up{lr, momentum, wd, nesterov};
-    X::launch("sgd_step", n, [=] __host__ __device__(std::size_t i) { up(w, g, v, i); });
-  }
-  /// Adam with bias correction at step t >= 1; `decoupled` is AdamW.
-  static void adam_step(float* w, const float* g, float* m, float* v, std::size_t n, float lr, float b1, float b2,
-                        float eps, std::size_t t, float wd, bool decoupled) {
-    const AdamUpdate up(lr, b1, b2, eps, t, wd, decoupled);
-    X::launch("adam_step", n, [=] __host__ __device__(std::size_t i) { up(w, g, m, v, i); });
-  }
-  /// sgd_step / adam_step on each row (`rows` x `width`) whose gradient is not all zero, one thread
-  /// per row; the other rows stay as they are.
-  static void sgd_step_rows(float* w, const float* g, float* v, std::size_t rows, std::size_t width, float lr,
-                            float momentum, bool nesterov, float wd) {
-    const SgdUpdate up{lr, momentum, wd, nesterov};
-    X::launch("sgd_step_rows", rows, [=] __host__ __device__(std::size_t r) {
+  /// SGD with Keras' momentum (and Nesterov); g includes the L2 term wd * w. Row-sparse (a.row > 0):
+  /// one thread per row, rows whose gradient is all zero stay as they are.
+  static void sgd_step(const SgdArgs& a) {
+    const SgdUpdate up{a.lr, a.momentum, a.weight_decay, a.nesterov};
+    float *w = a.w, *v = a.v;
+    const float* g = a.g;
+    if (a.row == 0) {
+      X::launch("sgd_step", a.n, [=] __host__ __device__(std::size_t i) { up(w, g, v, i); });
+      return;
+    }
+    const std::size_t width = a.row;
+    X::launch("sgd_step (rows)", a.n / width, [=] __host__ __device__(std::size_t r) {
       if (!row_touched(g, r * width, width)) return;
       for (std::size_t i = r * width; i < (r + 1) * width; ++i) up(w, g, v, i);
     });
   }
-  static void adam_step_rows(float* w, const float* g, float* m, float* v, std::size_t rows, std::size_t width,
-                             float lr, float b1, float b2, float eps, std::size_t t, float wd, bool decoupled) {
-    const AdamUpdate up(lr, b1, b2, eps, t, wd, decoupled);
-    X::launch("adam_step_rows", rows, [=] __host__ __device__(std::size_t r) {
+  /// Adam with bias correction at step >= 1; `decoupled` is AdamW. Row-sparse as sgd_step.
+  static void adam_step(const AdamArgs& a) {
+    const AdamUpdate up(a.lr, a.beta1, a.beta2, a.eps, a.step, a.weight_decay, a.decoupled);
+    float *w = a.w, *m = a.m, *v = a.v;
+    const float* g = a.g;
+    if (a.row == 0) {
+      X::launch("adam_step", a.n, [=] __host__ __device__(std::size_t i) { up(w, g, m, v, i); });
+      return;
+    }
+    const std::size_t width = a.row;
+    X::launch("adam_step (rows)", a.n / width, [=] __host__ __device__(std::size_t r) {
       if (!row_touched(g, r * width, width)) return;
       for (std::size_t i = r * width; i < (r + 1) * width; ++i) up(w, g, m, v, i);
     });

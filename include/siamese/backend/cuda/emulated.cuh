@@ -6,6 +6,11 @@
 #include <cstring>
 #include <new>
 
+#include <array>
+#include <string_view>
+
+#include "../contract.hpp"
+#include "../fusions.hpp"
 #include "kernels.cuh"
 #include "runtime.cuh"
 
@@ -75,6 +80,10 @@ struct HostExec {
 struct CudaEmulated : detail_cuda::Kernels<detail_cuda::HostExec> {
   using Buffer = detail_cuda::DeviceArray<detail_cuda::HostExec>;
   static constexpr const char* name = "CudaEmulated";
+  static constexpr Fusions fusions{.conv2d_forward_act = true};
+  static constexpr std::array<std::string_view, 0> reference_fallbacks{};
 };
+
+static_assert(detail::honours_contract<CudaEmulated>());
 
 }  // namespace siamese::backend

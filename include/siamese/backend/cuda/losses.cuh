@@ -3,6 +3,7 @@
 // per-sample terms (one thread per sample), and returns the mean to the host.
 #include <cstddef>
 
+#include "../args/losses.hpp"
 #include "../kinds.hpp"
 #include "common.cuh"
 #include "features.cuh"
@@ -44,7 +45,10 @@ struct LossOps {
   static constexpr double kEps = feature_eps;
 
   /// Binary cross-entropy from logits z with targets t in [0, 1], stable for any z.
-  static float bce_logits(const float* z, const float* t, float* dz, std::size_t n) {
+  static float bce_logits(const BceArgs& a) {
+    const float *z = a.z, *t = a.t;
+    float* dz = a.dz;
+    const std::size_t n = a.n;
     const double s = reduce_sum<X>("bce_logits", n, [=] __host__ __device__(std::size_t i) {
       const float zi = z[i];
       if (dz) dz[i] = (sigmoid(zi) - t[i]) / float(n);
@@ -54,8 +58,11 @@ struct LossOps {
   }
 
   /// Contrastive loss 0.5 (t d^2 + (1 - t) max(0, margin - d)^2), t = 1 for similar pairs.
-  static float contrastive(const float* a, const float* b, const float* t, float* da, float* db, std::size_t n,
-                           std::size_t d, float margin) {
+  static float contrastive(const ContrastiveArgs& args) {
+    const float *a = args.a, *b = args.b, *t = args.t;
+    float *da = args.da, *db = args.db;
+    const std::size_t n = args.n, d = args.d;
+    const float margin = args.margin;
     const double s = reduce_sum<X>("contrastive", n, [=] __host__ __device__(std::size_t i) {
       const float *x = a + i * d, *z = b + i * d;
       double dd = 0;
@@ -73,8 +80,12 @@ struct LossOps {
   }
 
   /// Triplet loss mean(max(d(a, p) - d(a, n) + margin, 0)).
-  static float triplet(const float* a, const float* p, const float* q, float* da, float* dp, float* dq, std::size_t n,
-                       std::size_t d, float margin, Distance k) {
+  static float triplet(const TripletArgs& args) {
+    const float *a = args.a, *p = args.p, *q = args.q;
+    float *da = args.da, *dp = args.dp, *dq = args.dq;
+    const std::size_t n = args.n, d = args.d;
+    const float margin = args.margin;
+    const Distance k = args.distance;
     const double s = reduce_sum<X>("triplet", n, [=] __host__ __device__(std::size_t i) {
       const float *x = a + i * d, *pos = p + i * d, *neg = q + i * d;
       const RowDistance dpos = RowDistance::of(k, x, pos, d), dneg = RowDistance::of(k, x, neg, d);

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <limits>
 
+#include "../args/pool.hpp"
 #include "../kinds.hpp"
 #include "common.cuh"
 
@@ -12,8 +13,12 @@ namespace siamese::backend::detail_cuda {
 template <class X>
 struct PoolOps {
   /// Max or average pooling; padded cells are ignored (the average is over the cells inside the map).
-  static void pool2d_forward(const siamese::detail::PoolGeom& g, bool is_max, const float* x, float* y,
-                             std::size_t n) {
+  static void pool2d_forward(const PoolArgs& a) {
+    const siamese::detail::PoolGeom g = a.geom;
+    const bool is_max = a.is_max;
+    const float* x = a.x;
+    float* y = a.y;
+    const std::size_t n = a.n;
     X::launch("pool2d_forward", n * g.oh * g.ow * g.c, [=] __host__ __device__(std::size_t i) {
       const std::size_t c = i % g.c, ox = (i / g.c) % g.ow, oy = (i / (g.c * g.ow)) % g.oh,
                         b = i / (g.c * g.ow * g.oh);
@@ -37,8 +42,12 @@ struct PoolOps {
   }
 
   /// Max pooling routes each output's gradient to the first maximum of its window; average spreads it.
-  static void pool2d_backward(const siamese::detail::PoolGeom& g, bool is_max, const float* x, const float* y,
-                              const float* dy, float* dx, std::size_t n) {
+  static void pool2d_backward(const PoolGradArgs& a) {
+    const siamese::detail::PoolGeom g = a.geom;
+    const bool is_max = a.is_max;
+    const float *x = a.x, *y = a.y, *dy = a.dy;
+    float* dx = a.dx;
+    const std::size_t n = a.n;
     X::launch("pool2d_backward", n * g.h * g.w * g.c, [=] __host__ __device__(std::size_t i) {
       const std::size_t c = i % g.c, ix = (i / g.c) % g.w, iy = (i / (g.c * g.w)) % g.h, b = i / (g.c * g.w * g.h);
       // Windows covering iy: oy * sh - pt <= iy < oy * sh - pt + ph.
@@ -74,8 +83,11 @@ struct PoolOps {
   }
 
   /// Global max or average over the rows of each sample: x (n, rows, c) -> y (n, c).
-  static void global_pool_forward(bool is_max, const float* x, float* y, std::size_t n, std::size_t rows,
-                                  std::size_t c) {
+  static void global_pool_forward(const RowPoolArgs& a) {
+    const bool is_max = a.is_max;
+    const float* x = a.x;
+    float* y = a.y;
+    const std::size_t n = a.n, rows = a.rows, c = a.c;
     X::launch("global_pool_forward", n * c, [=] __host__ __device__(std::size_t i) {
       const std::size_t b = i / c, k = i % c;
       float best = -std::numeric_limits<float>::infinity();
@@ -88,8 +100,11 @@ struct PoolOps {
       y[i] = is_max ? best : static_cast<float>(sum / double(rows));
     });
   }
-  static void global_pool_backward(bool is_max, const float* x, const float* y, const float* dy, float* dx,
-                                   std::size_t n, std::size_t rows, std::size_t c) {
+  static void global_pool_backward(const RowPoolGradArgs& a) {
+    const bool is_max = a.is_max;
+    const float *x = a.x, *y = a.y, *dy = a.dy;
+    float* dx = a.dx;
+    const std::size_t n = a.n, rows = a.rows, c = a.c;
     X::launch("global_pool_backward", n * c, [=] __host__ __device__(std::size_t i) {
       const std::size_t b = i / c, k = i % c;
       bool done = false;

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <limits>
 
+#include "../args/pool.hpp"
+#include "../args/sequence.hpp"
 #include "common.cuh"
 
 namespace siamese::backend::detail_cuda {
@@ -15,8 +17,11 @@ struct SequenceOps {
   // ---- embedding -------------------------------------------------------------------------------------
   /// y[i, :] = table[ids[i], :]; with mask_zero, id 0 gives a zero row. An id that is not an integer in
   /// [0, vocab) gives a NaN row (a kernel cannot throw), so that the loss turns NaN.
-  static void embedding_forward(const float* ids, const float* table, float* y, std::size_t count, std::size_t,
-                                std::size_t vocab, std::size_t dim, bool mask_zero) {
+  static void embedding_forward(const EmbeddingArgs& a) {
+    const float *ids = a.ids, *table = a.table;
+    float* y = a.y;
+    const std::size_t count = a.count, vocab = a.vocab, dim = a.dim;
+    const bool mask_zero = a.mask_zero;
     if (dim == 0) return;
     X::launch("embedding_forward", count * dim, [=] __host__ __device__(std::size_t e) {
       const std::size_t i = e / dim, j = e % dim;
@@ -30,8 +35,11 @@ struct SequenceOps {
     });
   }
   /// dtable = 0, then dtable[ids[i], :] += dy[i, :] (atomic adds: ids repeat).
-  static void embedding_backward(const float* ids, const float* dy, float* dtable, std::size_t count,
-                                 std::size_t vocab, std::size_t dim, bool mask_zero) {
+  static void embedding_backward(const EmbeddingGradArgs& a) {
+    const float *ids = a.ids, *dy = a.dy;
+    float* dtable = a.dtable;
+    const std::size_t count = a.count, vocab = a.vocab, dim = a.dim;
+    const bool mask_zero = a.mask_zero;
     X::zero(dtable, vocab * dim * sizeof(float));
     if (dim == 0) return;
     X::launch("embedding_backward", count * dim, [=] __host__ __device__(std::size_t e) {
@@ -46,7 +54,10 @@ struct SequenceOps {
 
   // ---- masks and time shifts ---------------------------------------------------------------------------
   /// mask[r] = 1 when row r of x (cols wide) holds a non-zero value, else 0.
-  static void row_mask(const float* x, float* mask, std::size_t rows, std::size_t cols) {
+  static void row_mask(const RowMaskArgs& a) {
+    const float* x = a.x;
+    float* mask = a.mask;
+    const std::size_t rows = a.rows, cols = a.cols;
     X::launch("row_mask", rows, [=] __host__ __device__(std::size_t r) {
       bool any = false;
       for (std::size_t k = 0; k < cols && !any; ++k) any = x[r * cols + k] != 0.0f;
@@ -54,12 +65,19 @@ struct SequenceOps {
     });
   }
   /// y[r, :] *= s[r]
-  static void scale_rows(float* y, const float* s, std::size_t rows, std::size_t cols) {
+  static void scale_rows(const ScaleRowsArgs& a) {
+    float* y = a.y;
+    const float* s = a.s;
+    const std::size_t rows = a.rows, cols = a.cols;
     if (cols == 0) return;
     X::launch("scale_rows", rows * cols, [=] __host__ __device__(std::size_t i) { y[i] *= s[i / cols]; });
   }
   /// dst[b, t] = src[b, t - 1] (reverse: src[b, t + 1]) for (n, T, w) buffers; zero where none.
-  static void shift_time(float* dst, const float* src, std::size_t n, std::size_t T, std::size_t w, bool reverse) {
+  static void shift_time(const ShiftTimeArgs& a) {
+    float* dst = a.dst;
+    const float* src = a.src;
+    const std::size_t n = a.n, T = a.steps, w = a.width;
+    const bool reverse = a.reverse;
     if (w == 0 || T == 0) return;
     X::launch("shift_time", n * T * w, [=] __host__ __device__(std::size_t i) {
       const std::size_t k = i % w, t = (i / w) % T, b = i / (w * T);
@@ -72,8 +90,10 @@ struct SequenceOps {
   // ---- LSTM (Keras gate order i, f, c, o) ----------------------------------------------------------------
   /// The gates of step t from z (n, T, 4u) = x W + b + h_prev R, activated in place; c, h receive the
   /// step's states. tp >= T: the zero initial state. mask (n, T) or nullptr.
-  static void lstm_step_forward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp, float* z,
-                                float* c, float* h, const float* mask) {
+  static void lstm_step_forward(const LstmStepArgs& a) {
+    const std::size_t n = a.n, T = a.steps, u = a.units, t = a.t, tp = a.tp;
+    float *z = a.z, *c = a.c, *h = a.h;
+    const float* mask = a.mask;
     if (u == 0) return;
     X::launch("lstm_step_forward", n * u, [=] __host__ __device__(std::size_t e) {
       const std::size_t b = e / u, k = e % u;
@@ -99,9 +119,10 @@ struct SequenceOps {
   }
   /// Backward through step t: dh, dc (n, u) hold dL/dh_t and dL/dc_t from later steps (dy, if given,
   /// adds to dh). Writes dz at t, leaves dL/dc_tp in dc and zero in dh (the caller adds dz_t R^T).
-  static void lstm_step_backward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp,
-                                 const float* z, const float* c, const float* dy, const float* mask, float* dh,
-                                 float* dc, float* dz) {
+  static void lstm_step_backward(const LstmStepGradArgs& a) {
+    const std::size_t n = a.n, T = a.steps, u = a.units, t = a.t, tp = a.tp;
+    const float *z = a.z, *c = a.c, *dy = a.dy, *mask = a.mask;
+    float *dh = a.dh, *dc = a.dc, *dz = a.dz;
     if (u == 0) return;
     X::launch("lstm_step_backward", n * u, [=] __host__ __device__(std::size_t e) {
       const std::size_t b = e / u, k = e % u;
@@ -127,8 +148,10 @@ struct SequenceOps {
   // ---- GRU (Keras reset_after=True, gate order z, r, h) --------------------------------------------------
   /// Step t: xp (n, T, 3u) = x W + b_in, activated in place to [z, r, hh]; rp (n, T, 3u) holds h_prev R
   /// and receives h_prev R + b_rec; h receives the state.
-  static void gru_step_forward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp, float* xp,
-                               float* rp, const float* brec, float* h, const float* mask) {
+  static void gru_step_forward(const GruStepArgs& a) {
+    const std::size_t n = a.n, T = a.steps, u = a.units, t = a.t, tp = a.tp;
+    float *xp = a.xp, *rp = a.rp, *h = a.h;
+    const float *brec = a.brec, *mask = a.mask;
     if (u == 0) return;
     X::launch("gru_step_forward", n * u, [=] __host__ __device__(std::size_t e) {
       const std::size_t b = e / u, k = e % u;
@@ -153,9 +176,10 @@ struct SequenceOps {
   }
   /// Backward through the GRU step at t: writes dxp and drp at t, leaves in dh the part of dL/dh_tp
   /// that does not go through R (the caller adds drp_t R^T).
-  static void gru_step_backward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp,
-                                const float* xp, const float* rp, const float* h, const float* dy, const float* mask,
-                                float* dh, float* dxp, float* drp) {
+  static void gru_step_backward(const GruStepGradArgs& a) {
+    const std::size_t n = a.n, T = a.steps, u = a.units, t = a.t, tp = a.tp;
+    const float *xp = a.xp, *rp = a.rp, *h = a.h, *dy = a.dy, *mask = a.mask;
+    float *dh = a.dh, *dxp = a.dxp, *drp = a.drp;
     if (u == 0) return;
     X::launch("gru_step_backward", n * u, [=] __host__ __device__(std::size_t e) {
       const std::size_t b = e / u, k = e % u;
@@ -184,8 +208,11 @@ struct SequenceOps {
   // ---- pooling over time, mask-aware ---------------------------------------------------------------------
   /// Max or mean over the unmasked (non-zero) rows of each sample: x (n, T, c) -> y (n, c); zeros
   /// for a sample with every step masked.
-  static void masked_time_pool_forward(bool is_max, const float* x, float* y, std::size_t n, std::size_t T,
-                                       std::size_t c) {
+  static void masked_time_pool_forward(const RowPoolArgs& a) {
+    const bool is_max = a.is_max;
+    const float* x = a.x;
+    float* y = a.y;
+    const std::size_t n = a.n, T = a.rows, c = a.c;
     const float* valid = step_mask(x, n * T, c);
     X::launch("masked_time_pool_forward", n * c, [=] __host__ __device__(std::size_t i) {
       const std::size_t b = i / c, k = i % c;
@@ -203,8 +230,11 @@ struct SequenceOps {
     });
   }
   /// Max routes each gradient to the first unmasked maximum; mean spreads it over the unmasked rows.
-  static void masked_time_pool_backward(bool is_max, const float* x, const float* y, const float* dy, float* dx,
-                                        std::size_t n, std::size_t T, std::size_t c) {
+  static void masked_time_pool_backward(const RowPoolGradArgs& a) {
+    const bool is_max = a.is_max;
+    const float *x = a.x, *y = a.y, *dy = a.dy;
+    float* dx = a.dx;
+    const std::size_t n = a.n, T = a.rows, c = a.c;
     const float* valid = step_mask(x, n * T, c);
     X::launch("masked_time_pool_backward", n * c, [=] __host__ __device__(std::size_t i) {
       const std::size_t b = i / c, k = i % c;
@@ -230,7 +260,7 @@ struct SequenceOps {
  private:
   static const float* step_mask(const float* x, std::size_t rows, std::size_t cols) {
     float* m = static_cast<float*>(X::scratch(Slot::Mask, (rows ? rows : 1) * sizeof(float)));
-    row_mask(x, m, rows, cols);
+    row_mask({.x = x, .mask = m, .rows = rows, .cols = cols});
     return m;
   }
 };

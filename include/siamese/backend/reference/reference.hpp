@@ -10,23 +10,29 @@
 #include <stdexcept>
 #include <vector>
 
-#include "../concept.hpp"
+#include "../contract.hpp"
 #include "../../core/buffer.hpp"
 #include "../../core/random.hpp"
+#include "../args.hpp"
+#include "../fusions.hpp"
 #include "../kinds.hpp"
-#include "bert_kernels.hpp"
+#include "../pair_feature.hpp"
 #include "attention_kernels.hpp"
+#include "bert_kernels.hpp"
 #include "sequence_kernels.hpp"
 
 namespace siamese::backend {
 
 /// The reference backend: host memory, scalar loops, double accumulation where it matters.
-/// A backend is a struct of static kernels over raw pointers in its own memory space; layers call
-/// only these, so a backend that derives from Reference replaces kernels one at a time.
+/// A backend is a struct of static kernels over raw pointers in its own memory space, each taking its
+/// args struct (backend/args.hpp); layers call only these, so a backend that derives from Reference
+/// replaces kernels one at a time, with the same signatures. backend/contract.hpp lists the kernels:
+/// a new kernel goes there too, so that every backend is checked for it.
 struct Reference : detail_reference::SequenceKernels, detail_reference::BertKernels,
                    detail_reference::AttentionKernels {
   using Buffer = HostBuffer;
   static constexpr const char* name = "Reference";
+  static constexpr Fusions fusions{};  // none: the layers compose the plain kernels
 
   // ---- memory ------------------------------------------------------------------------------
   static void to_device(float* dst, const float* host, std::size_t n) { std::memcpy(dst, host, n * sizeof(float)); }
@@ -39,37 +45,32 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
   static void add(float* y, const float* x, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
   }
-  /// Copies a rows x cols block between row-major matrices of leading dimensions ld_dst, ld_src.
-  static void copy_cols(float* dst, std::size_t ld_dst, const float* src, std::size_t ld_src, std::size_t rows,
-                        std::size_t cols) {
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < cols; ++c) dst[r * ld_dst + c] = src[r * ld_src + c];
+  static void copy_cols(const CopyColsArgs& a) {
+    for (std::size_t r = 0; r < a.rows; ++r)
+      for (std::size_t c = 0; c < a.cols; ++c) a.dst[r * a.ld_dst + c] = a.src[r * a.ld_src + c];
   }
 
   // ---- dense algebra -----------------------------------------------------------------------
-  /// Row-major C = alpha * op(A) * op(B) + beta * C; beta == 0 never reads C.
-  static void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
-                   std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
-    for (std::size_t i = 0; i < m; ++i)
-      for (std::size_t j = 0; j < n; ++j) {
+  static void gemm(const GemmArgs& g) {
+    for (std::size_t i = 0; i < g.m; ++i)
+      for (std::size_t j = 0; j < g.n; ++j) {
         double s = 0;
-        for (std::size_t p = 0; p < k; ++p)
-          s += double(ta ? a[p * lda + i] : a[i * lda + p]) * double(tb ? b[j * ldb + p] : b[p * ldb + j]);
-        const float prev = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-        c[i * ldc + j] = alpha * static_cast<float>(s) + prev;
+        for (std::size_t p = 0; p < g.k; ++p)
+          s += double(g.trans_a ? g.a[p * g.lda + i] : g.a[i * g.lda + p]) *
+               double(g.trans_b ? g.b[j * g.ldb + p] : g.b[p * g.ldb + j]);
+        const float prev = g.beta == 0.0f ? 0.0f : g.beta * g.c[i * g.ldc + j];
+        g.c[i * g.ldc + j] = g.alpha * static_cast<float>(s) + prev;
       }
   }
-  /// y[r, c] += bias[c]
-  static void add_bias(float* y, const float* bias, std::size_t rows, std::size_t cols) {
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < cols; ++c) y[r * cols + c] += bias[c];
+  static void add_bias(const BiasArgs& a) {
+    for (std::size_t r = 0; r < a.rows; ++r)
+      for (std::size_t c = 0; c < a.cols; ++c) a.y[r * a.cols + c] += a.bias[c];
   }
-  /// db[c] = sum_r dy[r, c]
-  static void bias_grad(const float* dy, float* db, std::size_t rows, std::size_t cols) {
-    for (std::size_t c = 0; c < cols; ++c) {
+  static void bias_grad(const BiasGradArgs& a) {
+    for (std::size_t c = 0; c < a.cols; ++c) {
       double s = 0;
-      for (std::size_t r = 0; r < rows; ++r) s += dy[r * cols + c];
-      db[c] = static_cast<float>(s);
+      for (std::size_t r = 0; r < a.rows; ++r) s += a.dy[r * a.cols + c];
+      a.db[c] = static_cast<float>(s);
     }
   }
 
@@ -83,52 +84,50 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
       default: return x;
     }
   }
-  /// y = act(x); x and y may alias.
-  static void activation(Act a, const float* x, float* y, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) y[i] = act1(a, x[i]);
+  static void activation(const ActivationArgs& a) {
+    for (std::size_t i = 0; i < a.n; ++i) a.y[i] = act1(a.act, a.x[i]);
   }
-  /// dx = dy * act'(x), written through the output y = act(x); dx may alias dy. Not for GELU, whose
-  /// derivative needs x: gelu_backward.
-  static void activation_backward(Act a, const float* y, const float* dy, float* dx, std::size_t n) {
-    if (a == Act::GELU) throw std::invalid_argument("activation_backward: GELU's derivative needs its input; use gelu_backward");
-    for (std::size_t i = 0; i < n; ++i) {
+  /// Not for GELU, whose derivative needs x: gelu_backward.
+  static void activation_backward(const ActivationGradArgs& a) {
+    if (a.act == Act::GELU)
+      throw std::invalid_argument("activation_backward: GELU's derivative needs its input; use gelu_backward");
+    for (std::size_t i = 0; i < a.n; ++i) {
       float d = 1.0f;
-      if (a == Act::ReLU) d = y[i] > 0 ? 1.0f : 0.0f;
-      else if (a == Act::Sigmoid) d = y[i] * (1.0f - y[i]);
-      else if (a == Act::Tanh) d = 1.0f - y[i] * y[i];
-      dx[i] = dy[i] * d;
+      if (a.act == Act::ReLU) d = a.y[i] > 0 ? 1.0f : 0.0f;
+      else if (a.act == Act::Sigmoid) d = a.y[i] * (1.0f - a.y[i]);
+      else if (a.act == Act::Tanh) d = 1.0f - a.y[i] * a.y[i];
+      a.dx[i] = a.dy[i] * d;
     }
   }
 
   // ---- convolution (NHWC, HWIO) ----------------------------------------------------------------
-  static void conv2d_forward(const detail::ConvGeom& g, const float* x, const float* w, const float* bias, float* y,
-                             std::size_t n) {
-    for (std::size_t b = 0; b < n; ++b)
+  static void conv2d_forward(const ConvArgs& a) {
+    const siamese::detail::ConvGeom& g = a.geom;
+    for (std::size_t b = 0; b < a.n; ++b)
       for (std::size_t oy = 0; oy < g.oh; ++oy)
         for (std::size_t ox = 0; ox < g.ow; ++ox)
           for (std::size_t f = 0; f < g.f; ++f) {
-            double s = bias ? bias[f] : 0.0;
+            double s = a.bias ? a.bias[f] : 0.0;
             for (std::size_t ky = 0; ky < g.kh; ++ky) {
               const long iy = long(oy * g.sh + ky) - long(g.pt);
               if (iy < 0 || iy >= long(g.h)) continue;
               for (std::size_t kx = 0; kx < g.kw; ++kx) {
                 const long ix = long(ox * g.sw + kx) - long(g.pl);
                 if (ix < 0 || ix >= long(g.w)) continue;
-                const float* xp = x + ((b * g.h + iy) * g.w + ix) * g.c;
-                const float* wp = w + (ky * g.kw + kx) * g.c * g.f + f;
+                const float* xp = a.x + ((b * g.h + iy) * g.w + ix) * g.c;
+                const float* wp = a.w + (ky * g.kw + kx) * g.c * g.f + f;
                 for (std::size_t c = 0; c < g.c; ++c) s += double(xp[c]) * wp[c * g.f];
               }
             }
-            y[((b * g.oh + oy) * g.ow + ox) * g.f + f] = static_cast<float>(s);
+            a.y[((b * g.oh + oy) * g.ow + ox) * g.f + f] = static_cast<float>(s);
           }
   }
-  /// dx (if not null) = conv^T(dy); dw, db (if not null) = parameter gradients, overwritten.
-  static void conv2d_backward(const detail::ConvGeom& g, const float* x, const float* w, const float* dy, float* dx,
-                              float* dw, float* db, std::size_t n) {
-    if (dx) fill(dx, 0.0f, n * g.h * g.w * g.c);
-    if (dw) fill(dw, 0.0f, g.kh * g.kw * g.c * g.f);
-    if (db) bias_grad(dy, db, n * g.oh * g.ow, g.f);
-    for (std::size_t b = 0; b < n; ++b)
+  static void conv2d_backward(const ConvGradArgs& a) {
+    const siamese::detail::ConvGeom& g = a.geom;
+    if (a.dx) fill(a.dx, 0.0f, a.n * g.h * g.w * g.c);
+    if (a.dw) fill(a.dw, 0.0f, g.kh * g.kw * g.c * g.f);
+    if (a.db) bias_grad({.dy = a.dy, .db = a.db, .rows = a.n * g.oh * g.ow, .cols = g.f});
+    for (std::size_t b = 0; b < a.n; ++b)
       for (std::size_t oy = 0; oy < g.oh; ++oy)
         for (std::size_t ox = 0; ox < g.ow; ++ox)
           for (std::size_t ky = 0; ky < g.kh; ++ky) {
@@ -137,22 +136,23 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
             for (std::size_t kx = 0; kx < g.kw; ++kx) {
               const long ix = long(ox * g.sw + kx) - long(g.pl);
               if (ix < 0 || ix >= long(g.w)) continue;
-              const float* d = dy + ((b * g.oh + oy) * g.ow + ox) * g.f;
+              const float* d = a.dy + ((b * g.oh + oy) * g.ow + ox) * g.f;
               const std::size_t xo = ((b * g.h + iy) * g.w + ix) * g.c;
               const std::size_t wo = (ky * g.kw + kx) * g.c * g.f;
               for (std::size_t c = 0; c < g.c; ++c)
                 for (std::size_t f = 0; f < g.f; ++f) {
-                  if (dx) dx[xo + c] += w[wo + c * g.f + f] * d[f];
-                  if (dw) dw[wo + c * g.f + f] += x[xo + c] * d[f];
+                  if (a.dx) a.dx[xo + c] += a.w[wo + c * g.f + f] * d[f];
+                  if (a.dw) a.dw[wo + c * g.f + f] += a.x[xo + c] * d[f];
                 }
             }
           }
   }
 
   // ---- pooling -----------------------------------------------------------------------------
-  /// Max or average pooling; padded cells are ignored (average over the cells inside the map).
-  static void pool2d_forward(const detail::PoolGeom& g, bool is_max, const float* x, float* y, std::size_t n) {
-    for (std::size_t b = 0; b < n; ++b)
+  /// Padded cells are ignored (the average is over the cells inside the map).
+  static void pool2d_forward(const PoolArgs& a) {
+    const siamese::detail::PoolGeom& g = a.geom;
+    for (std::size_t b = 0; b < a.n; ++b)
       for (std::size_t oy = 0; oy < g.oh; ++oy)
         for (std::size_t ox = 0; ox < g.ow; ++ox)
           for (std::size_t c = 0; c < g.c; ++c) {
@@ -160,19 +160,20 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
             double sum = 0;
             std::size_t cnt = 0;
             for_window(g, oy, ox, [&](std::size_t iy, std::size_t ix) {
-              const float v = x[((b * g.h + iy) * g.w + ix) * g.c + c];
+              const float v = a.x[((b * g.h + iy) * g.w + ix) * g.c + c];
               best = std::max(best, v);
               sum += v;
               ++cnt;
             });
-            y[((b * g.oh + oy) * g.ow + ox) * g.c + c] = is_max ? best : static_cast<float>(sum / double(cnt ? cnt : 1));
+            a.y[((b * g.oh + oy) * g.ow + ox) * g.c + c] =
+                a.is_max ? best : static_cast<float>(sum / double(cnt ? cnt : 1));
           }
   }
   /// Max pooling routes each gradient to the first maximum of its window; average spreads it.
-  static void pool2d_backward(const detail::PoolGeom& g, bool is_max, const float* x, const float* y, const float* dy,
-                              float* dx, std::size_t n) {
-    fill(dx, 0.0f, n * g.h * g.w * g.c);
-    for (std::size_t b = 0; b < n; ++b)
+  static void pool2d_backward(const PoolGradArgs& a) {
+    const siamese::detail::PoolGeom& g = a.geom;
+    fill(a.dx, 0.0f, a.n * g.h * g.w * g.c);
+    for (std::size_t b = 0; b < a.n; ++b)
       for (std::size_t oy = 0; oy < g.oh; ++oy)
         for (std::size_t ox = 0; ox < g.ow; ++ox)
           for (std::size_t c = 0; c < g.c; ++c) {
@@ -182,40 +183,37 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
             for_window(g, oy, ox, [&](std::size_t, std::size_t) { ++cnt; });
             for_window(g, oy, ox, [&](std::size_t iy, std::size_t ix) {
               const std::size_t i = ((b * g.h + iy) * g.w + ix) * g.c + c;
-              if (!is_max) dx[i] += dy[o] / float(cnt);
-              else if (!done && x[i] == y[o]) {
-                dx[i] += dy[o];
+              if (!a.is_max) a.dx[i] += a.dy[o] / float(cnt);
+              else if (!done && a.x[i] == a.y[o]) {
+                a.dx[i] += a.dy[o];
                 done = true;
               }
             });
           }
   }
-  /// Global max or average over the rows of each sample: x (n, rows, c) -> y (n, c).
-  static void global_pool_forward(bool is_max, const float* x, float* y, std::size_t n, std::size_t rows,
-                                  std::size_t c) {
-    for (std::size_t b = 0; b < n; ++b)
-      for (std::size_t k = 0; k < c; ++k) {
+  static void global_pool_forward(const RowPoolArgs& a) {
+    for (std::size_t b = 0; b < a.n; ++b)
+      for (std::size_t k = 0; k < a.c; ++k) {
         float best = -std::numeric_limits<float>::infinity();
         double sum = 0;
-        for (std::size_t r = 0; r < rows; ++r) {
-          const float v = x[(b * rows + r) * c + k];
+        for (std::size_t r = 0; r < a.rows; ++r) {
+          const float v = a.x[(b * a.rows + r) * a.c + k];
           best = std::max(best, v);
           sum += v;
         }
-        y[b * c + k] = is_max ? best : static_cast<float>(sum / double(rows));
+        a.y[b * a.c + k] = a.is_max ? best : static_cast<float>(sum / double(a.rows));
       }
   }
-  static void global_pool_backward(bool is_max, const float* x, const float* y, const float* dy, float* dx,
-                                   std::size_t n, std::size_t rows, std::size_t c) {
-    for (std::size_t b = 0; b < n; ++b)
-      for (std::size_t k = 0; k < c; ++k) {
+  static void global_pool_backward(const RowPoolGradArgs& a) {
+    for (std::size_t b = 0; b < a.n; ++b)
+      for (std::size_t k = 0; k < a.c; ++k) {
         bool done = false;
-        for (std::size_t r = 0; r < rows; ++r) {
-          const std::size_t i = (b * rows + r) * c + k;
-          if (!is_max) dx[i] = dy[b * c + k] / float(rows);
+        for (std::size_t r = 0; r < a.rows; ++r) {
+          const std::size_t i = (b * a.rows + r) * a.c + k;
+          if (!a.is_max) a.dx[i] = a.dy[b * a.c + k] / float(a.rows);
           else {
-            const bool hit = !done && x[i] == y[b * c + k];
-            dx[i] = hit ? dy[b * c + k] : 0.0f;
+            const bool hit = !done && a.x[i] == a.y[b * a.c + k];
+            a.dx[i] = hit ? a.dy[b * a.c + k] : 0.0f;
             done = done || hit;
           }
         }
@@ -223,182 +221,135 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
   }
 
   // ---- dropout and batch normalisation ---------------------------------------------------------
-  /// Inverted dropout: mask[i] is 0 or 1/(1-rate), a pure function of (seed, i).
-  static void dropout_forward(const float* x, float* y, float* mask, float rate, std::uint64_t seed, std::size_t n) {
-    const float keep = 1.0f / (1.0f - rate);
-    for (std::size_t i = 0; i < n; ++i) {
-      mask[i] = detail::to_unit(detail::hash2(seed, i)) < rate ? 0.0f : keep;
-      y[i] = x[i] * mask[i];
+  static void dropout_forward(const DropoutArgs& a) {
+    const float keep = 1.0f / (1.0f - a.rate);
+    for (std::size_t i = 0; i < a.n; ++i) {
+      a.mask[i] = siamese::detail::to_unit(siamese::detail::hash2(a.seed, i)) < a.rate ? 0.0f : keep;
+      a.y[i] = a.x[i] * a.mask[i];
     }
   }
+  /// y = a * b element-wise; y may alias a or b.
   static void mul(const float* a, const float* b, float* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
   }
-  /// Normalises each of `c` channels over `rows` rows. Training uses the batch statistics and updates
-  /// the moving ones; inference uses the moving ones. xhat (rows*c) and inv_std (c) are kept for backward.
-  static void batchnorm_forward(const float* x, float* y, const float* gamma, const float* beta, float* moving_mean,
-                                float* moving_var, float* xhat, float* inv_std, std::size_t rows, std::size_t c,
-                                float momentum, float eps, bool training) {
+  static void batchnorm_forward(const BatchNormArgs& a) {
+    const std::size_t c = a.c;
     for (std::size_t k = 0; k < c; ++k) {
       double mean = 0, var = 0;
-      if (training) {
-        for (std::size_t r = 0; r < rows; ++r) mean += x[r * c + k];
-        mean /= double(rows);
-        for (std::size_t r = 0; r < rows; ++r) var += (x[r * c + k] - mean) * (x[r * c + k] - mean);
-        var /= double(rows);
-        moving_mean[k] = momentum * moving_mean[k] + (1 - momentum) * float(mean);
-        moving_var[k] = momentum * moving_var[k] + (1 - momentum) * float(var);
+      if (a.training) {
+        for (std::size_t r = 0; r < a.rows; ++r) mean += a.x[r * c + k];
+        mean /= double(a.rows);
+        for (std::size_t r = 0; r < a.rows; ++r) var += (a.x[r * c + k] - mean) * (a.x[r * c + k] - mean);
+        var /= double(a.rows);
+        a.moving_mean[k] = a.momentum * a.moving_mean[k] + (1 - a.momentum) * float(mean);
+        a.moving_var[k] = a.momentum * a.moving_var[k] + (1 - a.momentum) * float(var);
       } else {
-        mean = moving_mean[k];
-        var = moving_var[k];
+        mean = a.moving_mean[k];
+        var = a.moving_var[k];
       }
-      const float is = static_cast<float>(1.0 / std::sqrt(var + eps));
-      inv_std[k] = is;
-      for (std::size_t r = 0; r < rows; ++r) {
-        const float h = (x[r * c + k] - float(mean)) * is;
-        xhat[r * c + k] = h;
-        y[r * c + k] = gamma[k] * h + beta[k];
+      const float is = static_cast<float>(1.0 / std::sqrt(var + a.eps));
+      a.inv_std[k] = is;
+      for (std::size_t r = 0; r < a.rows; ++r) {
+        const float h = (a.x[r * c + k] - float(mean)) * is;
+        a.xhat[r * c + k] = h;
+        a.y[r * c + k] = a.gamma[k] * h + a.beta[k];
       }
     }
   }
-  static void batchnorm_backward(const float* dy, const float* gamma, const float* xhat, const float* inv_std,
-                                 float* dx, float* dgamma, float* dbeta, std::size_t rows, std::size_t c) {
+  static void batchnorm_backward(const BatchNormGradArgs& a) {
+    const std::size_t c = a.c;
     for (std::size_t k = 0; k < c; ++k) {
       double sdy = 0, sdyh = 0;
-      for (std::size_t r = 0; r < rows; ++r) {
-        sdy += dy[r * c + k];
-        sdyh += double(dy[r * c + k]) * xhat[r * c + k];
+      for (std::size_t r = 0; r < a.rows; ++r) {
+        sdy += a.dy[r * c + k];
+        sdyh += double(a.dy[r * c + k]) * a.xhat[r * c + k];
       }
-      if (dgamma) dgamma[k] = float(sdyh);
-      if (dbeta) dbeta[k] = float(sdy);
-      if (!dx) continue;
-      const double m = double(rows);
-      for (std::size_t r = 0; r < rows; ++r)
-        dx[r * c + k] = float(gamma[k] * inv_std[k] / m * (m * dy[r * c + k] - sdy - xhat[r * c + k] * sdyh));
+      if (a.dgamma) a.dgamma[k] = float(sdyh);
+      if (a.dbeta) a.dbeta[k] = float(sdy);
+      if (!a.dx) continue;
+      const double m = double(a.rows);
+      for (std::size_t r = 0; r < a.rows; ++r)
+        a.dx[r * c + k] =
+            float(a.gamma[k] * a.inv_std[k] / m * (m * a.dy[r * c + k] - sdy - a.xhat[r * c + k] * sdyh));
     }
   }
 
-  // ---- pair features ---------------------------------------------------------------------------
-  /// Writes the feature of rows a[i], b[i] (width d) into out[i*ld ...] (d columns, or 1 for scalars).
-  static void pair_feature_forward(PairFeature f, const float* a, const float* b, float* out, std::size_t ld,
-                                   std::size_t n, std::size_t d) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const float* x = a + i * d;
-      const float* z = b + i * d;
-      float* o = out + i * ld;
-      if (f == PairFeature::Cosine || f == PairFeature::Euclidean) {
-        double xx = 0, zz = 0, xz = 0, dd = 0;
-        for (std::size_t j = 0; j < d; ++j) {
-          xx += double(x[j]) * x[j];
-          zz += double(z[j]) * z[j];
-          xz += double(x[j]) * z[j];
-          dd += double(x[j] - z[j]) * (x[j] - z[j]);
-        }
-        o[0] = f == PairFeature::Cosine ? float(xz / (std::sqrt(std::max(xx, kEps)) * std::sqrt(std::max(zz, kEps))))
-                                        : float(std::sqrt(dd + kEps));
-        continue;
-      }
-      for (std::size_t j = 0; j < d; ++j) {
-        const float p = x[j], q = z[j];
-        switch (f) {
-          case PairFeature::SqDiff: o[j] = (p - q) * (p - q); break;
-          case PairFeature::DiffSq: o[j] = p * p - q * q; break;
-          case PairFeature::AbsDiff: o[j] = std::fabs(p - q); break;
-          case PairFeature::AbsDiffSq: o[j] = std::fabs((p - q) * (p + q)); break;  // exactly 0 when p == q
-          default: o[j] = p * q; break;
-        }
+  // ---- pair features: one kernel template per feature type, element-wise in float, row features
+  // ---- in double -----------------------------------------------------------------------------------
+  template <PairFeatureType F>
+  static void pair_feature_forward(const PairFeatureArgs& a) {
+    for (std::size_t i = 0; i < a.n; ++i) {
+      const float* x = a.a + i * a.d;
+      const float* z = a.b + i * a.d;
+      float* o = a.out + i * a.ld;
+      if constexpr (RowPairFeature<F>) {
+        double s[F::sums];
+        row_sums<F>(x, z, a.d, s);
+        o[0] = float(F::value(s));
+      } else {
+        for (std::size_t j = 0; j < a.d; ++j) o[j] = F::forward(x[j], z[j]);
       }
     }
   }
-  /// Adds the feature's gradient with respect to a and b into da and db.
-  static void pair_feature_backward(PairFeature f, const float* a, const float* b, const float* dout, std::size_t ld,
-                                    float* da, float* db, std::size_t n, std::size_t d) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const float* x = a + i * d;
-      const float* z = b + i * d;
-      const float* g = dout + i * ld;
-      float* gx = da + i * d;
-      float* gz = db + i * d;
-      if (f == PairFeature::Cosine) {
-        double xx = 0, zz = 0, xz = 0;
-        for (std::size_t j = 0; j < d; ++j) {
-          xx += double(x[j]) * x[j];
-          zz += double(z[j]) * z[j];
-          xz += double(x[j]) * z[j];
+  template <PairFeatureType F>
+  static void pair_feature_backward(const PairFeatureGradArgs& a) {
+    for (std::size_t i = 0; i < a.n; ++i) {
+      const float* x = a.a + i * a.d;
+      const float* z = a.b + i * a.d;
+      const float* g = a.dout + i * a.ld;
+      float* gx = a.da + i * a.d;
+      float* gz = a.db + i * a.d;
+      if constexpr (RowPairFeature<F>) {
+        double s[F::sums], c[F::coefs];
+        row_sums<F>(x, z, a.d, s);
+        F::coefficients(s, double(g[0]), c);
+        for (std::size_t j = 0; j < a.d; ++j) {
+          const PairGrad<double> t = F::backward(double(x[j]), double(z[j]), static_cast<const double*>(c));
+          gx[j] += float(t.a);
+          gz[j] += float(t.b);
         }
-        const double nx = std::sqrt(std::max(xx, kEps)), nz = std::sqrt(std::max(zz, kEps));
-        const double cs = xz / (nx * nz);
-        for (std::size_t j = 0; j < d; ++j) {
-          gx[j] += float(g[0] * (z[j] / (nx * nz) - cs * x[j] / (nx * nx)));
-          gz[j] += float(g[0] * (x[j] / (nx * nz) - cs * z[j] / (nz * nz)));
-        }
-        continue;
-      }
-      if (f == PairFeature::Euclidean) {
-        double dd = 0;
-        for (std::size_t j = 0; j < d; ++j) dd += double(x[j] - z[j]) * (x[j] - z[j]);
-        const double dist = std::sqrt(dd + kEps);
-        for (std::size_t j = 0; j < d; ++j) {
-          const float t = float(g[0] * (x[j] - z[j]) / dist);
-          gx[j] += t;
-          gz[j] -= t;
-        }
-        continue;
-      }
-      for (std::size_t j = 0; j < d; ++j) {
-        const float p = x[j], q = z[j], o = g[j];
-        switch (f) {
-          case PairFeature::SqDiff: gx[j] += 2 * (p - q) * o; gz[j] -= 2 * (p - q) * o; break;
-          case PairFeature::DiffSq: gx[j] += 2 * p * o; gz[j] -= 2 * q * o; break;
-          case PairFeature::AbsDiff: {
-            const float s = p > q ? 1.0f : p < q ? -1.0f : 0.0f;
-            gx[j] += s * o;
-            gz[j] -= s * o;
-            break;
-          }
-          case PairFeature::AbsDiffSq: {
-            const float v = (p - q) * (p + q), s = v > 0 ? 1.0f : v < 0 ? -1.0f : 0.0f;
-            gx[j] += 2 * p * s * o;
-            gz[j] -= 2 * q * s * o;
-            break;
-          }
-          default: gx[j] += q * o; gz[j] += p * o; break;
+      } else {
+        for (std::size_t j = 0; j < a.d; ++j) {
+          const PairGrad<float> t = F::backward(x[j], z[j], g[j]);
+          gx[j] += t.a;
+          gz[j] += t.b;
         }
       }
     }
   }
 
   // ---- losses: each returns the mean loss over n and writes the gradient of that mean ----------
-  /// Binary cross-entropy from logits z with targets t in [0, 1], stable for any z.
-  static float bce_logits(const float* z, const float* t, float* dz, std::size_t n) {
+  /// Binary cross-entropy from logits, stable for any z.
+  static float bce_logits(const BceArgs& a) {
     double s = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      s += std::max(z[i], 0.0f) - double(z[i]) * t[i] + std::log1p(std::exp(-std::fabs(double(z[i]))));
-      if (dz) dz[i] = (act1(Act::Sigmoid, z[i]) - t[i]) / float(n);
+    for (std::size_t i = 0; i < a.n; ++i) {
+      s += std::max(a.z[i], 0.0f) - double(a.z[i]) * a.t[i] + std::log1p(std::exp(-std::fabs(double(a.z[i]))));
+      if (a.dz) a.dz[i] = (act1(Act::Sigmoid, a.z[i]) - a.t[i]) / float(a.n);
     }
-    return float(s / double(n));
+    return float(s / double(a.n));
   }
-  /// Contrastive loss (Hadsell et al. 2006), t = 1 for similar pairs:
-  /// 0.5 * (t * d^2 + (1 - t) * max(0, margin - d)^2), d the Euclidean distance.
-  static float contrastive(const float* a, const float* b, const float* t, float* da, float* db, std::size_t n,
-                           std::size_t d, float margin) {
+  /// Contrastive loss (Hadsell et al. 2006), t = 1 for similar pairs, d the Euclidean distance.
+  static float contrastive(const ContrastiveArgs& c) {
+    const std::size_t n = c.n, d = c.d;
     double s = 0;
     for (std::size_t i = 0; i < n; ++i) {
+      const float* a = c.a + i * d;
+      const float* b = c.b + i * d;
       double dd = 0;
-      for (std::size_t j = 0; j < d; ++j) dd += double(a[i * d + j] - b[i * d + j]) * (a[i * d + j] - b[i * d + j]);
-      const double dist = std::sqrt(dd + kEps), hinge = std::max(0.0, margin - dist);
-      s += 0.5 * (t[i] * dd + (1 - t[i]) * hinge * hinge);
+      for (std::size_t j = 0; j < d; ++j) dd += double(a[j] - b[j]) * (a[j] - b[j]);
+      const double dist = std::sqrt(dd + kEps), hinge = std::max(0.0, c.margin - dist);
+      s += 0.5 * (c.t[i] * dd + (1 - c.t[i]) * hinge * hinge);
       // d/d(a) of 0.5 t d^2 = t (a-b); of 0.5 h^2 = -h (a-b)/d
-      const double coef = (t[i] - (1 - t[i]) * hinge / dist) / double(n);
+      const double coef = (c.t[i] - (1 - c.t[i]) * hinge / dist) / double(n);
       for (std::size_t j = 0; j < d; ++j) {
-        const float g = float(coef * (a[i * d + j] - b[i * d + j]));
-        if (da) da[i * d + j] = g;
-        if (db) db[i * d + j] = -g;
+        const float g = float(coef * (a[j] - b[j]));
+        if (c.da) c.da[i * d + j] = g;
+        if (c.db) c.db[i * d + j] = -g;
       }
     }
     return float(s / double(n));
   }
-  /// Distance between rows x and z and its gradients with respect to both.
+  /// Distance between rows x and z and its gradients with respect to both (a helper, not a kernel).
   static double distance(Distance k, const float* x, const float* z, std::size_t d, double* gx, double* gz) {
     if (k == Distance::Cosine) {
       double xx = 0, zz = 0, xz = 0;
@@ -425,22 +376,23 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
     return dist;
   }
   /// Triplet loss mean(max(d(a, p) - d(a, n) + margin, 0)).
-  static float triplet(const float* a, const float* p, const float* q, float* da, float* dp, float* dq, std::size_t n,
-                       std::size_t d, float margin, Distance k) {
+  static float triplet(const TripletArgs& t) {
+    const std::size_t n = t.n, d = t.d;
     double s = 0;
-    std::vector<double> buf(da ? 4 * d : 0);
+    std::vector<double> buf(t.da ? 4 * d : 0);
     double *g1 = buf.data(), *g2 = g1 + d, *g3 = g2 + d, *g4 = g3 + d;
     for (std::size_t i = 0; i < n; ++i) {
-      const double dp_ = distance(k, a + i * d, p + i * d, d, da ? g1 : nullptr, da ? g2 : nullptr);
-      const double dn_ = distance(k, a + i * d, q + i * d, d, da ? g3 : nullptr, da ? g4 : nullptr);
-      const double l = dp_ - dn_ + margin;
+      const bool grad = t.da != nullptr;
+      const double dp_ = distance(t.distance, t.a + i * d, t.p + i * d, d, grad ? g1 : nullptr, grad ? g2 : nullptr);
+      const double dn_ = distance(t.distance, t.a + i * d, t.q + i * d, d, grad ? g3 : nullptr, grad ? g4 : nullptr);
+      const double l = dp_ - dn_ + t.margin;
       const bool active = !(l <= 0);  // a NaN distance stays active, so a NaN loss surfaces
       if (active) s += l;
-      if (!da) continue;
+      if (!grad) continue;
       for (std::size_t j = 0; j < d; ++j) {
-        da[i * d + j] = active ? float((g1[j] - g3[j]) / double(n)) : 0.0f;
-        dp[i * d + j] = active ? float(g2[j] / double(n)) : 0.0f;
-        dq[i * d + j] = active ? float(-g4[j] / double(n)) : 0.0f;
+        t.da[i * d + j] = active ? float((g1[j] - g3[j]) / double(n)) : 0.0f;
+        t.dp[i * d + j] = active ? float(g2[j] / double(n)) : 0.0f;
+        t.dq[i * d + j] = active ? float(-g4[j] / double(n)) : 0.0f;
       }
     }
     return float(s / double(n));
@@ -464,49 +416,34 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
       if (!std::isfinite(x[i])) return false;
     return true;
   }
-  /// SGD with momentum as Keras defines it: v = mom*v - lr*g; w += v, or w += mom*v - lr*g (Nesterov).
-  /// g includes the L2 term wd*w.
-  static void sgd_step(float* w, const float* g, float* v, std::size_t n, float lr, float momentum, bool nesterov,
-                       float wd) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const float gi = g[i] + wd * w[i];
-      if (momentum == 0.0f) {
-        w[i] -= lr * gi;
-        continue;
+  static void sgd_step(const SgdArgs& a) {
+    for_rows(a.g, a.n, a.row, [&](std::size_t i0, std::size_t i1) {
+      for (std::size_t i = i0; i < i1; ++i) {
+        const float gi = a.g[i] + a.weight_decay * a.w[i];
+        if (a.momentum == 0.0f) {
+          a.w[i] -= a.lr * gi;
+          continue;
+        }
+        a.v[i] = a.momentum * a.v[i] - a.lr * gi;
+        a.w[i] += a.nesterov ? a.momentum * a.v[i] - a.lr * gi : a.v[i];
       }
-      v[i] = momentum * v[i] - lr * gi;
-      w[i] += nesterov ? momentum * v[i] - lr * gi : v[i];
-    }
+    });
   }
-  /// Adam (Kingma & Ba) with bias correction at step t >= 1. `l2` adds wd*w to the gradient (Adam's
-  /// weight decay); `decoupled` subtracts lr*wd*w from the weights instead (AdamW).
-  static void adam_step(float* w, const float* g, float* m, float* v, std::size_t n, float lr, float b1, float b2,
-                        float eps, std::size_t t, float wd, bool decoupled) {
-    const double c1 = 1.0 - std::pow(double(b1), double(t)), c2 = 1.0 - std::pow(double(b2), double(t));
-    for (std::size_t i = 0; i < n; ++i) {
-      const float gi = decoupled ? g[i] : g[i] + wd * w[i];
-      m[i] = b1 * m[i] + (1 - b1) * gi;
-      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-      const double mh = m[i] / c1, vh = v[i] / c2;
-      if (decoupled) w[i] -= lr * wd * w[i];
-      w[i] -= float(lr * mh / (std::sqrt(vh) + eps));
-    }
+  static void adam_step(const AdamArgs& a) {
+    const double c1 = 1.0 - std::pow(double(a.beta1), double(a.step));
+    const double c2 = 1.0 - std::pow(double(a.beta2), double(a.step));
+    for_rows(a.g, a.n, a.row, [&](std::size_t i0, std::size_t i1) {
+      for (std::size_t i = i0; i < i1; ++i) {
+        const float gi = a.decoupled ? a.g[i] : a.g[i] + a.weight_decay * a.w[i];
+        a.m[i] = a.beta1 * a.m[i] + (1 - a.beta1) * gi;
+        a.v[i] = a.beta2 * a.v[i] + (1 - a.beta2) * gi * gi;
+        const double mh = a.m[i] / c1, vh = a.v[i] / c2;
+        if (a.decoupled) a.w[i] -= a.lr * a.weight_decay * a.w[i];
+        a.w[i] -= float(a.lr * mh / (std::sqrt(vh) + a.eps));
+      }
+    });
   }
-  /// sgd_step / adam_step on each of `rows` rows `width` wide whose gradient is not all zero; the
-  /// other rows (and their slots) are left as they are: the update of a row-sparse gradient.
-  static void sgd_step_rows(float* w, const float* g, float* v, std::size_t rows, std::size_t width, float lr,
-                            float momentum, bool nesterov, float wd) {
-    for (std::size_t r = 0; r < rows; ++r)
-      if (any_nonzero_row(g + r * width, width))
-        sgd_step(w + r * width, g + r * width, v + r * width, width, lr, momentum, nesterov, wd);
-  }
-  static void adam_step_rows(float* w, const float* g, float* m, float* v, std::size_t rows, std::size_t width,
-                             float lr, float b1, float b2, float eps, std::size_t t, float wd, bool decoupled) {
-    for (std::size_t r = 0; r < rows; ++r)
-      if (any_nonzero_row(g + r * width, width))
-        adam_step(w + r * width, g + r * width, m + r * width, v + r * width, width, lr, b1, b2, eps, t, wd,
-                  decoupled);
-  }
+  /// True when some element of the `width` floats at g is not zero.
   static bool any_nonzero_row(const float* g, std::size_t width) {
     for (std::size_t k = 0; k < width; ++k)
       if (g[k] != 0.0f) return true;
@@ -516,8 +453,26 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
   static constexpr double kEps = 1e-12;
 
  private:
+  /// f(i0, i1) over [0, n): in one piece, or (row > 0) for each row of that width with a gradient
+  /// that is not all zero.
   template <class F>
-  static void for_window(const detail::PoolGeom& g, std::size_t oy, std::size_t ox, F&& f) {
+  static void for_rows(const float* g, std::size_t n, std::size_t row, F&& f) {
+    if (row == 0) return f(std::size_t{0}, n);
+    for (std::size_t r = 0; r + row <= n; r += row)
+      if (any_nonzero_row(g + r, row)) f(r, r + row);
+  }
+  /// The sums of F's terms over a row, in double.
+  template <class F>
+  static void row_sums(const float* x, const float* z, std::size_t d, double* s) {
+    for (std::size_t k = 0; k < F::sums; ++k) s[k] = 0;
+    double t[F::sums];
+    for (std::size_t j = 0; j < d; ++j) {
+      F::terms(double(x[j]), double(z[j]), static_cast<double*>(t));
+      for (std::size_t k = 0; k < F::sums; ++k) s[k] += t[k];
+    }
+  }
+  template <class F>
+  static void for_window(const siamese::detail::PoolGeom& g, std::size_t oy, std::size_t ox, F&& f) {
     for (std::size_t ky = 0; ky < g.ph; ++ky) {
       const long iy = long(oy * g.sh + ky) - long(g.pt);
       if (iy < 0 || iy >= long(g.h)) continue;
@@ -529,6 +484,7 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
     }
   }
 };
+
 static_assert(Backend<Reference>);
 
 }  // namespace siamese::backend

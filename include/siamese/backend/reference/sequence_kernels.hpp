@@ -10,6 +10,8 @@
 #include <string>
 
 #include "../../core/errors.hpp"
+#include "../args/pool.hpp"
+#include "../args/sequence.hpp"
 
 namespace siamese::backend::detail_reference {
 
@@ -18,48 +20,53 @@ struct SequenceKernels {
   /// y[i, :] = table[ids[i], :] for `count` ids (T per sample); with mask_zero, id 0 gives a zero row.
   /// An id that is not an integer in [0, vocab) throws ShapeError naming the sample and position
   /// (host backends; a device backend writes a NaN row instead, so that the loss turns NaN).
-  static void embedding_forward(const float* ids, const float* table, float* y, std::size_t count, std::size_t steps,
-                                std::size_t vocab, std::size_t dim, bool mask_zero) {
-    for (std::size_t i = 0; i < count; ++i) {
-      const float v = ids[i];
-      if (!(v >= 0.0f && v < float(vocab) && v == std::floor(v)))
-        throw ShapeError("Embedding<" + std::to_string(vocab) + "," + std::to_string(dim) + ">: token id " +
-                         std::to_string(v) + " at sample " + std::to_string(i / steps) + ", position " +
-                         std::to_string(i % steps) + " is not an integer in [0, " + std::to_string(vocab) + ")");
-      const std::size_t id = static_cast<std::size_t>(v);
-      for (std::size_t j = 0; j < dim; ++j) y[i * dim + j] = mask_zero && id == 0 ? 0.0f : table[id * dim + j];
+  static void embedding_forward(const EmbeddingArgs& a) {
+    const std::size_t dim = a.dim;
+    for (std::size_t i = 0; i < a.count; ++i) {
+      const std::size_t id = checked_id(a, i);
+      for (std::size_t j = 0; j < dim; ++j) a.y[i * dim + j] = a.mask_zero && id == 0 ? 0.0f : a.table[id * dim + j];
     }
+  }
+  /// ids[i] as an index, or ShapeError naming the sample and position (shared with backend::Cpu).
+  static std::size_t checked_id(const EmbeddingArgs& a, std::size_t i) {
+    const float v = a.ids[i];
+    if (!(v >= 0.0f && v < float(a.vocab) && v == std::floor(v)))
+      throw ShapeError("Embedding<" + std::to_string(a.vocab) + "," + std::to_string(a.dim) + ">: token id " +
+                       std::to_string(v) + " at sample " + std::to_string(i / a.steps) + ", position " +
+                       std::to_string(i % a.steps) + " is not an integer in [0, " + std::to_string(a.vocab) + ")");
+    return static_cast<std::size_t>(v);
   }
   /// dtable = 0, then dtable[ids[i], :] += dy[i, :]: only rows of ids present get a non-zero gradient
   /// (with mask_zero, row 0 gets none: its output is the constant zero).
-  static void embedding_backward(const float* ids, const float* dy, float* dtable, std::size_t count,
-                                 std::size_t vocab, std::size_t dim, bool mask_zero) {
-    std::fill(dtable, dtable + vocab * dim, 0.0f);
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::size_t id = static_cast<std::size_t>(ids[i]);
-      if (id >= vocab || (mask_zero && id == 0)) continue;
-      for (std::size_t j = 0; j < dim; ++j) dtable[id * dim + j] += dy[i * dim + j];
+  static void embedding_backward(const EmbeddingGradArgs& a) {
+    const std::size_t dim = a.dim;
+    std::fill(a.dtable, a.dtable + a.vocab * dim, 0.0f);
+    for (std::size_t i = 0; i < a.count; ++i) {
+      const std::size_t id = static_cast<std::size_t>(a.ids[i]);
+      if (id >= a.vocab || (a.mask_zero && id == 0)) continue;
+      for (std::size_t j = 0; j < dim; ++j) a.dtable[id * dim + j] += a.dy[i * dim + j];
     }
   }
 
   // ---- masks and time shifts -----------------------------------------------------------------------
   /// mask[r] = 1 when row r of x (cols wide) holds a non-zero value, else 0 (a masked step).
-  static void row_mask(const float* x, float* mask, std::size_t rows, std::size_t cols) {
-    for (std::size_t r = 0; r < rows; ++r) mask[r] = any_nonzero(x + r * cols, cols) ? 1.0f : 0.0f;
+  static void row_mask(const RowMaskArgs& a) {
+    for (std::size_t r = 0; r < a.rows; ++r) a.mask[r] = any_nonzero(a.x + r * a.cols, a.cols) ? 1.0f : 0.0f;
   }
   /// y[r, :] *= s[r]
-  static void scale_rows(float* y, const float* s, std::size_t rows, std::size_t cols) {
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < cols; ++c) y[r * cols + c] *= s[r];
+  static void scale_rows(const ScaleRowsArgs& a) {
+    for (std::size_t r = 0; r < a.rows; ++r)
+      for (std::size_t c = 0; c < a.cols; ++c) a.y[r * a.cols + c] *= a.s[r];
   }
   /// dst[b, t] = src[b, t - 1] (reverse: src[b, t + 1]) for (n, T, w) buffers; zero where that step
   /// does not exist. It lines up each step with the state that entered it.
-  static void shift_time(float* dst, const float* src, std::size_t n, std::size_t T, std::size_t w, bool reverse) {
-    for (std::size_t b = 0; b < n; ++b)
+  static void shift_time(const ShiftTimeArgs& a) {
+    const std::size_t T = a.steps, w = a.width;
+    for (std::size_t b = 0; b < a.n; ++b)
       for (std::size_t t = 0; t < T; ++t) {
-        const bool none = reverse ? t + 1 == T : t == 0;
-        const std::size_t from = reverse ? t + 1 : t - 1;
-        for (std::size_t k = 0; k < w; ++k) dst[(b * T + t) * w + k] = none ? 0.0f : src[(b * T + from) * w + k];
+        const bool none = a.reverse ? t + 1 == T : t == 0;
+        const std::size_t from = a.reverse ? t + 1 : t - 1;
+        for (std::size_t k = 0; k < w; ++k) a.dst[(b * T + t) * w + k] = none ? 0.0f : a.src[(b * T + from) * w + k];
       }
   }
 
@@ -67,8 +74,10 @@ struct SequenceKernels {
   /// One step at time t of n sequences. z (n, T, 4u) holds x W + b, plus h_prev R once tp < T; it is
   /// overwritten with the activated gates. c, h (n, T, u) receive the step's cell and hidden state;
   /// tp is the step whose state enters (tp >= T: the zero initial state). mask (n, T) or nullptr.
-  static void lstm_step_forward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp, float* z,
-                                float* c, float* h, const float* mask) {
+  static void lstm_step_forward(const LstmStepArgs& a) {
+    const std::size_t n = a.n, T = a.steps, u = a.units, t = a.t, tp = a.tp;
+    float *z = a.z, *c = a.c, *h = a.h;
+    const float* mask = a.mask;
     for (std::size_t b = 0; b < n; ++b) {
       float* g = z + (b * T + t) * 4 * u;
       float* ct = c + (b * T + t) * u;
@@ -98,9 +107,10 @@ struct SequenceKernels {
   /// (n, T, u, the gradient of a returned sequence) or nullptr adds to dh. Writes dz (n, T, 4u) at t
   /// (gradient of the gate pre-activations; zero on masked steps), leaves dL/dc_tp in dc and in dh the
   /// part of dL/dh_tp that does not go through R (the caller adds dz_t R^T).
-  static void lstm_step_backward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp,
-                                 const float* z, const float* c, const float* dy, const float* mask, float* dh,
-                                 float* dc, float* dz) {
+  static void lstm_step_backward(const LstmStepGradArgs& a) {
+    const std::size_t n = a.n, T = a.steps, u = a.units, t = a.t, tp = a.tp;
+    const float *z = a.z, *c = a.c, *dy = a.dy, *mask = a.mask;
+    float *dh = a.dh, *dc = a.dc, *dz = a.dz;
     for (std::size_t b = 0; b < n; ++b) {
       const float* g = z + (b * T + t) * 4 * u;
       const float* ct = c + (b * T + t) * u;
@@ -130,8 +140,10 @@ struct SequenceKernels {
   /// One step at time t. xp (n, T, 3u) holds x W + b_in and is overwritten with the activated [z, r, hh];
   /// rp (n, T, 3u) holds h_prev R at t once tp < T and receives h_prev R + b_rec (backward needs it);
   /// h (n, T, u) receives the state. tp >= T: the zero initial state. mask (n, T) or nullptr.
-  static void gru_step_forward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp, float* xp,
-                               float* rp, const float* brec, float* h, const float* mask) {
+  static void gru_step_forward(const GruStepArgs& a) {
+    const std::size_t n = a.n, T = a.steps, u = a.units, t = a.t, tp = a.tp;
+    float *xp = a.xp, *rp = a.rp, *h = a.h;
+    const float *brec = a.brec, *mask = a.mask;
     for (std::size_t b = 0; b < n; ++b) {
       float* g = xp + (b * T + t) * 3 * u;
       float* r = rp + (b * T + t) * 3 * u;
@@ -158,9 +170,10 @@ struct SequenceKernels {
   /// Backward through the GRU step at t: dh (n, u) holds dL/dh_t from later steps, dy as for the LSTM.
   /// Writes dxp (gradient of x W + b_in) and drp (of h_prev R + b_rec) at t, zero on masked steps, and
   /// leaves in dh the part of dL/dh_tp that does not go through R (the caller adds drp_t R^T).
-  static void gru_step_backward(std::size_t n, std::size_t T, std::size_t u, std::size_t t, std::size_t tp,
-                                const float* xp, const float* rp, const float* h, const float* dy, const float* mask,
-                                float* dh, float* dxp, float* drp) {
+  static void gru_step_backward(const GruStepGradArgs& a) {
+    const std::size_t n = a.n, T = a.steps, u = a.units, t = a.t, tp = a.tp;
+    const float *xp = a.xp, *rp = a.rp, *h = a.h, *dy = a.dy, *mask = a.mask;
+    float *dh = a.dh, *dxp = a.dxp, *drp = a.drp;
     for (std::size_t b = 0; b < n; ++b) {
       const float* g = xp + (b * T + t) * 3 * u;
       const float* r = rp + (b * T + t) * 3 * u;
@@ -190,8 +203,11 @@ struct SequenceKernels {
   // ---- pooling over time, mask-aware -------------------------------------------------------------
   /// Max or mean over the unmasked (non-zero) rows of each sample: x (n, T, c) -> y (n, c); a sample
   /// with every step masked gives zeros.
-  static void masked_time_pool_forward(bool is_max, const float* x, float* y, std::size_t n, std::size_t T,
-                                       std::size_t c) {
+  static void masked_time_pool_forward(const RowPoolArgs& a) {
+    const std::size_t n = a.n, T = a.rows, c = a.c;
+    const bool is_max = a.is_max;
+    const float* x = a.x;
+    float* y = a.y;
     for (std::size_t b = 0; b < n; ++b) {
       std::size_t cnt = 0;
       for (std::size_t t = 0; t < T; ++t) cnt += any_nonzero(x + (b * T + t) * c, c);
@@ -209,8 +225,11 @@ struct SequenceKernels {
     }
   }
   /// Max routes each gradient to the first unmasked maximum; mean spreads it over the unmasked rows.
-  static void masked_time_pool_backward(bool is_max, const float* x, const float* y, const float* dy, float* dx,
-                                        std::size_t n, std::size_t T, std::size_t c) {
+  static void masked_time_pool_backward(const RowPoolGradArgs& a) {
+    const std::size_t n = a.n, T = a.rows, c = a.c;
+    const bool is_max = a.is_max;
+    const float *x = a.x, *y = a.y, *dy = a.dy;
+    float* dx = a.dx;
     for (std::size_t b = 0; b < n; ++b) {
       std::size_t cnt = 0;
       for (std::size_t t = 0; t < T; ++t) cnt += any_nonzero(x + (b * T + t) * c, c);

@@ -1,0 +1,35 @@
+#pragma once
+// Arguments of the batch normalisation kernels over the c channels (last axis) of a rows x c matrix.
+#include <cstddef>
+
+namespace siamese::backend {
+
+/// batchnorm_forward: training uses the batch statistics and updates the moving ones; inference
+/// uses the moving ones. xhat (rows * c) and inv_std (c) are kept for backward.
+struct BatchNormArgs {
+  const float* x;
+  float* y;
+  const float* gamma;
+  const float* beta;
+  float* moving_mean;
+  float* moving_var;
+  float* xhat;
+  float* inv_std;
+  std::size_t rows, c;
+  float momentum, eps;
+  bool training;
+};
+
+/// batchnorm_backward: dx (if not null), dgamma and dbeta (if not null), overwritten.
+struct BatchNormGradArgs {
+  const float* dy;
+  const float* gamma;
+  const float* xhat;
+  const float* inv_std;
+  float* dx;
+  float* dgamma;
+  float* dbeta;
+  std::size_t rows, c;
+};
+
+}  // namespace siamese::backend
