@@ -36,6 +36,19 @@ float run_mining(F&& f, const float* emb, const float* labels, float* demb, std:
 }
 }  // namespace detail
 
+namespace detail {
+// Chosen by specialisation, not by comparing function addresses (which g++ 12 cannot do in a constant
+// expression under -fsanitize=undefined).
+template <auto Loss>
+inline constexpr const char* mined_loss_name = "MiningLoss";
+template <>
+inline constexpr const char* mined_loss_name<&batch_hard_triplet_loss<float>> = "BatchHard";
+template <>
+inline constexpr const char* mined_loss_name<&semi_hard_triplet_loss<float>> = "SemiHard";
+template <>
+inline constexpr const char* mined_loss_name<&batch_all_triplet_loss<float>> = "BatchAll";
+}  // namespace detail
+
 /// An in-batch mining loss over labelled embeddings: `Loss` is one of mining.hpp's triplet losses.
 template <auto Loss, Distance Default>
 struct MinedTripletLoss {
@@ -43,10 +56,7 @@ struct MinedTripletLoss {
   Distance distance = Default;
   static constexpr std::size_t arity = 1;  // one embedding per labelled sample; tuples are mined in the batch
   /// The loss's name in error messages.
-  static constexpr const char* name = Loss == &batch_hard_triplet_loss<float>  ? "BatchHard"
-                                      : Loss == &semi_hard_triplet_loss<float> ? "SemiHard"
-                                      : Loss == &batch_all_triplet_loss<float> ? "BatchAll"
-                                                                               : "MiningLoss";
+  static constexpr const char* name = detail::mined_loss_name<Loss>;
   template <class B>
   float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
     return detail::run_mining<B>([&](const float* e, const int* l, float* g) {
