@@ -31,13 +31,6 @@ std::vector<float> ids_for(std::size_t n, std::size_t vocab, std::uint64_t seed,
   return v;
 }
 
-template <class F>
-double millis(F&& f, int reps) {
-  f();  // warm: workspaces, pages
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) f();
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
-}
 }  // namespace
 
 TEST_CASE("the vectorised erf, Phi and GELU against std::erf / std::erfc in double over [-10, 10]") {
@@ -217,24 +210,4 @@ TEST_CASE("layers with token ids: BertEmbeddings, Residual feed-forward, LayerNo
   L::backward<Cpu>(Backward{ids.data(), yc.data(), dy.data(), nullptr, n, w.data(), gc.data(), nullptr, sc.data(), ids.data(), T});
   L::backward<Ref>(Backward{ids.data(), yr.data(), dy.data(), nullptr, n, w.data(), gr.data(), nullptr, sr.data(), ids.data(), T});
   expect_close("parameter gradients", gc, gr, 1e-3, 1e-5);
-}
-
-TEST_CASE("timing at all-MiniLM-L6-v2's size (64 x 128 x 384): LayerNorm and GELU, Cpu and Reference") {
-  const std::size_t rows = 64 * 128, cols = 384, n = rows * cols;
-  const auto x = random_vector(n, 22, -3.0f, 3.0f), gamma = random_vector(cols, 23), beta = random_vector(cols, 24);
-  std::vector<float> y(n), mean(rows), rstd(rows), dx(n), dg(cols), db(cols), pre(n);
-  const LayerNormArgs ln{x.data(), y.data(), gamma.data(), beta.data(), mean.data(), rstd.data(), rows, cols, 1e-12f};
-  const LayerNormBackwardArgs lb{x.data(), x.data(), gamma.data(), mean.data(), rstd.data(), dx.data(), dg.data(),
-                                 db.data(), rows, cols};
-  const GeluArgs ga{x.data(), y.data(), pre.data(), gamma.data(), rows, cols};
-  const GeluBackwardArgs gb{x.data(), x.data(), dx.data(), n};
-  const double lf_c = millis([&] { Cpu::layernorm_forward(ln); }, 10), lf_r = millis([&] { Ref::layernorm_forward(ln); }, 1);
-  const double lb_c = millis([&] { Cpu::layernorm_backward(lb); }, 10), lb_r = millis([&] { Ref::layernorm_backward(lb); }, 1);
-  const double gf_c = millis([&] { Cpu::gelu_forward(ga); }, 10), gf_r = millis([&] { Ref::gelu_forward(ga); }, 1);
-  const double gb_c = millis([&] { Cpu::gelu_backward(gb); }, 10), gb_r = millis([&] { Ref::gelu_backward(gb); }, 1);
-  MESSAGE("64x128x384, ms per call, Cpu vs Reference: layernorm forward " << lf_c << " vs " << lf_r << ", backward "
-          << lb_c << " vs " << lb_r << "; gelu (bias, pre) forward " << gf_c << " vs " << gf_r << ", backward "
-          << gb_c << " vs " << gb_r);
-  CHECK(lf_c < lf_r);
-  CHECK(gf_c < gf_r);
 }
