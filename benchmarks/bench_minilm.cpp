@@ -84,7 +84,6 @@ int main(int argc, char** argv) {
     std::ofstream f(tmp / "sentences.txt");
     for (const auto& s : sentences) f << s << "\n";
   }
-  const std::string venv = (env && *env ? fs::path() : fs::path()).string();
   const char* cache = std::getenv("SIAMESE_CACHE");
   const char* home = std::getenv("HOME");
   const fs::path python = fs::path(cache && *cache ? cache : (std::string(home ? home : "/root") + "/.cache/siamese")) /

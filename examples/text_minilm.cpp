@@ -251,17 +251,9 @@ int run_minilm(int argc, char** argv) {
   const fs::path folder = minilm_folder(o.dir);
   const WordPieceTokenizer tok((folder / "vocab.txt").string());
 
-  const bool generated = o.train.empty();
-  const fs::path train_file = generated ? examples::make_definition_pairs() : fs::path(o.train);
-  const QuoraData all = load_quora(train_file.string(), /*lenient=*/true);
-  PairSplit outer = o.test.empty() ? split(all.pairs, 0.2, o.seed) : PairSplit{all.pairs, {}};
-  const std::vector<QuestionPair> test_pairs = o.test.empty() ? outer.validation : load_quora(o.test, true).pairs;
-  const PairSplit tv = split(outer.train, 0.1, o.seed + 1);
-  if (generated) fs::remove_all(train_file.parent_path());
-  std::printf("data: %zu training, %zu validation, %zu test pairs (%zu malformed rows skipped)\n", tv.train.size(),
-              tv.validation.size(), test_pairs.size(), all.skipped);
-  const TokenizedPairs train = tokenize(tok, tv.train), validation = tokenize(tok, tv.validation),
-                       test = tokenize(tok, test_pairs);
+  const examples::TextSplits data = examples::load_text_splits(o.train, o.test, o.seed);
+  const TokenizedPairs train = tokenize(tok, data.train), validation = tokenize(tok, data.validation),
+                       test = tokenize(tok, data.test);
   return o.blocks == "all" ? run<6>(o, folder, train, validation, test, start)
                            : run<2>(o, folder, train, validation, test, start);
 }

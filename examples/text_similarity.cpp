@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "common/definition_pairs.hpp"
+
 using namespace siamese;
 namespace fs = std::filesystem;
 
@@ -31,9 +33,6 @@ constexpr std::size_t kLength = 30, kVocabulary = 20000;
 using Encoder = Sequential<Input<kLength>, Embedding<kVocabulary, 100>, LSTM<64>>;
 using Model = Siamese<Encoder, Head<SqDiff, DiffSq, Cosine>>;
 
-#ifndef SIAMESE_SOURCE_DIR
-#define SIAMESE_SOURCE_DIR "."
-#endif
 
 namespace {
 
@@ -148,20 +147,6 @@ std::vector<float> scores(Model& m, const Encoded& d) {
   return s;
 }
 
-/// Runs scripts/make_text_pairs into a fresh temporary folder; returns the CSV's path.
-fs::path make_definition_pairs() {
-  std::string dir = (fs::temp_directory_path() / "text_similarity_XXXXXX").string();
-  if (!mkdtemp(dir.data())) throw std::runtime_error("cannot create a temporary folder in " + dir);
-  const fs::path csv = fs::path(dir) / "definition_pairs.csv";
-  const std::string script = std::string(SIAMESE_SOURCE_DIR) + "/scripts/make_text_pairs";
-  std::printf("no --train given: generating the WordNet/GCIDE definition pairs with %s into %s\n", script.c_str(),
-              dir.c_str());
-  std::fflush(stdout);
-  if (std::system(("'" + script + "' '" + csv.string() + "' --max-words 1000000").c_str()) != 0)
-    throw std::runtime_error(script + " failed (it needs python3 and the wordnet-base and dict-gcide data)");
-  return csv;
-}
-
 }  // namespace
 
 int run_minilm(int argc, char** argv);  // text_minilm.cpp
@@ -171,27 +156,17 @@ int main(int argc, char** argv) try {
     if (std::string(argv[i]) == "--encoder" && std::string(argv[i + 1]) == "minilm") return run_minilm(argc, argv);
   const Options o = parse(argc, argv);
   const auto start = std::chrono::steady_clock::now();
-  const bool generated = o.train.empty();
-  const fs::path train_file = generated ? make_definition_pairs() : fs::path(o.train);
-
-  // Data: test set (own file or a seeded 20% of the training file), then a 10% validation split.
-  const QuoraData all = load_quora(train_file.string(), /*lenient=*/true);
-  PairSplit outer = o.test.empty() ? split(all.pairs, 0.2, o.seed) : PairSplit{all.pairs, {}};
-  const std::vector<QuestionPair> test_pairs = o.test.empty() ? outer.validation : load_quora(o.test, true).pairs;
-  const PairSplit tv = split(outer.train, 0.1, o.seed + 1);
-  if (generated) fs::remove_all(train_file.parent_path());
-  std::printf("data: %zu training, %zu validation, %zu test pairs (%zu malformed rows skipped)\n", tv.train.size(),
-              tv.validation.size(), test_pairs.size(), all.skipped);
+  const examples::TextSplits data = examples::load_text_splits(o.train, o.test, o.seed);
 
   TokenizerOptions to;
   to.num_words = kVocabulary;
   Tokenizer tok(to);
   std::vector<std::string_view> questions;
-  for (const auto& p : tv.train) questions.insert(questions.end(), {p.q1, p.q2});
+  for (const auto& p : data.train) questions.insert(questions.end(), {p.q1, p.q2});
   tok.fit_on_texts(questions);
   std::printf("tokenizer: %zu words in the training questions, %zu kept\n", tok.word_index().size(),
               tok.vocabulary_size() - 1);
-  const Encoded train = encode(tok, tv.train), validation = encode(tok, tv.validation), test = encode(tok, test_pairs);
+  const Encoded train = encode(tok, data.train), validation = encode(tok, data.validation), test = encode(tok, data.test);
 
   Model model(o.seed);
   std::printf("model: %s\n  %zu parameters, embedding width %zu\n", Model::signature().c_str(), Model::param_count,

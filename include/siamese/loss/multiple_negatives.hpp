@@ -17,7 +17,11 @@ namespace detail {
 /// takes part as a negative. Returns the mean loss; g (2n x d, or null) receives its gradient.
 inline double multiple_negatives_ranking(const float* e, const float* labels, std::size_t n, std::size_t d,
                                          float scale, bool symmetric, float* g) {
-  std::vector<double> norm(2 * n), cos(n * n);
+  // Per-thread workspaces: a training step allocates only when the batch grows.
+  thread_local std::vector<double> norm, cos, dcos, p;
+  thread_local std::vector<char> query;
+  norm.resize(2 * n);
+  cos.resize(n * n);
   for (std::size_t r = 0; r < 2 * n; ++r) {
     double s = 0;
     for (std::size_t k = 0; k < d; ++k) s += double(e[r * d + k]) * e[r * d + k];
@@ -33,40 +37,35 @@ inline double multiple_negatives_ranking(const float* e, const float* labels, st
                            std::to_string(j) + " are not finite");
       cos[i * n + j] = c;
     }
-  std::vector<char> query(n);
+  query.resize(n);
   std::size_t queries = 0;
   for (std::size_t i = 0; i < n; ++i) queries += (query[i] = labels ? labels[i] != 0.0f : 1);
   if (g)
     for (std::size_t k = 0; k < 2 * n * d; ++k) g[k] = 0.0f;
   if (queries == 0) return 0.0;
   // dL/dcos, accumulated from the row (anchor -> candidates) and column (candidate -> anchors) softmaxes.
-  std::vector<double> dcos(n * n, 0.0);
+  dcos.assign(n * n, 0.0);
   double loss = 0;
   const double w = (symmetric ? 0.5 : 1.0) / double(queries);
-  std::vector<double> p(n);
-  auto softmax_ce = [&](std::size_t target, auto score, auto at) {
+  p.resize(n);
+  // Cross-entropy at `target` of the softmax over the scale * cos entries at(k), k in [0, n) where in(k): its loss,
+  // and its gradient added to the matching dcos entries.
+  auto softmax_ce = [&](std::size_t target, auto at, auto in) {
     double m = -INFINITY;
-    for (std::size_t j = 0; j < n; ++j) m = std::max(m, score(j));
+    for (std::size_t k = 0; k < n; ++k)
+      if (in(k)) m = std::max(m, scale * cos[at(k)]);
     double z = 0;
-    for (std::size_t j = 0; j < n; ++j) z += (p[j] = std::exp(score(j) - m));
-    loss += w * (std::log(z) + m - score(target));
-    for (std::size_t j = 0; j < n; ++j) at(j) += w * scale * (p[j] / z - (j == target ? 1.0 : 0.0));
+    for (std::size_t k = 0; k < n; ++k) z += (p[k] = in(k) ? std::exp(scale * cos[at(k)] - m) : 0.0);
+    loss += w * (std::log(z) + m - scale * cos[at(target)]);
+    for (std::size_t k = 0; k < n; ++k)
+      if (in(k)) dcos[at(k)] += w * scale * (p[k] / z - (k == target ? 1.0 : 0.0));
   };
   for (std::size_t i = 0; i < n; ++i) {
     if (!query[i]) continue;
-    softmax_ce(i, [&](std::size_t j) { return scale * cos[i * n + j]; },
-               [&](std::size_t j) -> double& { return dcos[i * n + j]; });
-    // The column form (candidate b_i against every anchor that is a query) when symmetric.
-    if (symmetric) {
-      double m = -INFINITY;
-      for (std::size_t a = 0; a < n; ++a)
-        if (query[a]) m = std::max(m, scale * cos[a * n + i]);
-      double z = 0;
-      for (std::size_t a = 0; a < n; ++a) z += (p[a] = query[a] ? std::exp(scale * cos[a * n + i] - m) : 0.0);
-      loss += w * (std::log(z) + m - scale * cos[i * n + i]);
-      for (std::size_t a = 0; a < n; ++a)
-        if (query[a]) dcos[a * n + i] += w * scale * (p[a] / z - (a == i ? 1.0 : 0.0));
-    }
+    // Anchor a_i against every candidate b_j.
+    softmax_ce(i, [&](std::size_t j) { return i * n + j; }, [](std::size_t) { return true; });
+    // Symmetric: candidate b_i against every anchor that is a query.
+    if (symmetric) softmax_ce(i, [&](std::size_t a) { return a * n + i; }, [&](std::size_t a) { return query[a] != 0; });
   }
   if (g)
     for (std::size_t i = 0; i < n; ++i)
