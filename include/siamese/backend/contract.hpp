@@ -50,7 +50,7 @@ struct Entry {
 /// The entry of one kernel: get(x) is &X::kernel for an X* x, and is not callable where X lacks it, so
 /// that a type without the kernel gives an entry (present == false) rather than a compile error.
 template <class B, class Get>
-constexpr Entry entry(std::string_view name, Get get) {
+constexpr Entry entry(std::string_view name, [[maybe_unused]] Get get) {
   if constexpr (!std::is_invocable_v<Get, B*>) {
     return {name, false, false, false};
   } else {
