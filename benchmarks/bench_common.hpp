@@ -3,6 +3,8 @@
 // script run as a subprocess.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -27,13 +29,25 @@ inline double median_rate(const std::function<void()>& call, std::size_t items, 
   return rates[rates.size() / 2];
 }
 
+/// The Python of the peers' environment (PyTorch 2.x from PyPI, installed by scripts/peers_venv under
+/// $SIAMESE_CACHE or ~/.cache/siamese), or Debian's /usr/bin/python3 (python3-torch) when it is absent.
+inline std::string peers_python() {
+  const char* cache = std::getenv("SIAMESE_CACHE");
+  const char* home = std::getenv("HOME");
+  const std::string py = std::string(cache && *cache ? cache : (std::string(home ? home : "/root") + "/.cache/siamese")) +
+                         "/peers-venv/bin/python";
+  return std::filesystem::exists(py) ? py : "/usr/bin/python3";
+}
+
 /// PyTorch's rate per workload, read from the "<name> <rate>" lines of `script` (in benchmarks/), run
-/// through Debian's /usr/bin/python3 with OPENBLAS_NUM_THREADS=1 and without OPENBLAS_CORETYPE /
-/// OPENBLAS_L2_SIZE; empty when it cannot run.
-inline std::map<std::string, double> pytorch_rates(const std::string& script, int threads, int rounds) {
-  const std::string cmd = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 " +
-                          std::string(BENCH_DIR) + "/" + script + " " + std::to_string(threads) + " " +
-                          std::to_string(rounds) + " 2>/dev/null";
+/// through `python` (Debian's /usr/bin/python3 by default) with OPENBLAS_NUM_THREADS=1 and without
+/// OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE; empty when it cannot run.
+inline std::map<std::string, double> pytorch_rates(const std::string& script, int threads, int rounds,
+                                                   const std::string& python = "/usr/bin/python3",
+                                                   const std::string& workloads = "") {
+  const std::string cmd = "cd " + std::string(BENCH_DIR) + " && env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
+                          "OPENBLAS_NUM_THREADS=1 " + python + " " + std::string(BENCH_DIR) + "/" + script + " " +
+                          std::to_string(threads) + " " + std::to_string(rounds) + " " + workloads + " 2>/dev/null";
   std::map<std::string, double> out;
   std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
   if (!p) return out;
@@ -63,7 +77,8 @@ inline void report(const std::vector<std::pair<std::string, std::string>>& lines
       std::printf("%s: siamese %.1f %s/s, pytorch %.1f %s/s, speedup %.2fx\n", name.c_str(), x, unit.c_str(),
                   it->second, unit.c_str(), x / it->second);
     else
-      std::printf("%s: siamese %.1f %s/s, pytorch unavailable (python3-torch)\n", name.c_str(), x, unit.c_str());
+      std::printf("%s: siamese %.1f %s/s, pytorch unavailable (scripts/peers_venv or python3-torch)\n", name.c_str(),
+                  x, unit.c_str());
   }
 }
 

@@ -1,53 +1,68 @@
-// Kinship verification with VGGFace: are the people in two face images related?
-// Siamese<VGGFace encoder with all but its last block frozen, Head<SqDiff, DiffSq, Cosine>> trained
-// on related / unrelated pairs in the layout of Kaggle's "Recognizing Faces in the Wild":
+// Kinship verification: are the people in two face images related?
+// Siamese<encoder with its early layers frozen, head> trained on related / unrelated pairs in the layout of Kaggle's
+// "Recognizing Faces in the Wild":
 //   DIR/train/<family>/<person>/*.jpg  and  DIR/train_relationships.csv (p1,p2 = F0002/MID1,F0002/MID3)
 // Families whose id starts with F09 are held out: the decision threshold is calibrated on one draw of
 // their pairs and applied to another, which gives the final "test:" line.
 //
-//   kinship --data DIR [--weights vggface.npz|vggface.h5] [--size 224|64] [--steps N] [--batch N] [--seed S]
+//   kinship --data DIR [--backbone vggface|resnet50] [--loss bce|triplet] [--weights FILE.npz|FILE.h5]
+//           [--size 224|64] [--steps N] [--batch N] [--pairs N] [--mine-every N] [--mine-pool N] [--seed S]
 //
-// Weights: scripts/convert_vggface.py turns keras-vggface's .h5 or a PyTorch VGGFace into .npz; a
-// Keras .h5 also loads directly (the library reads HDF5 itself). Without --data the example
+// Backbones: vggface (default): VGGFace (VGG16), conv1_1..conv4_3 frozen, Head<SqDiff, DiffSq, Cosine>;
+// resnet50: the VGGFace2 ResNet-50 of keras-vggface, stage 5 trainable, Head<SqDiff, DiffSq, Product>.
+// Losses: bce (default): binary cross-entropy on pairs through the head; triplet: the triplet loss (cosine
+// distance, margin 0.2) on triplets of images, anchor and positive from one family, the negative the nearest to the
+// anchor among --mine-pool random images of other families (offline hard-negative mining, embeddings recomputed
+// every --mine-every steps); pairs are then scored by the cosine similarity of their embeddings.
+// Weights: scripts/convert_vggface.py turns keras-vggface's .h5 (VGG16 or --model resnet50) or a PyTorch model
+// into .npz; a Keras .h5 also loads directly (the library reads HDF5 itself). Without --data the example
 // writes a small synthetic tree (cartoon faces whose colours and proportions run in families) and
 // runs the whole pipeline on it at 64x64 with random weights, to show it end to end in about a minute.
 #include <siamese/siamese.hpp>
 
-#include <siamese/data/kinship.hpp>
-#include <siamese/eval/metrics.hpp>
 #include <siamese/io/hdf5.hpp>
 #include <siamese/io/npz.hpp>
 #include <siamese/model/zoo/vggface.hpp>
+
+#include "common/kinship_run.hpp"
 
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
 using namespace siamese;
 namespace fs = std::filesystem;
 
-template <std::size_t Size>
-using Model = Siamese<VGGFaceEncoderFrozenAt<Size>, Head<SqDiff, DiffSq, Cosine>>;
+using kinship::Options;
 
-struct Options {
-  fs::path data, weights;
-  std::size_t size = 0, steps = 0, batch = 8, eval_pairs = 0;
-  std::uint64_t seed = 1;
+namespace kinship {
+/// VGGFace with conv1_1..conv4_3 frozen and the seed's head.
+struct VGGFaceBackbone {
+  template <std::size_t Size>
+  using encoder = VGGFaceEncoderFrozenAt<Size>;
+  using head = Head<SqDiff, DiffSq, Cosine>;
+  static constexpr const char* name = "VGGFace";
+  static constexpr const char* frozen = "conv1_1..conv4_3 frozen";
+  static void preprocess(Tensor& t) { vggface_preprocess(t); }
+  template <class M>
+  static std::size_t load(M& model, const fs::path& weights) {
+    const std::string ext = weights.extension().string();
+    const ArrayFile f = ext == ".h5" || ext == ".hdf5" ? read_keras_h5(weights) : read_npz(weights);
+    return import_arrays(model, f, vggface_weight_map(model.parameter_info()));
+  }
 };
+int run_vggface(const Options& o, const fs::path& dir) { return run_sized<VGGFaceBackbone>(o, dir); }
+}  // namespace kinship
 
 namespace {
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 /// A cartoon face: family f fixes skin and hair colours, eye spacing and face width; person p shifts
 /// them a little; image i moves the face and adds noise.
@@ -101,89 +116,6 @@ void write_demo_tree(const fs::path& dir, int side, std::uint64_t seed) {
   }
 }
 
-/// Embeds every distinct image of `pairs` once, then scores the pairs with the head alone.
-template <class M>
-std::vector<float> score(M& model, const std::vector<KinshipPair>& pairs, std::size_t size) {
-  std::map<fs::path, std::size_t> row;
-  for (const auto& p : pairs) row.emplace(p.a, 0), row.emplace(p.b, 0);
-  constexpr std::size_t D = M::embedding_width, chunk = 16;
-  std::vector<fs::path> files;
-  for (auto& [f, r] : row) r = files.size(), files.push_back(f);
-  std::vector<float> emb(files.size() * D);
-  for (std::size_t s = 0; s < files.size(); s += chunk) {
-    const std::size_t n = std::min(chunk, files.size() - s);
-    Tensor x({n, size, size, 3});
-    for (std::size_t i = 0; i < n; ++i) load_image_into(x.data() + i * size * size * 3, files[s + i], size, size);
-    vggface_preprocess(x);
-    const Tensor e = model.embed(x);
-    std::copy(e.begin(), e.end(), emb.begin() + long(s * D));
-  }
-  Tensor ea({pairs.size(), D}), eb({pairs.size(), D});
-  for (std::size_t i = 0; i < pairs.size(); ++i) {
-    std::copy_n(emb.begin() + long(row[pairs[i].a] * D), D, ea.data() + i * D);
-    std::copy_n(emb.begin() + long(row[pairs[i].b] * D), D, eb.data() + i * D);
-  }
-  const Tensor p = model.predict_embeddings(ea, eb);
-  return {p.begin(), p.end()};
-}
-
-template <std::size_t Size>
-int run(const Options& o, const fs::path& dir) {
-  const double t0 = now();
-  const KinshipData all = load_kinship(dir / "train", dir / "train_relationships.csv");
-  const KinshipSplit split = split_by_family(all, "F09");
-  std::printf("data: %zu people, %zu relations (%zu rows skipped: person without images); "
-              "training %zu people, held out (F09*) %zu people\n",
-              all.people.size(), all.relations.size(), all.skipped_relations, split.train.people.size(),
-              split.validation.people.size());
-
-  auto model = std::make_unique<Model<Size>>(o.seed);
-  std::printf("model: VGGFace at %zux%zux3, conv1_1..conv4_3 frozen; %zu parameters, %zu trainable, embedding %zu\n",
-              Size, Size, Model<Size>::param_count,
-              [&] {
-                std::size_t n = 0;
-                for (const auto& p : model->parameter_info()) n += p.trainable ? p.size : 0;
-                return n;
-              }(),
-              Model<Size>::embedding_width);
-  if (!o.weights.empty()) {
-    const std::string ext = o.weights.extension().string();
-    const ArrayFile f = ext == ".h5" || ext == ".hdf5" ? read_keras_h5(o.weights) : read_npz(o.weights);
-    const std::size_t n = import_arrays(*model, f, vggface_weight_map(model->parameter_info()));
-    std::printf("weights: %zu arrays from %s\n", n, o.weights.c_str());
-  } else {
-    std::printf("weights: none given, the encoder starts from random values\n");
-  }
-
-  KinshipPairs train(split.train, o.seed + 1);
-  Adam adam;
-  adam.learning_rate = o.weights.empty() ? 1e-4f : 1e-5f;
-  double running = 0;
-  for (std::size_t step = 1; step <= o.steps; ++step) {
-    PairBatch b = load_pair_batch(train.next(o.batch), Size, Size);
-    vggface_preprocess(b.a);
-    vggface_preprocess(b.b);
-    const float loss = model->train_step(b, BinaryCrossEntropy{}, adam);
-    running = step == 1 ? loss : 0.9 * running + 0.1 * loss;
-    if (step % std::max<std::size_t>(1, o.steps / 10) == 0 || step == o.steps)
-      std::printf("step %zu/%zu: loss %.4f (smoothed %.4f), %.1f s\n", step, o.steps, double(loss), running, now() - t0);
-  }
-
-  const auto calib = KinshipPairs(split.validation, o.seed + 2).next(o.eval_pairs);
-  const auto test = KinshipPairs(split.validation, o.seed + 3).next(o.eval_pairs);
-  std::vector<float> calib_labels, test_labels;
-  for (const auto& p : calib) calib_labels.push_back(p.label);
-  for (const auto& p : test) test_labels.push_back(p.label);
-  const auto calib_scores = score(*model, calib, Size), test_scores = score(*model, test, Size);
-  const CalibratedThreshold cal = calibrate_threshold(calib_scores, calib_labels);
-  const BinaryMetrics bm = binary_metrics(test_scores, test_labels, cal.threshold);
-  std::printf("held-out families: %zu calibration and %zu test pairs; total %.1f s\n", calib.size(), test.size(),
-              now() - t0);
-  std::printf("test: roc_auc=%.4f accuracy=%.4f threshold=%.4f\n", roc_auc(test_scores, test_labels), bm.accuracy,
-              double(cal.threshold));
-  return 0;
-}
-
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -193,6 +125,10 @@ Options parse(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--data") o.data = value();
+    else if (a == "--backbone") o.backbone = value();
+    else if (a == "--loss") o.loss = value();
+    else if (a == "--mine-every") o.mine_every = std::stoul(value());
+    else if (a == "--mine-pool") o.mine_pool = std::stoul(value());
     else if (a == "--weights") o.weights = value();
     else if (a == "--size") o.size = std::stoul(value());
     else if (a == "--steps") o.steps = std::stoul(value());
@@ -209,7 +145,8 @@ int main(int argc, char** argv) try {
   Options o = parse(argc, argv);
   fs::path dir = o.data;
   if (dir.empty()) {
-    dir = fs::temp_directory_path() / "siamese_kinship_demo";
+    // One tree per configuration: the example tests run the backbones and losses in parallel.
+    dir = fs::temp_directory_path() / ("siamese_kinship_demo_" + o.backbone + "_" + o.loss);
     if (o.size == 0) o.size = 64;
     write_demo_tree(dir, int(o.size), o.seed);
     std::printf("no --data given: wrote a synthetic kinship tree to %s (14 families of 3 people, 3 images each; "
@@ -221,9 +158,10 @@ int main(int argc, char** argv) try {
   if (o.size == 0) o.size = 224;
   if (o.steps == 0) o.steps = 200;
   if (o.eval_pairs == 0) o.eval_pairs = 200;
-  if (o.size == 224) return run<224>(o, dir);
-  if (o.size == 64) return run<64>(o, dir);
-  throw std::invalid_argument("--size must be 224 (VGGFace's input) or 64 (the quick demo size)");
+  if (o.loss != "bce" && o.loss != "triplet") throw std::invalid_argument("--loss must be bce or triplet");
+  if (o.backbone == "vggface") return kinship::run_vggface(o, dir);
+  if (o.backbone == "resnet50") return kinship::run_resnet50(o, dir);
+  throw std::invalid_argument("--backbone must be vggface or resnet50");
 } catch (const std::exception& e) {
   std::fprintf(stderr, "error: %s\n", e.what());
   return 1;

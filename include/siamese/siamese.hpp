@@ -37,6 +37,7 @@
 #include "layers/reshape.hpp"
 #include "layers/residual.hpp"
 #include "layers/time_pooling.hpp"
+#include "layers/zero_padding.hpp"
 #include "loss/losses.hpp"
 #include "loss/multiple_negatives.hpp"
 #include "loss/online.hpp"

@@ -42,6 +42,8 @@ const ConvCase conv_cases[] = {
     {10, 10, 3, 3, 3, 1, 1, Padding::Valid, 40}, {28, 28, 1, 5, 5, 2, 2, Padding::Same, 64},
     // im2col + sgemm for small kernels that the direct kernels leave: pointwise over 40 channels, 70 outputs.
     {5, 5, 40, 1, 1, 1, 1, Padding::Valid, 9},    {6, 6, 2, 3, 3, 1, 1, Padding::Same, 70},
+    // ResNet-50's stem (7x7 stride 2, Same: asymmetric padding on an even input) and its strided 1x1 reduction.
+    {16, 16, 3, 7, 7, 2, 2, Padding::Same, 8},    {9, 9, 16, 1, 1, 2, 2, Padding::Valid, 8},
 };
 }  // namespace
 
@@ -115,6 +117,17 @@ TEST_CASE("conv2d with a fused activation matches the reference's convolution th
       std::vector<float> only(g.f, 9.0f);
       Cpu::conv2d_backward_act({g, a, x.data(), yr.data(), w.data(), dy.data(), nullptr, nullptr, only.data(), n});
       expect_sum_close("db alone", only, dbr);
+      // Without a bias (Conv2DNoBias): forward with a null bias, backward with a null db.
+      std::vector<float> yn(out), ynr(out), dxn(in, 9.0f), dwn(wn, 9.0f);
+      Cpu::conv2d_forward_act({g, a, x.data(), w.data(), nullptr, yn.data(), n});
+      Ref::conv2d_forward({g, x.data(), w.data(), nullptr, ynr.data(), n});
+      Ref::activation({a, ynr.data(), ynr.data(), out});
+      expect_sum_close("forward without bias", yn, ynr);
+      Ref::activation_backward({a, ynr.data(), dy.data(), dz.data(), out});
+      Ref::conv2d_backward({g, x.data(), w.data(), dz.data(), dxr.data(), dwr.data(), nullptr, n});
+      Cpu::conv2d_backward_act({g, a, x.data(), ynr.data(), w.data(), dy.data(), dxn.data(), dwn.data(), nullptr, n});
+      expect_sum_close("dx without bias", dxn, dxr);
+      expect_sum_close("dw without bias", dwn, dwr);
     }
   }
 }

@@ -51,15 +51,15 @@ TEST_CASE("batchnorm forward (training and inference) and backward") {
         expect_close("moving variance", mv, mvr, 1e-5, 1e-6);
         std::vector<float> dx(rows * c), dxr(rows * c), dg(c), dgr(c), db(c), dbr(c);
         Cpu::batchnorm_backward({dy.data(), gamma.data(), xhr.data(), isr.data(), dx.data(), dg.data(), db.data(), rows,
-                                c});
+                                c, training});
         Ref::batchnorm_backward({dy.data(), gamma.data(), xhr.data(), isr.data(), dxr.data(), dgr.data(), dbr.data(),
-                                rows, c});
+                                rows, c, training});
         expect_close("dx", dx, dxr, 1e-4, 1e-5);
         expect_close("dgamma", dg, dgr, 1e-4, 1e-5 * double(rows));
         expect_close("dbeta", db, dbr, 1e-4, 1e-5 * double(rows));
         std::vector<float> only(c, 9.0f);
         Cpu::batchnorm_backward({dy.data(), gamma.data(), xhr.data(), isr.data(), nullptr, only.data(), nullptr, rows,
-                                c});
+                                c, training});
         expect_close("dgamma alone", only, dgr, 1e-4, 1e-5 * double(rows));
       }
     }

@@ -249,9 +249,9 @@ TEST_CASE("batchnorm forward (training, inference) and backward") {
       expect_close("moving variance", dmv.host(), mvw, 1e-5, 1e-6);
       Dev<B> ddy(dy), gx(rows * c), gg(c), gbeta(c);
       std::vector<float> gxw(rows * c), ggw(c), gbw(c);
-      B::batchnorm_backward({ddy.p(), dg.p(), xhat.p(), is.p(), gx.p(), gg.p(), gbeta.p(), rows, c});
+      B::batchnorm_backward({ddy.p(), dg.p(), xhat.p(), is.p(), gx.p(), gg.p(), gbeta.p(), rows, c, training});
       Ref::batchnorm_backward({dy.data(), gamma.data(), xw.data(), iw.data(), gxw.data(), ggw.data(), gbw.data(), rows,
-                              c});
+                              c, training});
       expect_close("dx", gx.host(), gxw, 1e-3, 1e-5);
       expect_close("dgamma", gg.host(), ggw, 1e-4, 1e-4);
       expect_close("dbeta", gbeta.host(), gbw, 1e-4, 1e-4);

@@ -4,6 +4,8 @@
 // Included after `using B = ...;`.
 #include <siamese/layers/activation.hpp>
 #include <siamese/layers/batchnorm.hpp>
+#include <siamese/layers/zero_padding.hpp>
+#include <siamese/model/zoo/resnet50.hpp>
 #include <siamese/layers/concat.hpp>
 #include <siamese/layers/conv2d.hpp>
 #include <siamese/layers/dense.hpp>
@@ -48,9 +50,11 @@ void compare_layer(const std::string& name, std::size_t n, bool training, std::v
   L::template forward<Ref>(Forward{x.data(), y.data(), n, w.data(), state.data(), scratch.data(), training, 77});
   expect_close(name + " forward", by.host(), y, rtol, atol);
   expect_close(name + " states", bstate.host(), state, rtol, atol);
-  L::template backward<B>(Backward{bx.p(), by.p(), bdy.p(), bdx.p(), n, bw.p(), bdw.p(), bstate.p(), bscratch.p()});
+  L::template backward<B>(
+      Backward{bx.p(), by.p(), bdy.p(), bdx.p(), n, bw.p(), bdw.p(), bstate.p(), bscratch.p(), nullptr, 0, training});
   L::template backward<Ref>(
-      Backward{x.data(), y.data(), dy.data(), dx.data(), n, w.data(), dw.data(), state.data(), scratch.data()});
+      Backward{x.data(), y.data(), dy.data(), dx.data(), n, w.data(), dw.data(), state.data(), scratch.data(), nullptr, 0,
+               training});
   expect_close(name + " dx", bdx.host(), dx, rtol, atol);
   if (pc) expect_close(name + " dw", bdw.host(), dw, rtol, atol);
 }
@@ -83,6 +87,11 @@ TEST_CASE("layers: Dense, Conv2D, pooling, activations, Dropout, BatchNorm, Conc
   compare_layer<Bound<Dropout<0.3f>, Shape<50>>>("Dropout inference", 8, false);
   compare_layer<Bound<BatchNorm, Shape<5, 5, 3>>>("BatchNorm training", 4, true, {}, 1e-3, 1e-4);
   compare_layer<Bound<BatchNorm, Shape<6>>>("BatchNorm inference", 4, false, {}, 1e-3, 1e-4);
+  compare_layer<Bound<Conv2DNoBias<4, 7, 2, Padding::Same>, Shape<9, 9, 3>>>("Conv2D without bias, 7x7/2", 2, true);
+  compare_layer<Bound<ZeroPadding2D<1, 2, 0, 3>, Shape<4, 5, 3>>>("ZeroPadding2D", 3, true);
+  compare_layer<Bound<ResNetConvBlock<2, 2>, Shape<5, 5, 3>>>("ResNet projection block", 2, true, {}, 1e-3, 1e-4);
+  compare_layer<Bound<ResNetIdentityBlock<2>, Shape<4, 4, 8>>>("ResNet identity block, inference", 2, false, {}, 1e-3,
+                                                                1e-4);
   compare_layer<Bound<Concat<GlobalMaxPool2D, GlobalAvgPool2D>, Shape<3, 4, 5>>>("Concat of global pools", 3, true);
   compare_layer<Bound<Concat<Sequential<Dense<3, ReLU>>, Dense<2>>, Shape<7>>>("Concat of dense branches", 5, true);
 }

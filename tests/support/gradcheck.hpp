@@ -70,8 +70,8 @@ void check_layer(const std::string& name, std::size_t n, std::uint64_t seed = 1,
     return s;
   };
   loss();
-  L::template backward<B>(
-      Backward{x.data(), y.data(), r.data(), dx.data(), n, w.data(), dw.data(), state.data(), scratch.data()});
+  L::template backward<B>(Backward{x.data(), y.data(), r.data(), dx.data(), n, w.data(), dw.data(), state.data(),
+                                   scratch.data(), nullptr, 0, training});
   check_gradient(name + " d/dx", x, dx, loss, 1e-3, rtol, atol);
   if (!w.empty()) check_gradient(name + " d/dw", w, dw, loss, 1e-3, rtol, atol);
 }

@@ -228,34 +228,43 @@ inline ArrayFile read_keras_h5(const std::filesystem::path& path) {
     if (out.arrays.empty()) throw FileError(where + "a Keras 3 weight file without any weight");
     return out;
   }
+  // Groups that paths go through, read once: a layer name with '/' (keras-vggface's "conv1/7x7_s2") is a path of
+  // nested groups, as h5py creates them, and so is a weight path inside a layer's group.
+  std::map<std::uint64_t, detail::KerasGroup> groups;
+  const auto group_at = [&](std::uint64_t addr, const std::string& ctx) -> const detail::KerasGroup& {
+    auto it = groups.find(addr);
+    if (it == groups.end()) it = groups.emplace(addr, detail::keras_group(f, addr, ctx)).first;
+    return it->second;
+  };
+  // The address of `path` below group g (components separated by '/'), or undef.
+  const auto follow = [&](const detail::KerasGroup& g, const std::string& path, const std::string& ctx) {
+    const detail::KerasGroup* at = &g;
+    std::uint64_t addr = detail::h5::undef;
+    for (std::size_t start = 0; start <= path.size();) {
+      std::size_t stop = path.find('/', start);
+      if (stop == std::string::npos) stop = path.size();
+      const std::string_view part = std::string_view(path).substr(start, stop - start);
+      start = stop + 1;
+      if (part.empty()) continue;
+      if (!at) at = &group_at(addr, ctx);  // the previous component must be a group
+      const auto l = at->links.find(part);
+      addr = l == at->links.end() ? detail::h5::undef : l->second;
+      if (addr == detail::h5::undef) return addr;
+      at = nullptr;
+    }
+    return at ? detail::h5::undef : addr;
+  };
+  std::set<std::string_view> seen;
   for (const auto& layer : layers) {
     const std::string lctx = "layer '" + layer + "'";
-    const auto it = root.links.find(layer);
-    if (it == root.links.end() || it->second == detail::h5::undef)
-      throw FileError(where + lctx + " is listed in 'layer_names' but has no group");
-    const detail::KerasGroup g = detail::keras_group(f, it->second, lctx);
-    std::map<std::uint64_t, detail::KerasGroup> subgroups;  // groups inside the layer's that weight paths go through
+    if (!seen.insert(layer).second) throw FileError(where + lctx + " is listed twice in 'layer_names'");
+    const std::uint64_t layer_addr = follow(root, layer, lctx);
+    if (layer_addr == detail::h5::undef) throw FileError(where + lctx + " is listed in 'layer_names' but has no group");
+    const detail::KerasGroup& g = group_at(layer_addr, lctx);
     for (const auto& w : detail::keras_list_attr(f, g.attrs, "weight_names", heaps, lctx + ": ")) {
       const std::string dctx = lctx + ": dataset '" + w + "'";
-      const detail::KerasGroup* at = &g;
-      std::uint64_t addr = detail::h5::undef;
-      for (std::size_t start = 0; start <= w.size();) {  // follow the path's components
-        std::size_t stop = w.find('/', start);
-        if (stop == std::string::npos) stop = w.size();
-        const std::string_view part = std::string_view(w).substr(start, stop - start);
-        start = stop + 1;
-        if (part.empty()) continue;
-        if (!at) {  // the previous component must be a group
-          auto sub = subgroups.find(addr);
-          if (sub == subgroups.end()) sub = subgroups.emplace(addr, detail::keras_group(f, addr, dctx)).first;
-          at = &sub->second;
-        }
-        const auto l = at->links.find(part);
-        addr = l == at->links.end() ? detail::h5::undef : l->second;
-        if (addr == detail::h5::undef) break;
-        at = nullptr;
-      }
-      if (addr == detail::h5::undef || at) throw FileError(where + dctx + " is listed in 'weight_names' but does not exist");
+      const std::uint64_t addr = follow(g, w, dctx);
+      if (addr == detail::h5::undef) throw FileError(where + dctx + " is listed in 'weight_names' but does not exist");
       f.step(16 + w.size(), dctx);
       NamedArray a{layer + "/" + detail::keras_weight_leaf(w), {}, {}};
       detail::h5::read_float_dataset(f, detail::h5::object_header(f, addr, dctx), dctx, a.shape, a.data);

@@ -43,7 +43,8 @@ struct BatchNormImpl : LayerDefaults {
                            .dgamma = b.dw,
                            .dbeta = b.dw ? b.dw + C : nullptr,
                            .rows = b.n * R,
-                           .c = C});
+                           .c = C,
+                           .training = b.training});
   }
   static std::string describe() { return "BatchNorm"; }
 };

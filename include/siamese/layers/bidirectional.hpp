@@ -77,10 +77,10 @@ struct BidirectionalImpl {
       B::scale(p.dyf, 0.5f, r * W);
       dyf = dyb = p.dyf;
     }
-    fwd::template backward<B>(Backward{b.x, p.yf, dyf, b.dx, b.n, b.w, b.dw, b.state, p.sf, b.tokens, b.tokens_stride});
+    fwd::template backward<B>(Backward{b.x, p.yf, dyf, b.dx, b.n, b.w, b.dw, b.state, p.sf, b.tokens, b.tokens_stride, b.training});
     bwd::template backward<B>(Backward{b.x, p.yb, dyb, b.dx ? p.dxt : nullptr, b.n, b.w + half,
                                        b.dw ? b.dw + half : nullptr, b.state, p.sb, b.tokens,
-                                       b.tokens_stride});
+                                       b.tokens_stride, b.training});
     if (b.dx) B::add(b.dx, p.dxt, b.n * In::size);
   }
   static void collect(std::vector<ParamInfo>& out, const std::string& prefix, std::size_t offset, bool trainable,

@@ -95,7 +95,7 @@ struct ConcatImpl {
         float* dx = b.dx ? (K == 0 ? b.dx : tmp) : nullptr;
         branch<K>::template backward<B>(Backward{b.x, slot<K>(b.scratch, b.n, 0), dyk, dx, b.n, b.w + param_off[K],
                                                  b.dw ? b.dw + param_off[K] : nullptr, b.state + state_off[K],
-                                                 slot<K>(b.scratch, b.n, 2), b.tokens, b.tokens_stride});
+                                                 slot<K>(b.scratch, b.n, 2), b.tokens, b.tokens_stride, b.training});
         if (b.dx && K > 0) B::add(b.dx, tmp, b.n * In::size);
       };
       (one.template operator()<I>(), ...);

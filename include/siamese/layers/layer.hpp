@@ -79,6 +79,9 @@ struct Backward {
   float* scratch;
   const float* tokens = nullptr;  // as in Forward
   std::size_t tokens_stride = 0;
+  /// The `training` of the forward pass being differentiated (false inside Frozen groups, which run in inference
+  /// mode): BatchNorm's gradient differs between batch and moving statistics. Combinators pass it on unchanged.
+  bool training = true;
 };
 
 /// A parameter of a whole model, with its place in the packed parameter buffer.

@@ -137,7 +137,7 @@ struct LengthBucketsImpl {
         ids = b.scratch;  // compacted by forward, unchanged since
         s += align_floats(b.n * L);
       }
-      body<L>::template backward<B>(Backward{ids, b.y, b.dy, nullptr, b.n, b.w, b.dw, b.state, s, ids, L});
+      body<L>::template backward<B>(Backward{ids, b.y, b.dy, nullptr, b.n, b.w, b.dw, b.state, s, ids, L, b.training});
     });
     if (b.dx) B::fill(b.dx, 0.0f, b.n * T);  // token ids are discrete: no gradient flows back to them
   }

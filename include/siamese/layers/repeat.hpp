@@ -67,7 +67,8 @@ struct RepeatImpl {
       const float* y = i + 1 == N ? b.y : act(b.scratch, b.n, i);
       block::template backward<B>(Backward{x, y, g, dst, b.n, b.w + i * block_params,
                                            b.dw ? b.dw + i * block_params : nullptr, b.state + i * block_states,
-                                           block_scratch(b.scratch, b.n, i), b.tokens, b.tokens_stride});
+                                           block_scratch(b.scratch, b.n, i), b.tokens, b.tokens_stride,
+                                           b.training});
       g = dst;
     }
   }

@@ -130,11 +130,11 @@ struct ResidualImpl {
       dz = p.dz;
     }
     Mn::template backward<B>(Backward{b.x, p.main_out, dz, b.dx, b.n, b.w, b.dw, b.state, p.main_scratch, b.tokens,
-                                      b.tokens_stride});
+                                      b.tokens_stride, b.training});
     if constexpr (projection) {
       Sc::template backward<B>(Backward{b.x, p.short_out, dz, b.dx ? p.dx_tmp : nullptr, b.n, b.w + main_params,
                                         b.dw ? b.dw + main_params : nullptr, b.state + main_states, p.short_scratch,
-                                        b.tokens, b.tokens_stride});
+                                        b.tokens, b.tokens_stride, b.training});
       if (b.dx) B::add(b.dx, p.dx_tmp, b.n * In::size);
     } else {
       if (b.dx) B::add(b.dx, dz, b.n * In::size);

@@ -132,14 +132,16 @@ struct EncoderRunner {
     else return nullptr;
   }
   void forward(Store<B>& st, bool training, std::uint64_t seed) {
+    training_ = training;
     encoder::template forward<B>(
         Forward{x, emb, rows_, st.params.data(), st.states.data(), scratch, training, seed, tokens(), in_size});
   }
   void backward(Store<B>& st) {
     encoder::template backward<B>(
         Backward{x, emb, demb, nullptr, rows_, st.params.data(), st.grads.data(), st.states.data(), scratch, tokens(),
-                 in_size});
+                 in_size, training_});
   }
+  bool training_ = true;  // the mode of the last forward, which backward differentiates
 };
 
 inline void check_loss(float loss, const char* where, std::size_t step) {

@@ -144,7 +144,7 @@ struct SequentialImpl {
     auto p = plan<float*>(f.x, f.y, f.n, f.scratch);
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (layer<I>::template forward<B>(Forward{p.act[I], p.act[I + 1], f.n, f.w + param_offsets[I],
-                                             f.state + state_offsets[I], p.scratch[I], f.training,
+                                             f.state + state_offsets[I], p.scratch[I], f.training && !Frozen,
                                              hash2(f.seed, I + 1), f.tokens, f.tokens_stride}),
        ...);
     }(std::make_index_sequence<count>{});
@@ -172,7 +172,8 @@ struct SequentialImpl {
         }
         layer<I>::template backward<B>(Backward{p.act[I], p.act[I + 1], g, dst, b.n, b.w + param_offsets[I],
                                                  dw ? dw + param_offsets[I] : nullptr, b.state + state_offsets[I],
-                                                 p.scratch[I], b.tokens, b.tokens_stride});
+                                                 p.scratch[I], b.tokens, b.tokens_stride,
+                                                 b.training && !Frozen});
         if (need_dx) g = dst;
       };
       (step.template operator()<count - 1 - J>(), ...);
@@ -258,7 +259,9 @@ struct Sequential {
 };
 
 /// Layers whose parameters are not trained: no parameter gradients, and no backward pass at all
-/// below the lowest trainable layer of the model. Only training changes: inside a Sequential the group's
+/// below the lowest trainable layer of the model. The group runs in inference mode, as a frozen Keras
+/// layer does: BatchNorm normalises with its moving statistics and leaves them unchanged, Dropout passes
+/// its input through. Only training changes: inside a Sequential the group's
 /// layers keep the names and the place in the architecture signature they would have without it, so
 /// weight files and checkpoints move between a network and its partly frozen form.
 template <class... Layers>

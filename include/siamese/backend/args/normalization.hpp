@@ -20,7 +20,9 @@ struct BatchNormArgs {
   bool training;
 };
 
-/// batchnorm_backward: dx (if not null), dgamma and dbeta (if not null), overwritten.
+/// batchnorm_backward: dx (if not null), dgamma and dbeta (if not null), overwritten. `training` says which
+/// forward ran: with batch statistics (dx goes through the mean and variance) or with the moving ones (a fixed
+/// affine map per channel: dx = dy * gamma * inv_std).
 struct BatchNormGradArgs {
   const float* dy;
   const float* gamma;
@@ -30,6 +32,7 @@ struct BatchNormGradArgs {
   float* dgamma;
   float* dbeta;
   std::size_t rows, c;
+  bool training = true;
 };
 
 }  // namespace siamese::backend

@@ -59,8 +59,9 @@ struct BatchNormKernels : Base {
     });
   }
 
-  /// dx (when not null) = gamma * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)); dgamma, dbeta
-  /// (when not null) = sum(dy * xhat), sum(dy) per channel.
+  /// dx (when not null) = gamma * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)) after a training
+  /// forward, gamma * inv_std * dy after an inference one; dgamma, dbeta (when not null) = sum(dy * xhat),
+  /// sum(dy) per channel.
   static void batchnorm_backward(const backend::BatchNormGradArgs& a) {
     const float *dy = a.dy, *gamma = a.gamma, *xhat = a.xhat, *inv_std = a.inv_std;
     float *dx = a.dx, *dgamma = a.dgamma, *dbeta = a.dbeta;
@@ -79,10 +80,11 @@ struct BatchNormKernels : Base {
     }
     if (!dx) return;
     const double m = double(rows);
+    const bool training = a.training;
     for (std::size_t k = 0; k < c; ++k) {
       coef[k] = float(double(gamma[k]) * inv_std[k]);
-      mean_dy[k] = float(sdy[k] / m);
-      sdyh[k] = float(sdyh[k] / m);
+      mean_dy[k] = training ? float(sdy[k] / m) : 0.0f;  // inference: the statistics are constants
+      sdyh[k] = training ? float(sdyh[k] / m) : 0.0f;
     }
     // dx = coef * (dy - sum(dy)/m - xhat * sum(dy*xhat)/m)
     detail::for_ranges(rows, 64, 3 * rows * c, [&](std::size_t r0, std::size_t r1) {

@@ -72,6 +72,13 @@ struct BatchNormOps {
       });
     if (!dx) return;
     const double m = double(rows);
+    if (!a.training) {  // the moving statistics are constants: a per-channel affine map
+      X::launch("batchnorm_backward", rows * c, [=] __host__ __device__(std::size_t i) {
+        const std::size_t k = i % c;
+        dx[i] = dy[i] * gamma[k] * inv_std[k];
+      });
+      return;
+    }
     X::launch("batchnorm_backward", rows * c, [=] __host__ __device__(std::size_t i) {
       const std::size_t k = i % c;
       dx[i] = float(gamma[k] * inv_std[k] / m * (m * dy[i] - sdy[k] - xhat[i] * sdyh[k]));

@@ -267,6 +267,10 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
       if (a.dgamma) a.dgamma[k] = float(sdyh);
       if (a.dbeta) a.dbeta[k] = float(sdy);
       if (!a.dx) continue;
+      if (!a.training) {
+        for (std::size_t r = 0; r < a.rows; ++r) a.dx[r * c + k] = a.dy[r * c + k] * a.gamma[k] * a.inv_std[k];
+        continue;
+      }
       const double m = double(a.rows);
       for (std::size_t r = 0; r < a.rows; ++r)
         a.dx[r * c + k] =
