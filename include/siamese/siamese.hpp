@@ -24,6 +24,7 @@
 #include "layers/cls_pool.hpp"
 #include "layers/concat.hpp"
 #include "layers/conv2d.hpp"
+#include "layers/conv_bn.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
 #include "layers/embedding.hpp"

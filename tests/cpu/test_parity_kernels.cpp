@@ -65,6 +65,27 @@ TEST_CASE("batchnorm forward (training and inference) and backward") {
     }
 }
 
+TEST_CASE("batchnorm_fold: a kernel and inference-mode batch normalisation as one kernel and bias") {
+  for (std::size_t rows : {1, 27, 576})
+    for (std::size_t c : {1, 7, 64, 65}) {
+      CAPTURE(rows);
+      CAPTURE(c);
+      const auto w = random_vector(rows * c, 1), gamma = random_vector(c, 2, 0.5f, 1.5f), beta = random_vector(c, 3),
+                 mean = random_vector(c, 4), var = random_vector(c, 5, 0.1f, 2.0f);
+      std::vector<float> wf(rows * c, 9.0f), bf(c, 9.0f), wfr(rows * c), bfr(c);
+      Cpu::batchnorm_fold({w.data(), gamma.data(), beta.data(), mean.data(), var.data(), 1e-3f, rows, c, wf.data(),
+                           bf.data()});
+      Ref::batchnorm_fold({w.data(), gamma.data(), beta.data(), mean.data(), var.data(), 1e-3f, rows, c, wfr.data(),
+                           bfr.data()});
+      expect_close("folded kernel", wf, wfr, 1e-6, 1e-7);
+      expect_close("folded bias", bf, bfr, 1e-6, 1e-7);
+      // The definition: w * gamma / sqrt(var + eps) per column; beta - mean * the same.
+      const std::size_t k = c - 1;
+      CHECK(wfr[k] == doctest::Approx(w[k] * gamma[k] / std::sqrt(var[k] + 1e-3)).epsilon(1e-6));
+      CHECK(bfr[k] == doctest::Approx(beta[k] - mean[k] * gamma[k] / std::sqrt(var[k] + 1e-3)).epsilon(1e-5));
+    }
+}
+
 namespace {
 template <class F>
 void check_feature_parity() {

@@ -228,6 +228,19 @@ TEST_CASE("dropout: the same mask as Reference, bit for bit") {
   }
 }
 
+TEST_CASE("batchnorm_fold") {
+  const std::size_t rows = 75, c = 9;
+  const auto w = random_values(rows * c, 31), gamma = random_values(c, 32, 0.5f, 1.5f), beta = random_values(c, 33),
+             mean = random_values(c, 34), var = random_values(c, 35, 0.1f, 2.0f);
+  Dev<B> dw(w), dg(gamma), db(beta), dm(mean), dv(var), wf(rows * c), bf(c);
+  std::vector<float> wfr(rows * c), bfr(c);
+  B::batchnorm_fold({dw.p(), dg.p(), db.p(), dm.p(), dv.p(), 1e-3f, rows, c, wf.p(), bf.p()});
+  Ref::batchnorm_fold({w.data(), gamma.data(), beta.data(), mean.data(), var.data(), 1e-3f, rows, c, wfr.data(),
+                       bfr.data()});
+  expect_close("folded kernel", wf.host(), wfr, 1e-6, 1e-7);
+  expect_close("folded bias", bf.host(), bfr, 1e-6, 1e-7);
+}
+
 TEST_CASE("batchnorm forward (training, inference) and backward") {
   for (std::size_t rows : {1u, 37u, 5000u}) {
     const std::size_t c = 7;

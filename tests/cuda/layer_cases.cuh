@@ -4,6 +4,7 @@
 // Included after `using B = ...;`.
 #include <siamese/layers/activation.hpp>
 #include <siamese/layers/batchnorm.hpp>
+#include <siamese/layers/conv_bn.hpp>
 #include <siamese/layers/zero_padding.hpp>
 #include <siamese/model/zoo/resnet50.hpp>
 #include <siamese/layers/concat.hpp>
@@ -89,9 +90,12 @@ TEST_CASE("layers: Dense, Conv2D, pooling, activations, Dropout, BatchNorm, Conc
   compare_layer<Bound<BatchNorm, Shape<6>>>("BatchNorm inference", 4, false, {}, 1e-3, 1e-4);
   compare_layer<Bound<Conv2DNoBias<4, 7, 2, Padding::Same>, Shape<9, 9, 3>>>("Conv2D without bias, 7x7/2", 2, true);
   compare_layer<Bound<ZeroPadding2D<1, 2, 0, 3>, Shape<4, 5, 3>>>("ZeroPadding2D", 3, true);
+  compare_layer<Bound<ConvBN<4, 3, 2, Padding::Same, ReLU>, Shape<7, 7, 3>>>("ConvBN training", 2, true, {}, 1e-3, 1e-4);
+  compare_layer<Bound<Sequential<Frozen<ConvBN<4, 3, 1, Padding::Same, ReLU>>, Dense<2>>, Shape<5, 5, 2>>>(
+      "ConvBN folded (frozen)", 2, true, {}, 1e-3, 1e-4);
   compare_layer<Bound<ResNetConvBlock<2, 2>, Shape<5, 5, 3>>>("ResNet projection block", 2, true, {}, 1e-3, 1e-4);
-  compare_layer<Bound<ResNetIdentityBlock<2>, Shape<4, 4, 8>>>("ResNet identity block, inference", 2, false, {}, 1e-3,
-                                                                1e-4);
+  compare_layer<Bound<Sequential<Frozen<ResNetIdentityBlock<2>>, Dense<2>>, Shape<4, 4, 8>>>(
+      "ResNet identity block, frozen (inference mode)", 2, true, {}, 1e-3, 1e-4);
   compare_layer<Bound<Concat<GlobalMaxPool2D, GlobalAvgPool2D>, Shape<3, 4, 5>>>("Concat of global pools", 3, true);
   compare_layer<Bound<Concat<Sequential<Dense<3, ReLU>>, Dense<2>>, Shape<7>>>("Concat of dense branches", 5, true);
 }

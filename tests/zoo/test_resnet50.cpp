@@ -24,13 +24,13 @@ using namespace siamese;
 // ---- compile-time facts at 224x224x3 ------------------------------------------------------------
 using Enc = bind_model<ResNet50Encoder>;
 static_assert(std::is_same_v<Enc::in_shape, Shape<224, 224, 3>>);
-static_assert(Enc::count == 1 + 4 + 16 + 1);  // Input, stem (conv, BN, ReLU, pool), 16 blocks, pooling
+static_assert(Enc::count == 1 + 2 + 16 + 1);  // Input, stem (ConvBN, pool), 16 blocks, pooling
 static_assert(std::is_same_v<Enc::layer<1>::out_shape, Shape<112, 112, 64>>);  // conv1/7x7_s2, 'same'
-static_assert(std::is_same_v<Enc::layer<4>::out_shape, Shape<55, 55, 64>>);    // 3x3/2 'valid' max pooling
-static_assert(std::is_same_v<Enc::layer<7>::out_shape, Shape<55, 55, 256>>);   // stage 2
-static_assert(std::is_same_v<Enc::layer<11>::out_shape, Shape<28, 28, 512>>);  // stage 3
-static_assert(std::is_same_v<Enc::layer<17>::out_shape, Shape<14, 14, 1024>>); // stage 4
-static_assert(std::is_same_v<Enc::layer<20>::out_shape, Shape<7, 7, 2048>>);   // stage 5
+static_assert(std::is_same_v<Enc::layer<2>::out_shape, Shape<55, 55, 64>>);    // 3x3/2 'valid' max pooling
+static_assert(std::is_same_v<Enc::layer<5>::out_shape, Shape<55, 55, 256>>);   // stage 2
+static_assert(std::is_same_v<Enc::layer<9>::out_shape, Shape<28, 28, 512>>);   // stage 3
+static_assert(std::is_same_v<Enc::layer<15>::out_shape, Shape<14, 14, 1024>>); // stage 4
+static_assert(std::is_same_v<Enc::layer<18>::out_shape, Shape<7, 7, 2048>>);   // stage 5
 static_assert(std::is_same_v<Enc::out_shape, Shape<4096>>);
 // Weights summed by hand: the stem, then per stage the projection block and the identity blocks.
 constexpr std::size_t bn(std::size_t c) { return 2 * c; }  // gamma, beta (the moving statistics are states)

@@ -105,6 +105,7 @@ constexpr auto kernel_table() {
       // normalisation
       SIAMESE_KERNEL(batchnorm_forward),
       SIAMESE_KERNEL(batchnorm_backward),
+      SIAMESE_KERNEL(batchnorm_fold),
       // pair features and losses
       detail_contract::entry<B>("pair_feature_forward",
                                 []<class X>(X*) -> decltype(&X::template pair_feature_forward<P>) {

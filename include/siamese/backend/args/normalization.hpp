@@ -35,4 +35,19 @@ struct BatchNormGradArgs {
   bool training = true;
 };
 
+/// batchnorm_fold: a kernel w of `rows` x c (output channel last: a convolution's HWIO kernel, a dense layer's)
+/// followed by inference-mode batch normalisation, folded into one kernel and bias:
+///   wf[r, k] = w[r, k] * s[k],  bf[k] = beta[k] - moving_mean[k] * s[k],  s[k] = gamma[k] / sqrt(moving_var[k] + eps).
+struct BatchNormFoldArgs {
+  const float* w;
+  const float* gamma;
+  const float* beta;
+  const float* moving_mean;
+  const float* moving_var;
+  float eps;
+  std::size_t rows, c;
+  float* wf;
+  float* bf;
+};
+
 }  // namespace siamese::backend

@@ -59,6 +59,30 @@ struct BatchNormKernels : Base {
     });
   }
 
+  /// wf = w * s per column, bf = beta - mean * s, s = gamma / sqrt(var + eps): the scales once, then the kernel
+  /// row by row, vectorised across the output channels and threaded across rows.
+  static void batchnorm_fold(const backend::BatchNormFoldArgs& a) {
+    const float* w = a.w;
+    float* wf = a.wf;
+    const std::size_t rows = a.rows, c = a.c;
+    using detail::Vec, detail::vw;
+    static thread_local detail::Workspace ws;
+    float* s = ws.reserve(c);
+    for (std::size_t k = 0; k < c; ++k) {
+      const double sk = double(a.gamma[k]) / std::sqrt(double(a.moving_var[k]) + a.eps);
+      s[k] = float(sk);
+      a.bf[k] = float(a.beta[k] - a.moving_mean[k] * sk);
+    }
+    detail::for_ranges(rows, 16, rows * c, [&](std::size_t r0, std::size_t r1) {
+      for (std::size_t r = r0; r < r1; ++r) {
+        std::size_t k = 0;
+        for (const std::size_t body = c / vw * vw; k < body; k += vw)
+          (Vec::load_unaligned(w + r * c + k) * Vec::load_unaligned(s + k)).store_unaligned(wf + r * c + k);
+        for (; k < c; ++k) wf[r * c + k] = w[r * c + k] * s[k];
+      }
+    });
+  }
+
   /// dx (when not null) = gamma * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)) after a training
   /// forward, gamma * inv_std * dy after an inference one; dgamma, dbeta (when not null) = sum(dy * xhat),
   /// sum(dy) per channel.

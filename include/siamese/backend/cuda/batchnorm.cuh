@@ -51,6 +51,22 @@ struct BatchNormOps {
     });
   }
 
+  /// wf = w * s per column, bf = beta - mean * s, s = gamma / sqrt(var + eps); s in double as Reference.
+  static void batchnorm_fold(const BatchNormFoldArgs& a) {
+    const float *w = a.w, *gamma = a.gamma, *beta = a.beta, *mean = a.moving_mean, *var = a.moving_var;
+    float *wf = a.wf, *bf = a.bf;
+    const std::size_t c = a.c;
+    const float eps = a.eps;
+    if (c == 0) return;
+    X::launch("batchnorm_fold", a.rows * c, [=] __host__ __device__(std::size_t i) {
+      const std::size_t k = i % c;
+      wf[i] = float(w[i] * (double(gamma[k]) / ::sqrt(double(var[k]) + eps)));
+    });
+    X::launch("batchnorm_fold (bias)", c, [=] __host__ __device__(std::size_t k) {
+      bf[k] = float(beta[k] - mean[k] * (double(gamma[k]) / ::sqrt(double(var[k]) + eps)));
+    });
+  }
+
   static void batchnorm_backward(const BatchNormGradArgs& a) {
     const float *dy = a.dy, *gamma = a.gamma, *xhat = a.xhat, *inv_std = a.inv_std;
     float *dx = a.dx, *dgamma = a.dgamma, *dbeta = a.dbeta;

@@ -278,6 +278,14 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
     }
   }
 
+  static void batchnorm_fold(const BatchNormFoldArgs& a) {
+    for (std::size_t k = 0; k < a.c; ++k) {
+      const double s = double(a.gamma[k]) / std::sqrt(double(a.moving_var[k]) + a.eps);
+      a.bf[k] = float(a.beta[k] - a.moving_mean[k] * s);
+      for (std::size_t r = 0; r < a.rows; ++r) a.wf[r * a.c + k] = float(a.w[r * a.c + k] * s);
+    }
+  }
+
   // ---- pair features: one kernel template per feature type, element-wise in float, row features
   // ---- in double -----------------------------------------------------------------------------------
   template <PairFeatureType F>

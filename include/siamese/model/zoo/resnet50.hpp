@@ -18,6 +18,7 @@
 #include "../../layers/batchnorm.hpp"
 #include "../../layers/concat.hpp"
 #include "../../layers/conv2d.hpp"
+#include "../../layers/conv_bn.hpp"
 #include "../../layers/pooling.hpp"
 #include "../../layers/residual.hpp"
 #include "../sequential.hpp"
@@ -32,19 +33,19 @@ struct ResNetWidths {};
 using ResNet50Widths = ResNetWidths<64, 64, 128, 256, 512>;
 
 namespace detail {
-/// A convolution of a residual block: no bias (BatchNorm follows), 3x3 ones keep the size.
-template <std::size_t F, std::size_t K, std::size_t S = 1>
-using ResConv = Conv2DNoBias<F, K, S, K == 3 ? Padding::Same : Padding::Valid>;
+/// A convolution of a residual block with its BatchNorm (ConvBN: folded into one convolution at inference); 3x3
+/// ones keep the size.
+template <std::size_t F, std::size_t K, std::size_t S = 1, class A = Linear>
+using ResConv = ConvBN<F, K, S, K == 3 ? Padding::Same : Padding::Valid, A>;
 template <std::size_t W, std::size_t S>
-using ResMain = Main<ResConv<W, 1, S>, BatchNorm, ReLU, ResConv<W, 3>, BatchNorm, ReLU, ResConv<4 * W, 1>, BatchNorm>;
+using ResMain = Main<ResConv<W, 1, S, ReLU>, ResConv<W, 3, 1, ReLU>, ResConv<4 * W, 1>>;
 }  // namespace detail
 
-/// The first block of a stage: 1x1 (stride S) -> 3x3 -> 1x1 (4W) bottleneck, each followed by BatchNorm, beside a
-/// projection shortcut (1x1 convolution of stride S to 4W, BatchNorm); added, then ReLU (keras-vggface's
-/// resnet_conv_block).
+/// The first block of a stage: 1x1 (stride S) -> 3x3 -> 1x1 (4W) bottleneck, each convolution followed by
+/// BatchNorm, beside a projection shortcut (1x1 convolution of stride S to 4W, BatchNorm); added, then ReLU
+/// (keras-vggface's resnet_conv_block). Each convolution and its BatchNorm is one ConvBN layer.
 template <std::size_t W, std::size_t S = 2>
-using ResNetConvBlock =
-    ResidualBlock<detail::ResMain<W, S>, Shortcut<detail::ResConv<4 * W, 1, S>, BatchNorm>, ReLU>;
+using ResNetConvBlock = ResidualBlock<detail::ResMain<W, S>, Shortcut<detail::ResConv<4 * W, 1, S>>, ReLU>;
 /// The other blocks of a stage: the same bottleneck beside the identity (resnet_identity_block).
 template <std::size_t W>
 using ResNetIdentityBlock = ResidualBlock<detail::ResMain<W, 1>, Shortcut<>, ReLU>;
@@ -60,8 +61,8 @@ struct resnet50<Size, ResNetWidths<S0, A, B, C, D>, Top...> {
   static_assert(Size >= 32, "ResNet50: the stem and three strided stages need an input of at least 32x32");
   static constexpr std::size_t S = Size >= 32 ? Size : 32;  // no further errors after the assert
   using type = Sequential<Input<S, S, 3>,
-                          // conv1/7x7_s2, its BatchNorm, ReLU, 3x3/2 max pooling ('valid', as keras-vggface)
-                          Conv2DNoBias<S0, 7, 2, Padding::Same>, BatchNorm, ReLU, MaxPool2D<3, 2>,
+                          // conv1/7x7_s2, its BatchNorm and ReLU; 3x3/2 max pooling ('valid', as keras-vggface)
+                          ConvBN<S0, 7, 2, Padding::Same, ReLU>, MaxPool2D<3, 2>,
                           // stage 2 (stride 1), 3 (2), 4 (2), 5 (2): 3, 4, 6 and 3 blocks
                           ResNetConvBlock<A, 1>, ResNetIdentityBlock<A>, ResNetIdentityBlock<A>,  //
                           ResNetConvBlock<B>, ResNetIdentityBlock<B>, ResNetIdentityBlock<B>, ResNetIdentityBlock<B>,
