@@ -91,10 +91,10 @@ TEST_CASE("layers: Dense, Conv2D, pooling, activations, Dropout, BatchNorm, Conc
   compare_layer<Bound<Conv2DNoBias<4, 7, 2, Padding::Same>, Shape<9, 9, 3>>>("Conv2D without bias, 7x7/2", 2, true);
   compare_layer<Bound<ZeroPadding2D<1, 2, 0, 3>, Shape<4, 5, 3>>>("ZeroPadding2D", 3, true);
   compare_layer<Bound<ConvBN<4, 3, 2, Padding::Same, ReLU>, Shape<7, 7, 3>>>("ConvBN training", 2, true, {}, 1e-3, 1e-4);
-  compare_layer<Bound<Sequential<Frozen<ConvBN<4, 3, 1, Padding::Same, ReLU>>, Dense<2>>, Shape<5, 5, 2>>>(
+  compare_layer<Bound<Sequential<Frozen<ConvBN<4, 3, 1, Padding::Same, ReLU>>, Conv2D<2, 1>>, Shape<5, 5, 2>>>(
       "ConvBN folded (frozen)", 2, true, {}, 1e-3, 1e-4);
   compare_layer<Bound<ResNetConvBlock<2, 2>, Shape<5, 5, 3>>>("ResNet projection block", 2, true, {}, 1e-3, 1e-4);
-  compare_layer<Bound<Sequential<Frozen<ResNetIdentityBlock<2>>, Dense<2>>, Shape<4, 4, 8>>>(
+  compare_layer<Bound<Sequential<Frozen<ResNetIdentityBlock<2>>, Conv2D<2, 1>>, Shape<4, 4, 8>>>(
       "ResNet identity block, frozen (inference mode)", 2, true, {}, 1e-3, 1e-4);
   compare_layer<Bound<Concat<GlobalMaxPool2D, GlobalAvgPool2D>, Shape<3, 4, 5>>>("Concat of global pools", 3, true);
   compare_layer<Bound<Concat<Sequential<Dense<3, ReLU>>, Dense<2>>, Shape<7>>>("Concat of dense branches", 5, true);
