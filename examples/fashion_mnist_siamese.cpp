@@ -22,7 +22,7 @@ int main(int argc, char** argv) try {
   const example::Data d = example::load(o);
 
   Model model(o.seed);
-  std::printf("model: %zu parameters, embedding width %zu\n", Model::param_count, Model::embedding_width);
+  std::fputs(Model::summary().c_str(), stdout);
   example::PairBatches train{&d.train, o.steps, o.batch, o.seed};
   example::FixedPairs validation(d.validation, 4000, 500, o.seed + 1);
 

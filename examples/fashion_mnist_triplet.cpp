@@ -63,6 +63,7 @@ int main(int argc, char** argv) try {
   example::Timer clock;
   const example::Data d = example::load(o);
   Model model(o.seed);
+  std::fputs(Model::summary().c_str(), stdout);
   std::printf("model: %zu parameters, embedding width %zu, %s mining\n", Model::param_count, Model::embedding_width,
               semi_hard ? "semi-hard" : "batch-hard");
   const std::size_t k = std::max<std::size_t>(2, o.batch / 10);

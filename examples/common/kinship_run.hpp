@@ -192,6 +192,7 @@ int run(const Options& o, const fs::path& dir) {
   };
   auto setup = [&](auto& model, const char* kind) {
     using M = std::remove_reference_t<decltype(model)>;
+    std::fputs(M::summary().c_str(), stdout);
     std::printf("model: %s %s at %zux%zux3, %s; %zu parameters, %zu trainable, embedding %zu\n", kind, Bk::name, Size,
                 Size, Bk::frozen, M::param_count, trainable_count(model), M::embedding_width);
     if (!o.weights.empty()) std::printf("weights: %zu arrays from %s\n", Bk::load(model, o.weights), o.weights.c_str());
