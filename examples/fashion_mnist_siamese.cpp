@@ -23,7 +23,7 @@ int main(int argc, char** argv) try {
 
   Model model(o.seed);
   std::fputs(Model::summary().c_str(), stdout);
-  example::PairBatches train{&d.train, o.steps, o.batch, o.seed};
+  example::PairBatches train{&d.train, o.steps, o.batch, o.seed, o.augment};
   example::FixedPairs validation(d.validation, 4000, 500, o.seed + 1);
 
   Adam adam;
