@@ -241,14 +241,17 @@ constexpr void fill_rows(std::array<SummaryRow, N>& rows, std::size_t& at, bool 
   }
 }
 
-/// The summary of a model: `Enc` is the bound encoder, `Head` the bound Siamese head or void.
+/// Rows of a model's summary: `Enc` is the bound encoder, `Head` the bound Siamese head or void.
+template <class Enc, class Head>
+constexpr std::size_t summary_size() {
+  if constexpr (std::is_void_v<Head>) return summary_rows<Enc>();
+  else return summary_rows<Enc>() + 1 + summary_rows<typename Head::classifier>();
+}
+
+/// The summary of a model (the models' summary_table; its initializer is instantiated only where it is used).
 template <class Enc, class Head>
 constexpr auto make_summary(std::string_view model, std::size_t inputs_per_sample) {
-  constexpr std::size_t head_rows = [] {
-    if constexpr (std::is_void_v<Head>) return std::size_t{0};
-    else return 1 + summary_rows<typename Head::classifier>();
-  }();
-  ModelSummary<summary_rows<Enc>() + head_rows> s;
+  ModelSummary<summary_size<Enc, Head>()> s;
   put(s.model, model);
   s.inputs_per_sample = inputs_per_sample;
   std::size_t at = 0;

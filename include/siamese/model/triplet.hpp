@@ -113,7 +113,8 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
   using batch_type = TripletBatch;
   explicit Triplet(std::uint64_t seed = 1) : base(seed) {}
   /// The table of layers, shapes and parameter counts, derived from the type (model/summary.hpp).
-  static constexpr auto summary_table = detail::make_summary<typename base::encoder, void>("Triplet", 3);
+  static constexpr ModelSummary<detail::summary_size<typename base::encoder, void>()> summary_table =
+      detail::make_summary<typename base::encoder, void>("Triplet", 3);
   /// summary_table as text, Keras' model.summary() layout.
   static std::string summary() { return summary_table.str(); }
 
@@ -159,7 +160,8 @@ class Embedder : public detail::EncoderModel<Encoder, Backend> {
   using batch_type = LabeledBatch;
   explicit Embedder(std::uint64_t seed = 1) : base(seed) {}
   /// The table of layers, shapes and parameter counts, derived from the type (model/summary.hpp).
-  static constexpr auto summary_table = detail::make_summary<typename base::encoder, void>("Embedder", 1);
+  static constexpr ModelSummary<detail::summary_size<typename base::encoder, void>()> summary_table =
+      detail::make_summary<typename base::encoder, void>("Embedder", 1);
   /// summary_table as text, Keras' model.summary() layout.
   static std::string summary() { return summary_table.str(); }
 
