@@ -22,8 +22,8 @@ int main(int argc, char** argv) try {
   const example::Data d = example::load(o);
 
   Model model(o.seed);
-  std::printf("model: %zu parameters, embedding width %zu\n", Model::param_count, Model::embedding_width);
-  example::PairBatches train{&d.train, o.steps, o.batch, o.seed};
+  std::fputs(Model::summary().c_str(), stdout);
+  example::PairBatches train{&d.train, o.steps, o.batch, o.seed, o.augment};
   example::FixedPairs validation(d.validation, 4000, 500, o.seed + 1);
 
   Adam adam;
@@ -33,6 +33,8 @@ int main(int argc, char** argv) try {
   fo.out = stdout;
   fo.checkpoint = o.out / "checkpoint.bin";
   if (o.fresh) std::filesystem::remove(fo.checkpoint);
+  fo.metrics = {"auc", "accuracy"};  // on the validation pairs, each epoch
+  fo.monitor = "val_auc";            // what the example reports: early stopping and the best epoch follow it
   fo.patience = 10;  // the cosine schedule keeps improving late; stop only on a long plateau
   fo.schedule = CosineDecay{o.epochs, 0.05f};
   const History h = fit(model, BinaryCrossEntropy{}, adam, train, validation, fo);

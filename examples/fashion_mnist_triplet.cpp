@@ -63,6 +63,7 @@ int main(int argc, char** argv) try {
   example::Timer clock;
   const example::Data d = example::load(o);
   Model model(o.seed);
+  std::fputs(Model::summary().c_str(), stdout);
   std::printf("model: %zu parameters, embedding width %zu, %s mining\n", Model::param_count, Model::embedding_width,
               semi_hard ? "semi-hard" : "batch-hard");
   const std::size_t k = std::max<std::size_t>(2, o.batch / 10);
@@ -77,6 +78,9 @@ int main(int argc, char** argv) try {
   fo.checkpoint = o.out / "checkpoint.bin";
   if (o.fresh) std::filesystem::remove(fo.checkpoint);
   fo.schedule = CosineDecay{o.epochs, 0.05f};
+  fo.metrics = {"precision_at_1", "map_at_r"};  // leave-one-out retrieval among the validation batches
+  fo.monitor = "val_precision_at_1";             // what the example reports; the best epoch's weights are kept
+  fo.patience = 10;
   History h;
   if (semi_hard) h = fit(model, SemiHard{0.5f, Distance::SquaredEuclidean}, adam, train, validation, fo);
   else {

@@ -7,6 +7,11 @@
 //
 //   kinship --data DIR [--backbone vggface|resnet50] [--loss bce|triplet] [--weights FILE.npz|FILE.h5]
 //           [--size 224|64] [--steps N] [--batch N] [--pairs N] [--mine-every N] [--mine-pool N] [--seed S]
+//           [--no-augment]
+//
+// Training images are augmented (flips, shifts, brightness and contrast, random erasing; per step and sample, so
+// runs repeat exactly) and decoded ahead of the training step on a prefetch thread; the step lines show how long
+// training waited for data beside how long it computed.
 //
 // Backbones: vggface (default): VGGFace (VGG16), conv1_1..conv4_3 frozen, Head<SqDiff, DiffSq, Cosine>;
 // resnet50: the VGGFace2 ResNet-50 of keras-vggface, stage 5 trainable, Head<SqDiff, DiffSq, Product>.
@@ -135,6 +140,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--batch") o.batch = std::stoul(value());
     else if (a == "--pairs") o.eval_pairs = std::stoul(value());
     else if (a == "--seed") o.seed = std::stoull(value());
+    else if (a == "--no-augment") o.augment = false;
     else throw std::invalid_argument("unknown option '" + a + "' (see the comment at the top of examples/kinship.cpp)");
   }
   return o;

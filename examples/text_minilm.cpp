@@ -196,6 +196,7 @@ int run(const MiniOptions& o, const fs::path& folder, const TokenizedPairs& trai
         const TokenizedPairs& test, std::chrono::steady_clock::time_point start) {
   using Model = Siamese<MiniLM_L6<kTokens, Trainable>, Head<Cosine, Classifier<Dense<1>>>>;
   auto model = std::make_unique<Model>(o.seed);
+  std::fputs(Model::summary().c_str(), stdout);
   const std::size_t copied = import_bert(*model, folder / "model.safetensors");
   std::printf("model: all-MiniLM-L6-v2, %zu pretrained tensors, %zu parameters (%s trainable)\n", copied,
               Model::encoder_params, Trainable == 6 ? "all" : "the last 2 blocks");

@@ -169,8 +169,7 @@ int main(int argc, char** argv) try {
   const Encoded train = encode(tok, data.train), validation = encode(tok, data.validation), test = encode(tok, data.test);
 
   Model model(o.seed);
-  std::printf("model: %s\n  %zu parameters, embedding width %zu\n", Model::signature().c_str(), Model::param_count,
-              Model::embedding_width);
+  std::fputs(Model::summary().c_str(), stdout);
   Adam adam;
   adam.learning_rate = 3e-4f;  // the table of 2M weights memorises the training pairs quickly at 1e-3
   FitOptions fo;

@@ -1,5 +1,6 @@
 #pragma once
 // Shared by the Fashion-MNIST examples: options, data, pair batches, evaluation and reporting.
+#include <siamese/data/augment.hpp>
 #include <siamese/data/idx.hpp>
 #include <siamese/data/samplers.hpp>
 #include <siamese/eval/index.hpp>
@@ -26,7 +27,17 @@ struct Options {
   std::size_t epochs = 0, steps = 0, batch = 0;
   std::uint64_t seed = 1;
   bool fresh = false;  // ignore an existing checkpoint
+  bool augment = false;  // --augment: shifts by up to 2 pixels, horizontal flips, random erasing
 };
+
+/// The augmentation of --augment (images in [0, 1]).
+inline Augment fashion_augment() {
+  Augment a;
+  a.crop_padding = 2;
+  a.flip = 0.5f;
+  a.erase = 0.25f;
+  return a;
+}
 
 inline Options parse(int argc, char** argv, std::size_t epochs, std::size_t steps, std::size_t batch, const char* out) {
   Options o;
@@ -50,9 +61,10 @@ inline Options parse(int argc, char** argv, std::size_t epochs, std::size_t step
     else if (a == "--batch") o.batch = std::stoul(value());
     else if (a == "--seed") o.seed = std::stoull(value());
     else if (a == "--fresh") o.fresh = true;
+    else if (a == "--augment") o.augment = true;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--data DIR] [--out DIR] [--epochs N] [--steps N] [--batch N] [--seed N] [--fresh]\n"
+                   "usage: %s [--data DIR] [--out DIR] [--epochs N] [--steps N] [--batch N] [--seed N] [--fresh] [--augment]\n"
                    "  DIR holds the four (gzip) IDX files of Fashion-MNIST or MNIST\n",
                    argv[0]);
       std::exit(2);
@@ -89,6 +101,7 @@ struct PairBatches {
   const ImageSet* set;
   std::size_t steps, n;
   std::uint64_t seed;
+  bool augment = false;
   std::size_t size() const { return steps; }
   void batch(std::size_t epoch, std::size_t index, PairBatch& b) const {
     PairSampler s(set->labels, derive_seed(seed, epoch * 1000003 + index));
@@ -96,6 +109,10 @@ struct PairBatches {
     b.a = images(*set, p.left);
     b.b = images(*set, p.right);
     b.labels = p.target;
+    if (augment) {  // each side from its own seeds
+      augment_batch(b.a, fashion_augment(), derive_seed(seed, 0xa), epoch, index);
+      augment_batch(b.b, fashion_augment(), derive_seed(seed, 0xb), epoch, index);
+    }
   }
 };
 

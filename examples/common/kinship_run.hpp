@@ -5,7 +5,9 @@
 // one translation unit per backbone keeps each compile short.
 #include <siamese/siamese.hpp>
 
+#include <siamese/data/augment.hpp>
 #include <siamese/data/kinship.hpp>
+#include <siamese/data/prefetch.hpp>
 #include <siamese/data/samplers.hpp>
 #include <siamese/eval/metrics.hpp>
 
@@ -30,6 +32,37 @@ struct Options {
   std::size_t size = 0, steps = 0, batch = 8, eval_pairs = 0;
   std::size_t mine_every = 10, mine_pool = 8;  // triplet loss: refresh the embeddings every N steps; candidates
   std::uint64_t seed = 1;
+  bool augment = true;  // --no-augment turns it off
+};
+
+/// Face augmentation on decoded images (values 0..255, before the backbone's preprocessing): horizontal flips,
+/// shifts by up to 1/16 of the side, brightness and contrast jitter, random erasing.
+inline Augment face_augment(std::size_t size) {
+  Augment a;
+  a.flip = 0.5f;
+  a.crop_padding = size / 16;
+  a.brightness = 0.1f;
+  a.contrast = 0.2f;
+  a.erase = 0.25f;
+  a.erase_value = 127.5f;
+  a.value_range = 255;
+  a.clip = true, a.clip_min = 0, a.clip_max = 255;
+  return a;
+}
+
+/// Where a training loop's time goes: waiting for batches (what the prefetch thread did not hide) and training.
+struct LoopTime {
+  double data = 0, compute = 0;
+  template <class F>
+  void time_data(F&& f) { data += timed(f); }
+  template <class F>
+  void time_compute(F&& f) { compute += timed(f); }
+  template <class F>
+  static double timed(F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
 };
 
 inline double now() {
@@ -112,22 +145,75 @@ struct FamilyImages {
   }
 };
 
+/// The training pairs of step `index`: drawn from a seed of (seed, index), decoded, augmented per (index, sample),
+/// preprocessed. A pure function of the step, so that a Prefetch can make the next batches while the model trains.
+template <class Bk, std::size_t Size>
+struct PairSource {
+  const KinshipData* data;
+  std::size_t steps, n;
+  std::uint64_t seed;
+  bool augment;
+  std::size_t size() const { return steps; }
+  void batch(std::size_t epoch, std::size_t index, PairBatch& b) const {
+    KinshipPairs pairs(*data, derive_seed(seed, epoch * 1000003 + index));
+    b = load_pair_batch(pairs.next(n), Size, Size);
+    if (augment) {
+      augment_batch(b.a, face_augment(Size), derive_seed(seed, 0xa), epoch, index);
+      augment_batch(b.b, face_augment(Size), derive_seed(seed, 0xb), epoch, index);
+    }
+    Bk::preprocess(b.a);
+    Bk::preprocess(b.b);
+  }
+};
+
 template <class Bk, std::size_t Size, class M>
 void train_pairs(M& model, const KinshipSplit& split, const Options& o, double t0) {
-  KinshipPairs train(split.train, o.seed + 1);
+  const PairSource<Bk, Size> source{&split.train, o.steps, o.batch, o.seed + 1, o.augment};
+  const Prefetch<PairSource<Bk, Size>, PairBatch> ahead(source, 2);  // decodes the next batches during a step
   Adam adam;
   adam.learning_rate = o.weights.empty() ? 1e-4f : 1e-5f;
   double running = 0;
+  LoopTime time;
+  PairBatch b;
   for (std::size_t step = 1; step <= o.steps; ++step) {
-    PairBatch b = load_pair_batch(train.next(o.batch), Size, Size);
-    Bk::preprocess(b.a);
-    Bk::preprocess(b.b);
-    const float loss = model.train_step(b, BinaryCrossEntropy{}, adam);
+    time.time_data([&] { ahead.batch(0, step - 1, b); });
+    float loss = 0;
+    time.time_compute([&] { loss = model.train_step(b, BinaryCrossEntropy{}, adam); });
     running = step == 1 ? loss : 0.9 * running + 0.1 * loss;
     if (step % std::max<std::size_t>(1, o.steps / 10) == 0 || step == o.steps)
-      std::printf("step %zu/%zu: loss %.4f (smoothed %.4f), %.1f s\n", step, o.steps, double(loss), running, now() - t0);
+      std::printf("step %zu/%zu: loss %.4f (smoothed %.4f), %.1f s (data %.1f s, compute %.1f s)\n", step, o.steps,
+                  double(loss), running, now() - t0, time.data, time.compute);
   }
+  std::printf("loading: %.1f s decoding%s on the prefetch thread; training waited %.1f s for data and computed "
+              "%.1f s\n",
+              ahead.produce_seconds(), o.augment ? " and augmenting" : "", time.data, time.compute);
 }
+
+/// The triplets of one mining window (drawn with the embeddings of its start), loaded, augmented per (step, sample)
+/// and preprocessed: the window's batches do not depend on the training steps inside it, so a Prefetch makes them
+/// ahead.
+template <class Bk, std::size_t Size>
+struct TripletWindow {
+  const FamilyImages* imgs;
+  std::vector<IndexTriplets> sets;
+  std::size_t first_step;
+  std::uint64_t seed;
+  bool augment;
+  std::size_t size() const { return sets.size(); }
+  Tensor load(const std::vector<std::size_t>& idx, std::size_t step, std::uint64_t part) const {
+    Tensor t({idx.size(), Size, Size, 3});
+    for (std::size_t i = 0; i < idx.size(); ++i)
+      load_image_into(t.data() + i * Size * Size * 3, imgs->files[idx[i]], Size, Size);
+    if (augment) augment_batch(t, face_augment(Size), derive_seed(seed, part), 0, step);
+    Bk::preprocess(t);
+    return t;
+  }
+  void batch(std::size_t, std::size_t j, TripletBatch& b) const {
+    const IndexTriplets& t = sets[j];
+    b = TripletBatch{load(t.anchor, first_step + j, 0xa), load(t.positive, first_step + j, 0xb),
+                     load(t.negative, first_step + j, 0xc)};
+  }
+};
 
 /// Triplets of images: anchor and positive from one family, the negative from another family, chosen among
 /// `mine_pool` random candidates as the one whose embedding is nearest the anchor's (offline hard-negative
@@ -143,25 +229,32 @@ void train_triplets(M& model, const KinshipSplit& split, const Options& o, doubl
   Adam adam;
   adam.learning_rate = o.weights.empty() ? 1e-4f : 1e-5f;
   const TripletLoss loss{.margin = 0.2f, .distance = Distance::Cosine};
-  std::vector<float> emb;
-  double running = 0;
-  auto load = [&](const std::vector<std::size_t>& idx) {
-    Tensor t({idx.size(), Size, Size, 3});
-    for (std::size_t i = 0; i < idx.size(); ++i)
-      load_image_into(t.data() + i * Size * Size * 3, imgs.files[idx[i]], Size, Size);
-    Bk::preprocess(t);
-    return t;
-  };
-  for (std::size_t step = 1; step <= o.steps; ++step) {
-    if ((step - 1) % std::max<std::size_t>(1, o.mine_every) == 0) emb = embed_files<Bk>(model, imgs.files, Size);
-    const IndexTriplets t = sampler.sample_hard(o.batch, emb, M::embedding_width, o.mine_pool);
-    const TripletBatch b{load(t.anchor), load(t.positive), load(t.negative)};
-    const float l = model.train_step(b, loss, adam);
-    running = step == 1 ? l : 0.9 * running + 0.1 * l;
-    if (step % std::max<std::size_t>(1, o.steps / 10) == 0 || step == o.steps)
-      std::printf("step %zu/%zu: triplet loss %.4f (smoothed %.4f), %.1f s\n", step, o.steps, double(l), running,
-                  now() - t0);
+  const std::size_t every = std::max<std::size_t>(1, o.mine_every);
+  double running = 0, produced = 0;
+  LoopTime time;
+  TripletBatch b;
+  for (std::size_t first = 1; first <= o.steps; first += every) {
+    std::vector<float> emb;
+    time.time_compute([&] { emb = embed_files<Bk>(model, imgs.files, Size); });
+    TripletWindow<Bk, Size> window{&imgs, {}, first - 1, o.seed + 2, o.augment};
+    for (std::size_t step = first; step < first + every && step <= o.steps; ++step)
+      window.sets.push_back(sampler.sample_hard(o.batch, emb, M::embedding_width, o.mine_pool));
+    const Prefetch<TripletWindow<Bk, Size>, TripletBatch> ahead(window, 2);
+    for (std::size_t j = 0; j < window.size(); ++j) {
+      const std::size_t step = first + j;
+      time.time_data([&] { ahead.batch(0, j, b); });
+      float l = 0;
+      time.time_compute([&] { l = model.train_step(b, loss, adam); });
+      running = step == 1 ? l : 0.9 * running + 0.1 * l;
+      if (step % std::max<std::size_t>(1, o.steps / 10) == 0 || step == o.steps)
+        std::printf("step %zu/%zu: triplet loss %.4f (smoothed %.4f), %.1f s (data %.1f s, compute %.1f s)\n", step,
+                    o.steps, double(l), running, now() - t0, time.data, time.compute);
+    }
+    produced += ahead.produce_seconds();
   }
+  std::printf("loading: %.1f s decoding%s on the prefetch thread; training waited %.1f s for data and computed "
+              "%.1f s (mining included)\n",
+              produced, o.augment ? " and augmenting" : "", time.data, time.compute);
 }
 
 /// Loads the data, builds the model of backbone Bk at Size x Size (a Siamese model for "bce", a Triplet model for
@@ -192,6 +285,7 @@ int run(const Options& o, const fs::path& dir) {
   };
   auto setup = [&](auto& model, const char* kind) {
     using M = std::remove_reference_t<decltype(model)>;
+    std::fputs(M::summary().c_str(), stdout);
     std::printf("model: %s %s at %zux%zux3, %s; %zu parameters, %zu trainable, embedding %zu\n", kind, Bk::name, Size,
                 Size, Bk::frozen, M::param_count, trainable_count(model), M::embedding_width);
     if (!o.weights.empty()) std::printf("weights: %zu arrays from %s\n", Bk::load(model, o.weights), o.weights.c_str());

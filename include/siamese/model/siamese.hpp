@@ -9,6 +9,7 @@
 #include "head.hpp"
 #include "model_api.hpp"
 #include "network.hpp"
+#include "summary.hpp"
 
 namespace siamese {
 
@@ -35,6 +36,11 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
   static constexpr std::size_t encoder_params = encoder::param_count;
   static constexpr std::size_t param_count = encoder::param_count + head::param_count;
   static constexpr std::size_t state_count = encoder::state_count + head::state_count;
+  /// The table of layers, shapes and parameter counts, derived from the type (model/summary.hpp).
+  static constexpr ModelSummary<detail::summary_size<encoder, head>()> summary_table =
+      detail::make_summary<encoder, head>("Siamese", 2);
+  /// summary_table as text, Keras' model.summary() layout.
+  static std::string summary() { return summary_table.str(); }
 
   explicit Siamese(std::uint64_t seed = 1) {
     std::vector<ParamInfo> p, s;

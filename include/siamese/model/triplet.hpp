@@ -9,6 +9,7 @@
 #include "batches.hpp"
 #include "model_api.hpp"
 #include "network.hpp"
+#include "summary.hpp"
 
 namespace siamese {
 
@@ -111,6 +112,11 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
  public:
   using batch_type = TripletBatch;
   explicit Triplet(std::uint64_t seed = 1) : base(seed) {}
+  /// The table of layers, shapes and parameter counts, derived from the type (model/summary.hpp).
+  static constexpr ModelSummary<detail::summary_size<typename base::encoder, void>()> summary_table =
+      detail::make_summary<typename base::encoder, void>("Triplet", 3);
+  /// summary_table as text, Keras' model.summary() layout.
+  static std::string summary() { return summary_table.str(); }
 
   template <class Loss, class Opt>
   float train_step(const TripletBatch& b, const Loss& loss, const Opt& opt) {
@@ -153,6 +159,11 @@ class Embedder : public detail::EncoderModel<Encoder, Backend> {
  public:
   using batch_type = LabeledBatch;
   explicit Embedder(std::uint64_t seed = 1) : base(seed) {}
+  /// The table of layers, shapes and parameter counts, derived from the type (model/summary.hpp).
+  static constexpr ModelSummary<detail::summary_size<typename base::encoder, void>()> summary_table =
+      detail::make_summary<typename base::encoder, void>("Embedder", 1);
+  /// summary_table as text, Keras' model.summary() layout.
+  static std::string summary() { return summary_table.str(); }
 
   template <class Loss, class Opt>
   float train_step(const LabeledBatch& b, const Loss& loss, const Opt& opt) {

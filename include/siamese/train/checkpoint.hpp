@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "../io/weights.hpp"
@@ -18,6 +20,9 @@ struct TrainingState {
   double best_val = 0;
   std::size_t best_epoch = 0, bad_epochs = 0;
   std::vector<float> best_params, best_states;  // kept only with early stopping and restore_best
+  /// Validation metrics per epoch ("val_auc", ...), and the quantity best_val, best_epoch and bad_epochs follow.
+  std::vector<std::pair<std::string, std::vector<double>>> metrics;
+  std::string monitor = "val_loss";
 };
 
 namespace detail {
@@ -61,6 +66,8 @@ void save_checkpoint(const Model& m, const TrainingState& s, const std::filesyst
   f.tensors.push_back(detail::scalar_tensor("fit:best_val", {s.best_val}));
   f.tensors.push_back({"fit:best_params", {std::uint64_t(s.best_params.size())}, s.best_params});
   f.tensors.push_back({"fit:best_states", {std::uint64_t(s.best_states.size())}, s.best_states});
+  for (const auto& [name, values] : s.metrics) f.tensors.push_back(detail::scalar_tensor("fit:metric:" + name, values));
+  f.tensors.push_back({"fit:monitor:" + s.monitor, {1}, {0.0f}});
   write_weight_file(path, f);
 }
 
@@ -99,6 +106,18 @@ TrainingState load_checkpoint(Model& m, const std::filesystem::path& path) {
   s.best_val = scalar("fit:best_val");
   s.best_params = need("fit:best_params").data;
   s.best_states = need("fit:best_states").data;
+  // Written since fit() takes metrics; a checkpoint without them follows val_loss.
+  for (const NamedTensor& t : f.tensors) {
+    const std::string_view name = t.name;
+    if (name.starts_with("fit:metric:")) {
+      if (t.data.size() != s.loss.size())
+        throw FileError("'" + file + "': checkpoint metric '" + t.name.substr(11) + "' holds " +
+                        std::to_string(t.data.size()) + " epochs, the loss " + std::to_string(s.loss.size()));
+      s.metrics.emplace_back(t.name.substr(11), std::vector<double>(t.data.begin(), t.data.end()));
+    } else if (name.starts_with("fit:monitor:")) {
+      s.monitor = t.name.substr(12);
+    }
+  }
   if (slots.data.size() != per_param * Model::param_count)
     throw FileError("'" + file + "': optimizer slots of the wrong size: " + std::to_string(slots.data.size()) +
                     " values, the optimizer needs " + std::to_string(per_param * Model::param_count));

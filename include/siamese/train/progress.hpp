@@ -45,12 +45,13 @@ class Progress {
                  bar.c_str(), done, steps_, rate, eta, mean_loss);
     std::fflush(out_);
   }
-  void end_epoch(double mean_loss, const std::string& extra = {}) {
+  /// The epoch's line: its loss, `extra` (validation), then time and rate, then `timing` (where the time went).
+  void end_epoch(double mean_loss, const std::string& extra = {}, const std::string& timing = {}) {
     if (!enabled_) return;
     const double secs = std::chrono::duration<double>(clock::now() - start_).count();
     if (tty_) std::fprintf(out_, "\r\033[K");
-    std::fprintf(out_, "epoch %zu/%zu: loss %.4f%s (%.1fs, %.1f batch/s)\n", epoch_ + 1, epochs_, mean_loss,
-                 extra.c_str(), secs, secs > 0 ? double(steps_) / secs : 0.0);
+    std::fprintf(out_, "epoch %zu/%zu: loss %.4f%s (%.1fs, %.1f batch/s%s)\n", epoch_ + 1, epochs_, mean_loss,
+                 extra.c_str(), secs, secs > 0 ? double(steps_) / secs : 0.0, timing.c_str());
     std::fflush(out_);
   }
 
