@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "checkpoint.hpp"
+#include "distributed.hpp"
 #include "progress.hpp"
 
 namespace siamese {
@@ -63,6 +64,10 @@ struct FitOptions {
   /// (step, lr) -> lr of that optimizer step, after `schedule`: warm-up and decay by step, as transformers are
   /// fine-tuned (LinearWarmupDecay). `step` counts the model's optimizer steps, so a resumed run continues it.
   std::function<float(std::size_t, float)> step_schedule;
+  /// Data-parallel training over the communicator's ranks (MpiCommunicator, train/mpi.hpp): each rank trains on its
+  /// shard of every batch and the gradients are averaged (train/distributed.hpp says what else changes). Null: one
+  /// process, exactly as without it.
+  Communicator* communicator = nullptr;
 };
 
 /// A learning rate that rises linearly from 0 over `warmup` steps, then falls linearly to 0 at step `total`
@@ -93,13 +98,17 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
   s.learning_rate = optimizer.learning_rate;
   s.best_val = std::numeric_limits<double>::infinity();
   History h;
-  if (!o.checkpoint.empty() && o.resume && std::filesystem::exists(o.checkpoint)) {
-    s = load_checkpoint(model, o.checkpoint);
-    h.resumed_at = s.epochs_done;
-    if (o.progress) std::fprintf(o.out, "resuming from '%s' after epoch %zu\n", o.checkpoint.c_str(), s.epochs_done);
-  }
+  Distribution<Model> dist(model, o.communicator);  // several ranks: rank 0 reads the checkpoint and sends its model
+  const bool talk = o.progress && dist.primary();
+  dist.template start<Opt>(s, train.size(), validation.size(), o.epochs, [&] {
+    if (!o.checkpoint.empty() && o.resume && std::filesystem::exists(o.checkpoint)) {
+      s = load_checkpoint(model, o.checkpoint);
+      if (talk) std::fprintf(o.out, "resuming from '%s' after epoch %zu\n", o.checkpoint.c_str(), s.epochs_done);
+    }
+  });
+  h.resumed_at = s.epochs_done;
   const float base_lr = s.learning_rate;
-  Progress bar(o.out, o.progress);
+  Progress bar(o.out, talk);
   typename Model::batch_type batch;
   const std::size_t steps = train.size();
   const bool early = o.patience > 0 && validation.size() > 0;
@@ -108,23 +117,23 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
     bar.start_epoch(e, o.epochs, steps);
     double sum = 0;
     for (std::size_t i = 0; i < steps; ++i) {
-      train.batch(e, i, batch);
+      dist.batch(train, e, i, batch);  // several ranks: this rank's shard of the batch
       const float epoch_lr = optimizer.learning_rate;
       if (o.step_schedule) optimizer.learning_rate = o.step_schedule(model.step(), epoch_lr);
-      sum += model.train_step(batch, loss, optimizer);
+      sum += dist.train_step(batch, loss, optimizer);
       optimizer.learning_rate = epoch_lr;
       bar.update(i + 1, sum / double(i + 1));
     }
-    s.loss.push_back(float(steps ? sum / double(steps) : 0.0));
+    s.loss.push_back(float(dist.epoch_loss(sum, steps)));
     s.lr.push_back(optimizer.learning_rate);
     std::string extra;
     if (validation.size() > 0) {
       double vs = 0;
       for (std::size_t i = 0; i < validation.size(); ++i) {
-        validation.batch(0, i, batch);
-        vs += model.evaluate(batch, loss);
+        dist.batch(validation, 0, i, batch, "validation batch");
+        vs += dist.evaluate(batch, loss);
       }
-      const double v = float(vs / double(validation.size()));
+      const double v = float(dist.total(vs, "the validation loss") / double(validation.size()));
       s.val_loss.push_back(v);
       char buf[64];
       std::snprintf(buf, sizeof buf, ", val_loss %.4f", v);
@@ -144,10 +153,12 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
     s.epochs_done = e + 1;
     s.learning_rate = base_lr;
     bar.end_epoch(s.loss.back(), extra);
-    if (!o.checkpoint.empty()) save_checkpoint(model, s, o.checkpoint);
+    dist.end_epoch(e, [&] {  // several ranks: rank 0 writes
+      if (!o.checkpoint.empty()) save_checkpoint(model, s, o.checkpoint);
+    });
     if (early && s.bad_epochs >= o.patience) {
       h.stopped_early = true;
-      if (o.progress) std::fprintf(o.out, "early stop: no better val_loss for %zu epochs (best: epoch %zu)\n",
+      if (talk) std::fprintf(o.out, "early stop: no better val_loss for %zu epochs (best: epoch %zu)\n",
                                    o.patience, s.best_epoch + 1);
       break;
     }
