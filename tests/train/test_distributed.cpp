@@ -5,7 +5,9 @@
 // model or the data refuse to start and say so.
 #include <siamese/data/samplers.hpp>
 #include <siamese/layers/activation.hpp>
+#include <siamese/layers/batchnorm.hpp>
 #include <siamese/layers/dense.hpp>
+#include <siamese/loss/multiple_negatives.hpp>
 #include <siamese/loss/online.hpp>
 #include <siamese/model/head.hpp>
 #include <siamese/model/sequential.hpp>
@@ -168,6 +170,25 @@ TEST_CASE("distributed fit equals one process on the global batch: Embedder with
   check_equivalence<MineModel>(BatchHard{0.5f}, PK{}, 1e-6);
   // Mining inside each rank's shard alone would see other triplets: the global batch is what the ranks mine.
   check_equivalence<MineModel>(BatchAll{0.5f}, PK{}, 1e-6);
+}
+
+TEST_CASE("distributed fit equals one process on the global batch: MultipleNegativesRanking over every rank's pairs") {
+  check_equivalence<PairModel>(MultipleNegativesRanking{}, Pairs{}, 1e-6);
+}
+
+TEST_CASE("BatchNorm's moving statistics are rank 0's on every rank after each step") {
+  using Norm = Siamese<Sequential<Input<F>, Dense<12>, BatchNorm, Tanh, Dense<6>>, Head<SqDiff, Classifier<Dense<1>>>>;
+  Norm m(4);
+  const auto before = m.states().to_host();
+  SGD sgd;
+  FitOptions o;
+  o.progress = false;
+  o.communicator = &world();
+  fit(m, BinaryCrossEntropy{}, sgd, Pairs{}, o);
+  const auto after = m.states().to_host();
+  CHECK(max_diff(before, after) > 1e-3);  // the statistics moved
+  CHECK(same_on_all_ranks(after));
+  CHECK(same_on_all_ranks(params(m)));
 }
 
 TEST_CASE("validation loss is reduced over the ranks") {

@@ -21,7 +21,8 @@ namespace siamese::detail {
 /// memory), and when a training step fails on this rank, so that the other ranks learn of it instead of waiting.
 struct StepHook {
   virtual ~StepHook() = default;
-  /// Every gradient of the step is complete and finite on this rank: combine them (and the states) over the ranks.
+  /// Every gradient of the step is complete and finite on this rank (`grads`: the span of the trainable ones):
+  /// combine them (and the states) over the ranks.
   /// Throws when another rank's step failed; the model then applies no update.
   virtual void after_backward(float* grads, std::size_t n_grads, float* states, std::size_t n_states,
                               std::size_t step) = 0;
@@ -74,7 +75,10 @@ struct Store {
       if (t.trainable && !B::all_finite(grads.data() + t.offset, t.size))
         throw NumericError(std::string(where) + ": the gradient of '" + t.name + "' is not finite at step " +
                            std::to_string(step + 1));
-    if (hook) hook->after_backward(grads.data(), grads.size(), states.data(), states.size(), step);
+    if (hook && !segments.empty()) {  // the trainable span only: frozen gradients are zero on every rank
+      const std::size_t lo = segments.front().offset, hi = segments.back().offset + segments.back().size;
+      hook->after_backward(grads.data() + lo, hi - lo, states.data(), states.size(), step);
+    }
   }
 
   /// Runs a training forward/backward `f`; if it throws (a NaN loss or gradient, a wrong batch), the states that

@@ -11,7 +11,7 @@
 //     b samples take the same step as one process on the N*b samples;
 //   - in-batch losses (BatchHard, SemiHard, BatchAll, MultipleNegativesRanking: in_batch_loss) see every rank's
 //     embeddings, gathered in rank order; each rank's gradient is that of the global loss on its own rows;
-//   - BatchNorm's moving statistics are averaged after each step; training and validation losses are reduced over
+//   - BatchNorm's moving statistics are rank 0's, sent to the others after each step; training and validation losses are reduced over
 //     the ranks; rank 0 alone prints progress and writes the checkpoint, and the ranks check once per epoch that
 //     their parameters are still equal.
 // A step that fails on one rank (a NaN loss, a bad batch) fails on every rank, with no update applied; a rank that
@@ -205,10 +205,8 @@ class DistributedSync final : public StepHook {
     checkpoint(Report{}, "the ranks' status after backward");
     if (grad_share_ != 1.0) B::scale(grads, float(grad_share_), n);
     reduce(grads, n, "the gradients");
-    if (ns) {
-      B::scale(states, 1.0f / float(size()), ns);
-      reduce(states, ns, "the states (BatchNorm's moving statistics)");
-    }
+    // Rank 0's moving statistics (as DistributedDataParallel's broadcast_buffers): an average would round frozen ones.
+    if (ns) broadcast(states, ns, "the states (BatchNorm's moving statistics)");
   }
   void step_failed() noexcept override {
     if (done_) return;
@@ -243,11 +241,11 @@ class DistributedSync final : public StepHook {
   void broadcast(float* p, std::size_t n, const char* what) {
     if (!n) return;
     if constexpr (host_memory<B>) {
-      comm_.broadcast(p, n * sizeof(float), 0, what);
+      guarded([&] { comm_.broadcast(p, n * sizeof(float), 0, what); });
     } else {
       host_.resize(n);
       if (rank() == 0) B::to_host(host_.data(), p, n);
-      comm_.broadcast(host_.data(), n * sizeof(float), 0, what);
+      guarded([&] { comm_.broadcast(host_.data(), n * sizeof(float), 0, what); });
       B::to_device(p, host_.data(), n);
     }
   }

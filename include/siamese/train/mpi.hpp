@@ -124,6 +124,19 @@ class MpiCommunicator final : public Communicator {
     wait(q, "all-gather", what);
   }
 
+  /// Waits until every rank has called it, without a deadline and without spinning (a rank that is done waits
+  /// here while rank 0 evaluates and writes its files).
+  void barrier_idle(const char* what = "the end of the program") {
+    MPI_Request q;
+    check(MPI_Ibarrier(comm_, &q), "MPI_Ibarrier", what);
+    for (;;) {
+      int done = 0;
+      check(MPI_Test(&q, &done, MPI_STATUS_IGNORE), "MPI_Test", what);
+      if (done) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
  private:
   static constexpr std::size_t chunk = std::size_t{1} << 30;
 
