@@ -3,8 +3,10 @@
 // embedding); head (a-b)^2, a^2-b^2, cos(a,b), then Dense, Dropout and a sigmoid; binary
 // cross-entropy on balanced pairs. Validation comes from the training files; the threshold is
 // calibrated there and applied unchanged to pairs of the official test set.
+// Under mpirun (`mpirun -np 2 build/examples/fashion_mnist_siamese`) the ranks split every batch; rank 0 evaluates.
 #include <siamese/siamese.hpp>
 
+#include "common/distributed.hpp"
 #include "common/fashion.hpp"
 
 using namespace siamese;
@@ -17,6 +19,7 @@ using Encoder = Sequential<Input<28, 28, 1>,
 using Model = Siamese<Encoder, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<64, ReLU>, Dropout<0.2f>, Dense<1>>>>;
 
 int main(int argc, char** argv) try {
+  example::Distributed dist;  // mpirun: data-parallel over the ranks
   auto o = example::parse(argc, argv, /*epochs=*/36, /*steps=*/150, /*batch=*/128, "fashion_mnist_siamese_results");
   example::Timer clock;
   const example::Data d = example::load(o);
@@ -32,13 +35,15 @@ int main(int argc, char** argv) try {
   fo.epochs = o.epochs;
   fo.out = stdout;
   fo.checkpoint = o.out / "checkpoint.bin";
-  if (o.fresh) std::filesystem::remove(fo.checkpoint);
+  if (o.fresh && dist.primary()) std::filesystem::remove(fo.checkpoint);
+  fo.communicator = dist.comm;
   fo.metrics = {"auc", "accuracy"};  // on the validation pairs, each epoch
   fo.monitor = "val_auc";            // what the example reports: early stopping and the best epoch follow it
   fo.patience = 10;  // the cosine schedule keeps improving late; stop only on a long plateau
   fo.schedule = CosineDecay{o.epochs, 0.05f};
   const History h = fit(model, BinaryCrossEntropy{}, adam, train, validation, fo);
   const double train_secs = clock.seconds();
+  if (!dist.primary()) return dist.finish(), 0;
   save_weights(model, o.out / "model.bin");
   example::plot_history(o.out / "loss.svg", h.loss, h.val_loss);
 
@@ -65,6 +70,7 @@ int main(int argc, char** argv) try {
 
   std::printf("training: %zu epochs in %.1f s; total %.1f s\n", h.loss.size(), train_secs, clock.seconds());
   example::report(v, rm, o.out);
+  dist.finish();
 } catch (const std::exception& e) {
   std::fprintf(stderr, "error: %s\n", e.what());
   return 1;

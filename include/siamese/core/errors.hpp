@@ -7,6 +7,8 @@
 //     DataError       a data file (IDX, images, a data set folder) that does not hold what it promises
 //     TokenizerError  a tokenizer file that cannot be read or parsed
 //     IndexFileError  an embedding index file that cannot be written or read back
+//   DistributedError (std::runtime_error) distributed training that cannot go on: another rank failed, died or
+//                   stopped answering, or the ranks disagree (model, data); names the operation and the ranks
 // (backend::Cuda's CudaError, a failed CUDA call, is declared with the CUDA runtime it wraps.)
 #include <cstddef>
 #include <stdexcept>
@@ -58,6 +60,12 @@ class TokenizerError : public FileError {
 /// An index file that cannot be written or read back as written; the message names the file.
 struct IndexFileError : FileError {
   using FileError::FileError;
+};
+
+/// Distributed training that cannot go on: a rank failed, died or stopped answering within the timeout, or the
+/// ranks disagree on what they train (model signature, number of batches); the message names what and which ranks.
+struct DistributedError : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 }  // namespace siamese

@@ -144,6 +144,13 @@ class ModelBuffers {
     store_.seed = seed;
   }
 
+  /// Distributed training (fit with a communicator): `hook` combines each step's gradients over the ranks and hears
+  /// of a failed step; `stream` (the rank) gives each rank its own dropout masks. Null and 0 detach it.
+  void attach_step_hook(detail::StepHook* hook, std::uint64_t stream) {
+    store_.hook = hook;
+    store_.stream = stream;
+  }
+
  protected:
   detail::Store<B> store_;
 

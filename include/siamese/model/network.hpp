@@ -16,6 +16,20 @@
 
 namespace siamese::detail {
 
+/// What distributed training (train/distributed.hpp) attaches to a model's store: called once per training step
+/// after backward, with the step's local gradients and the states its forward pass moved (both in the backend's
+/// memory), and when a training step fails on this rank, so that the other ranks learn of it instead of waiting.
+struct StepHook {
+  virtual ~StepHook() = default;
+  /// Every gradient of the step is complete and finite on this rank (`grads`: the span of the trainable ones):
+  /// combine them (and the states) over the ranks.
+  /// Throws when another rank's step failed; the model then applies no update.
+  virtual void after_backward(float* grads, std::size_t n_grads, float* states, std::size_t n_states,
+                              std::size_t step) = 0;
+  /// This rank's step failed before or during after_backward; must not throw.
+  virtual void step_failed() noexcept = 0;
+};
+
 /// Parameters, gradients, states and optimizer slots of a model, in backend B's memory.
 template <class B>
 struct Store {
@@ -26,6 +40,11 @@ struct Store {
   std::size_t slots_per_param = 0;  // slots per parameter of the optimizer that owns `slots`
   std::uint64_t seed = 0;
   typename B::Buffer states_before;  // keeping_states_on_failure's copy
+  StepHook* hook = nullptr;          // distributed training; null in a single process
+  std::uint64_t stream = 0;          // distributed training: the rank, so that ranks draw different dropout masks
+
+  /// The seed of the current step's random draws (dropout): a function of the model's seed, the step and the stream.
+  std::uint64_t step_seed() const { return stream ? hash2(hash2(seed, step), stream) : hash2(seed, step); }
 
   void setup(std::vector<ParamInfo> p, std::vector<ParamInfo> s, std::size_t pc, std::size_t sc, std::uint64_t sd) {
     param_info = std::move(p);
@@ -50,25 +69,34 @@ struct Store {
   }
 
   /// Stops on a non-finite gradient, naming the tensor and the step.
-  void check_gradients(const char* where) const {
+  /// Then hands the gradients to the hook, if any (distributed training averages them over the ranks).
+  void check_gradients(const char* where) {
     for (const auto& t : param_info)
       if (t.trainable && !B::all_finite(grads.data() + t.offset, t.size))
         throw NumericError(std::string(where) + ": the gradient of '" + t.name + "' is not finite at step " +
                            std::to_string(step + 1));
+    if (hook && !segments.empty()) {  // the trainable span only: frozen gradients are zero on every rank
+      const std::size_t lo = segments.front().offset, hi = segments.back().offset + segments.back().size;
+      hook->after_backward(grads.data() + lo, hi - lo, states.data(), states.size(), step);
+    }
   }
 
   /// Runs a training forward/backward `f`; if it throws (a NaN loss or gradient, a wrong batch), the states that
   /// its forward pass moved (BatchNorm's moving statistics) return to what they were, so a failed step changes
   /// nothing. Costs one copy of the states, which are small (per-channel statistics).
+  /// With a hook, a failure is also reported to it (the other ranks then fail the step too).
   template <class F>
   auto keeping_states_on_failure(F&& f) {
-    if (states.size() == 0) return f();
-    if (states_before.size() != states.size()) states_before.resize(states.size());
-    B::copy(states_before.data(), states.data(), states.size());
+    const bool keep = states.size() != 0;
+    if (keep) {
+      if (states_before.size() != states.size()) states_before.resize(states.size());
+      B::copy(states_before.data(), states.data(), states.size());
+    }
     try {
       return f();
     } catch (...) {
-      B::copy(states.data(), states_before.data(), states.size());
+      if (keep) B::copy(states.data(), states_before.data(), states.size());
+      if (hook) hook->step_failed();
       throw;
     }
   }

@@ -145,7 +145,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
     head_scratch_ = dlogits_ + detail::align_floats(n);
   }
   void run_forward(std::size_t n, bool training) {
-    const std::uint64_t seed = detail::hash2(store_.seed, store_.step);
+    const std::uint64_t seed = store_.step_seed();
     run_.forward(store_, training, seed);
     head::template forward<Backend>(run_.emb, run_.emb + n * embedding_width, logits_, n,
                                     store_.params.data() + encoder_params, store_.states.data() + encoder::state_count,
@@ -160,7 +160,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
                        std::to_string(batch.labels.size()) + " labels");
     Backend::to_device(labels_, batch.labels.data(), n);
     float l;
-    const std::uint64_t seed = detail::hash2(store_.seed, store_.step);
+    const std::uint64_t seed = store_.step_seed();
     if constexpr (requires { Loss::on_logits; }) {
       run_forward(n, training);
       l = loss.template operator()<Backend>(logits_, labels_, training ? dlogits_ : nullptr, n);

@@ -89,7 +89,7 @@ class EncoderModel : public ModelBuffers<checked_backend<BackendSpec>> {
   }
   template <class Loss>
   float run_step(std::size_t n, const Loss& loss, bool training, const char* where) {
-    run_.forward(store_, training, hash2(store_.seed, store_.step));
+    run_.forward(store_, training, store_.step_seed());
     const float l =
         loss.template operator()<Backend>(run_.emb, run_.extra, training ? run_.demb : nullptr, n, embedding_width);
     check_loss(l, where, store_.step);

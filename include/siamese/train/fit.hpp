@@ -20,6 +20,7 @@
 #include "../eval/metrics.hpp"
 #include "../eval/retrieval.hpp"
 #include "checkpoint.hpp"
+#include "distributed.hpp"
 #include "progress.hpp"
 
 namespace siamese {
@@ -150,7 +151,11 @@ struct FitOptions {
   enum class Mode { Auto, Min, Max } mode = Mode::Auto;  // Auto: min for losses, max for the metrics
   double min_delta = 0;                    // an improvement smaller than this does not count (Keras' min_delta)
   std::filesystem::path best_weights;      // save_weights of the best epoch so far when not empty (save_best_only)
-  std::vector<Callback*> callbacks;        // not owned; called in order
+  std::vector<Callback*> callbacks;        // not owned; called in order (on every rank: decide alike on each)
+  /// Data-parallel training over the communicator's ranks (MpiCommunicator, train/mpi.hpp): each rank trains on its
+  /// shard of every batch and the gradients are averaged (train/distributed.hpp says what else changes). Null: one
+  /// process, exactly as without it.
+  Communicator* communicator = nullptr;
 };
 
 /// A learning rate that rises linearly from 0 over `warmup` steps, then falls linearly to 0 at step `total`
@@ -283,17 +288,21 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
   s.best_val = maximise ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
   s.monitor = o.monitor;
   History h;
-  if (!o.checkpoint.empty() && o.resume && std::filesystem::exists(o.checkpoint)) {
-    s = load_checkpoint(model, o.checkpoint);
-    if (s.monitor != o.monitor)
-      throw std::invalid_argument("fit: the checkpoint '" + o.checkpoint.string() + "' follows '" + s.monitor +
-                                  "' and fit() was asked to monitor '" + o.monitor +
-                                  "'; monitor the same, or start over without the checkpoint");
-    h.resumed_at = s.epochs_done;
-    if (o.progress) std::fprintf(o.out, "resuming from '%s' after epoch %zu\n", o.checkpoint.c_str(), s.epochs_done);
-  }
+  Distribution<Model> dist(model, o.communicator);  // several ranks: rank 0 reads the checkpoint and sends its model
+  const bool talk = o.progress && dist.primary();
+  dist.template start<Opt>(s, train.size(), validation.size(), o.epochs, [&] {
+    if (!o.checkpoint.empty() && o.resume && std::filesystem::exists(o.checkpoint)) {
+      s = load_checkpoint(model, o.checkpoint);
+      if (s.monitor != o.monitor)
+        throw std::invalid_argument("fit: the checkpoint '" + o.checkpoint.string() + "' follows '" + s.monitor +
+                                    "' and fit() was asked to monitor '" + o.monitor +
+                                    "'; monitor the same, or start over without the checkpoint");
+      if (talk) std::fprintf(o.out, "resuming from '%s' after epoch %zu\n", o.checkpoint.c_str(), s.epochs_done);
+    }
+  });
+  h.resumed_at = s.epochs_done;
   const float base_lr = s.learning_rate;
-  Progress bar(o.out, o.progress);
+  Progress bar(o.out, talk);
   typename Model::batch_type batch;
   const std::size_t steps = train.size();
   const bool early = o.patience > 0 && (has_val || o.monitor == "loss");
@@ -306,11 +315,11 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
     double sum = 0, data_secs = 0, compute_secs = 0;
     for (std::size_t i = 0; i < steps; ++i) {
       const auto t0 = clock::now();
-      train.batch(e, i, batch);
+      dist.batch(train, e, i, batch);  // several ranks: this rank's shard of the batch
       const auto t1 = clock::now();
       const float epoch_lr = optimizer.learning_rate;
       if (o.step_schedule) optimizer.learning_rate = o.step_schedule(model.step(), epoch_lr);
-      const float l = model.train_step(batch, loss, optimizer);
+      const float l = dist.train_step(batch, loss, optimizer);
       sum += l;
       optimizer.learning_rate = epoch_lr;
       data_secs += std::chrono::duration<double>(t1 - t0).count();
@@ -324,12 +333,12 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
     }
     if (control.stopping()) {
       h.stopped_by_callback = true;
-      if (o.progress) std::fprintf(o.out, "stopped by a callback in epoch %zu\n", e + 1);
+      if (talk) std::fprintf(o.out, "stopped by a callback in epoch %zu\n", e + 1);
       break;
     }
     h.data_seconds.push_back(data_secs);
     h.compute_seconds.push_back(compute_secs);
-    s.loss.push_back(float(sum / double(steps)));
+    s.loss.push_back(float(dist.epoch_loss(sum, steps)));
     s.lr.push_back(optimizer.learning_rate);
     logs.values = {{"loss", s.loss.back()}};
     std::string extra;
@@ -337,10 +346,10 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
     if (has_val) {
       double vs = 0;
       for (std::size_t i = 0; i < validation.size(); ++i) {
-        validation.batch(0, i, batch);
-        vs += model.evaluate(batch, loss);
+        dist.batch(validation, 0, i, batch, "validation batch");
+        vs += dist.evaluate(batch, loss);
       }
-      const double v = float(vs / double(validation.size()));
+      const double v = float(dist.total(vs, "the validation loss") / double(validation.size()));
       s.val_loss.push_back(v);
       logs.values.emplace_back("val_loss", v);
       std::snprintf(buf, sizeof buf, ", val_loss %.4f", v);
@@ -365,7 +374,7 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
           s.best_params = model.parameters().to_host();
           s.best_states = model.states().to_host();
         }
-        if (!o.best_weights.empty()) save_weights(model, o.best_weights);
+        if (!o.best_weights.empty() && dist.primary()) save_weights(model, o.best_weights);  // rank 0 writes
       } else {
         ++s.bad_epochs;
       }
@@ -374,17 +383,19 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
     s.learning_rate = base_lr;
     std::snprintf(buf, sizeof buf, "; data %.1fs, compute %.1fs", data_secs, compute_secs);
     bar.end_epoch(s.loss.back(), extra, buf);
-    if (!o.checkpoint.empty()) save_checkpoint(model, s, o.checkpoint);
+    dist.end_epoch(e, [&] {  // several ranks: rank 0 writes
+      if (!o.checkpoint.empty()) save_checkpoint(model, s, o.checkpoint);
+    });
     for (Callback* c : o.callbacks) c->on_epoch_end(e, logs, control);
     if (control.stopping()) {
       h.stopped_by_callback = true;
-      if (o.progress) std::fprintf(o.out, "stopped by a callback after epoch %zu\n", e + 1);
+      if (talk) std::fprintf(o.out, "stopped by a callback after epoch %zu\n", e + 1);
       break;
     }
     if (early && s.bad_epochs >= o.patience) {
       h.stopped_early = true;
-      if (o.progress) std::fprintf(o.out, "early stop: no better %s for %zu epochs (best: epoch %zu, %.4f)\n",
-                                   o.monitor.c_str(), o.patience, s.best_epoch + 1, s.best_val);
+      if (talk) std::fprintf(o.out, "early stop: no better %s for %zu epochs (best: epoch %zu, %.4f)\n",
+                             o.monitor.c_str(), o.patience, s.best_epoch + 1, s.best_val);
       break;
     }
   }

@@ -1,0 +1,334 @@
+// Data-parallel fit() over MPI, run by meson as `mpirun -np 2` and `-np 3`: after k steps every rank's parameters
+// equal one process's training on the global batches (Siamese with BCE and Contrastive, Triplet, Embedder with
+// BatchHard mined over every rank's embeddings); a 2-rank checkpoint resumes bit-exactly on the ranks and correctly
+// in one process; a step failing on one rank fails on all of them with nothing applied; ranks that disagree on the
+// model or the data refuse to start and say so.
+#include <siamese/data/samplers.hpp>
+#include <siamese/layers/activation.hpp>
+#include <siamese/layers/batchnorm.hpp>
+#include <siamese/layers/dense.hpp>
+#include <siamese/loss/multiple_negatives.hpp>
+#include <siamese/loss/online.hpp>
+#include <siamese/model/head.hpp>
+#include <siamese/model/sequential.hpp>
+#include <siamese/model/siamese.hpp>
+#include <siamese/model/triplet.hpp>
+#include <siamese/optim/optimizers.hpp>
+#include <siamese/train/fit.hpp>
+#include <siamese/train/mpi.hpp>
+
+#include <doctest/doctest.h>
+#include <tbb/global_control.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+using namespace siamese;
+
+namespace {
+// One thread per rank: the ranks share the machine's cores.
+tbb::global_control one_thread(tbb::global_control::max_allowed_parallelism, 1);
+
+MpiCommunicator& world() {
+  static MpiCommunicator c(60.0);
+  return c;
+}
+
+constexpr std::size_t F = 10;  // input features
+using Enc = Sequential<Input<F>, Dense<12, Tanh>, Dense<6>>;
+using PairModel = Siamese<Enc, Head<SqDiff, DiffSq, Cosine, Classifier<Dense<8, ReLU>, Dense<1>>>>;
+using TripModel = Triplet<Enc>;
+using MineModel = Embedder<Enc>;
+
+// Samples of `classes` classes: a class centre plus noise, a pure function of (seed, class, draw).
+void sample(float* x, int cls, std::uint64_t key) {
+  detail::Rng r(key);
+  for (std::size_t k = 0; k < F; ++k) x[k] = std::sin(float(cls * 7 + int(k))) + 0.3f * (r.uniform() - 0.5f);
+}
+
+// Global batches of n, each a pure function of (epoch, index).
+struct Pairs {
+  std::size_t steps = 3, n = 10;
+  std::size_t size() const { return steps; }
+  void batch(std::size_t e, std::size_t i, PairBatch& b) const {
+    detail::Rng r(1000 * e + i + 1);
+    b.a = Tensor({n, F});
+    b.b = Tensor({n, F});
+    b.labels.resize(n);
+    for (std::size_t s = 0; s < n; ++s) {
+      const int ca = int(r.below(4)), cb = s % 2 ? ca : int((ca + 1 + r.below(3)) % 4);
+      sample(b.a.data() + s * F, ca, r.next());
+      sample(b.b.data() + s * F, cb, r.next());
+      b.labels[s] = ca == cb;
+    }
+  }
+};
+struct Triplets {
+  std::size_t steps = 3, n = 12;
+  std::size_t size() const { return steps; }
+  void batch(std::size_t e, std::size_t i, TripletBatch& b) const {
+    detail::Rng r(7000 * e + i + 3);
+    b.anchor = Tensor({n, F});
+    b.positive = Tensor({n, F});
+    b.negative = Tensor({n, F});
+    for (std::size_t s = 0; s < n; ++s) {
+      const int c = int(r.below(4)), o = int((c + 1 + r.below(3)) % 4);
+      sample(b.anchor.data() + s * F, c, r.next());
+      sample(b.positive.data() + s * F, c, r.next());
+      sample(b.negative.data() + s * F, o, r.next());
+    }
+  }
+};
+// P = 4 classes x K = 3 samples, class by class: the global batch of the P x K sampler, split over the ranks.
+struct PK {
+  std::size_t steps = 3;
+  std::size_t size() const { return steps; }
+  void batch(std::size_t e, std::size_t i, LabeledBatch& b) const {
+    std::vector<int> labels;
+    for (int c = 0; c < 6; ++c)
+      for (int k = 0; k < 4; ++k) labels.push_back(c);
+    PKSampler pk(labels, 4, 3, 100 * e + i);
+    const PKBatch p = pk.next();
+    b.x = Tensor({p.indices.size(), F});
+    b.labels.assign(p.labels.begin(), p.labels.end());
+    for (std::size_t s = 0; s < p.indices.size(); ++s) sample(b.x.data() + s * F, p.labels[s], p.indices[s] * 31 + e);
+  }
+};
+
+template <class M>
+std::vector<float> params(const M& m) {
+  return m.parameters().to_host();
+}
+double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) d = std::max(d, double(std::abs(a[i] - b[i])));
+  return d;
+}
+// Every rank holds the same bits.
+bool same_on_all_ranks(const std::vector<float>& v) {
+  const std::uint64_t mine = crc32_of(v.data(), v.size() * sizeof(float));
+  std::vector<std::uint64_t> all(static_cast<std::size_t>(world().size()));
+  world().allgather(&mine, all.data(), std::vector<std::size_t>(all.size(), sizeof mine), "test checksums");
+  for (auto c : all)
+    if (c != all[0]) return false;
+  return true;
+}
+
+// Trains the model type on `data` for 2 epochs on every rank and in one process; both must agree.
+template <class M, class Loss, class Data>
+void check_equivalence(const Loss& loss, const Data& data, double tol) {
+  M dist(7), single(7);
+  const auto start = params(single);
+  // SGD with momentum: Adam divides by the root of its second moment, which turns rounding noise in gradients near
+  // zero into visible steps (it agrees on BCE, below, and in the resume test).
+  SGD a1, a2;
+  a1.learning_rate = a2.learning_rate = 0.1f;
+  a1.momentum = a2.momentum = 0.9f;
+  FitOptions o;
+  o.epochs = 2;
+  o.progress = false;
+  const History hs = fit(single, loss, a1, data, o);
+  o.communicator = &world();
+  const History hd = fit(dist, loss, a2, data, o);
+  CHECK(dist.step() == single.step());
+  const double moved = max_diff(params(single), start), err = max_diff(params(dist), params(single));
+  INFO("rank " << world().rank() << " of " << world().size() << ": parameters moved by " << moved
+               << ", distributed vs one process " << err);
+  CHECK(moved > 100 * tol);  // the comparison means something: training changed the parameters
+  CHECK(err < tol);
+  MESSAGE("largest difference " << err << " after parameters moved by up to " << moved);
+  CHECK(same_on_all_ranks(params(dist)));
+  REQUIRE(hd.loss.size() == hs.loss.size());
+  for (std::size_t e = 0; e < hs.loss.size(); ++e) CHECK(std::abs(hd.loss[e] - hs.loss[e]) < 1e-5 * (1 + hs.loss[e]));
+}
+
+std::filesystem::path shared_temp(const char* name) {
+  long pid = long(::getpid());
+  world().broadcast(&pid, sizeof pid, 0, "the test's file name");
+  return std::filesystem::temp_directory_path() /
+         ("siamese_mpi_" + std::to_string(pid) + "_" + std::to_string(world().size()) + "_" + name);
+}
+}  // namespace
+
+TEST_CASE("distributed fit equals one process on the global batch: Siamese with BCE (uneven shards)") {
+  check_equivalence<PairModel>(BinaryCrossEntropy{}, Pairs{}, 1e-6);
+}
+
+TEST_CASE("distributed fit equals one process on the global batch: Siamese with Contrastive") {
+  check_equivalence<PairModel>(Contrastive{1.0f}, Pairs{}, 1e-6);
+}
+
+TEST_CASE("distributed fit equals one process on the global batch: Triplet") {
+  check_equivalence<TripModel>(TripletLoss{0.5f}, Triplets{}, 1e-6);
+}
+
+TEST_CASE("distributed fit equals one process on the global batch: Embedder with BatchHard over every rank") {
+  check_equivalence<MineModel>(BatchHard{0.5f}, PK{}, 1e-6);
+  // Mining inside each rank's shard alone would see other triplets: the global batch is what the ranks mine.
+  check_equivalence<MineModel>(BatchAll{0.5f}, PK{}, 1e-6);
+}
+
+TEST_CASE("distributed fit equals one process on the global batch: MultipleNegativesRanking over every rank's pairs") {
+  check_equivalence<PairModel>(MultipleNegativesRanking{}, Pairs{}, 1e-6);
+}
+
+TEST_CASE("BatchNorm's moving statistics are rank 0's on every rank after each step") {
+  using Norm = Siamese<Sequential<Input<F>, Dense<12>, BatchNorm, Tanh, Dense<6>>, Head<SqDiff, Classifier<Dense<1>>>>;
+  Norm m(4);
+  const auto before = m.states().to_host();
+  SGD sgd;
+  FitOptions o;
+  o.progress = false;
+  o.communicator = &world();
+  fit(m, BinaryCrossEntropy{}, sgd, Pairs{}, o);
+  const auto after = m.states().to_host();
+  CHECK(max_diff(before, after) > 1e-3);  // the statistics moved
+  CHECK(same_on_all_ranks(after));
+  CHECK(same_on_all_ranks(params(m)));
+}
+
+TEST_CASE("validation loss is reduced over the ranks") {
+  PairModel dist(3), single(3);
+  SGD s1, s2;
+  FitOptions o;
+  o.epochs = 1;
+  o.progress = false;
+  Pairs val{2, 9};
+  const History hs = fit(single, BinaryCrossEntropy{}, s1, Pairs{}, val, o);
+  o.communicator = &world();
+  const History hd = fit(dist, BinaryCrossEntropy{}, s2, Pairs{}, val, o);
+  REQUIRE(hd.val_loss.size() == 1);
+  CHECK(std::abs(hd.val_loss[0] - hs.val_loss[0]) < 1e-5);
+}
+
+TEST_CASE("a checkpoint written by the ranks resumes bit-exactly on them and correctly in one process") {
+  const auto path = shared_temp("resume.ckpt");
+  const auto copy = path.string() + ".epoch1";
+  Adam a;
+  a.learning_rate = 0.01f;
+  FitOptions o;
+  o.progress = false;
+  o.communicator = &world();
+  o.epochs = 3;
+  PairModel whole(5);
+  Adam aw = a;
+  fit(whole, BinaryCrossEntropy{}, aw, Pairs{}, o);
+
+  o.checkpoint = path;
+  o.epochs = 1;
+  PairModel first(5);
+  Adam af = a;
+  fit(first, BinaryCrossEntropy{}, af, Pairs{}, o);
+  if (world().rank() == 0) std::filesystem::copy_file(path, copy);
+  // Another seed: what the ranks resume from must come from rank 0's checkpoint alone.
+  PairModel resumed(11 + std::uint64_t(world().rank()));
+  Adam ar = a;
+  o.epochs = 3;
+  const History h = fit(resumed, BinaryCrossEntropy{}, ar, Pairs{}, o);
+  CHECK(h.resumed_at == 1);
+  CHECK(h.loss.size() == 3);
+  CHECK(resumed.step() == whole.step());
+  CHECK(max_diff(params(resumed), params(whole)) == 0.0);
+  CHECK(same_on_all_ranks(params(resumed)));
+
+  if (world().rank() == 0) {  // one process resumes the ranks' checkpoint of epoch 1
+    PairModel alone(99);
+    Adam al = a;
+    FitOptions one = o;
+    one.communicator = nullptr;
+    one.checkpoint = copy;
+    const History h1 = fit(alone, BinaryCrossEntropy{}, al, Pairs{}, one);
+    CHECK(h1.resumed_at == 1);
+    CHECK(alone.step() == whole.step());
+    CHECK(max_diff(params(alone), params(whole)) < 2e-5);
+    std::filesystem::remove(path);
+    std::filesystem::remove(copy);
+  }
+}
+
+namespace {
+struct FailsOnLastRank : Pairs {
+  void batch(std::size_t e, std::size_t i, PairBatch& b) const {
+    if (e == 0 && i == 2 && world().rank() == world().size() - 1) throw std::runtime_error("this rank's data failed");
+    Pairs::batch(e, i, b);
+  }
+};
+}  // namespace
+
+TEST_CASE("a step failing on one rank fails on every rank and changes nothing") {
+  PairModel m(2);
+  SGD sgd;
+  FitOptions o;
+  o.progress = false;
+  o.communicator = &world();
+  // Two steps succeed, the third fails on the last rank only.
+  FitOptions two = o;
+  Pairs data;
+  data.steps = 2;
+  PairModel ref(2);
+  SGD sref;
+  fit(ref, BinaryCrossEntropy{}, sref, data, two);
+  const bool last = world().rank() == world().size() - 1;
+  try {
+    fit(m, BinaryCrossEntropy{}, sgd, FailsOnLastRank{}, o);
+    FAIL("fit went on after a rank's batch failed");
+  } catch (const DistributedError& e) {
+    CHECK(!last);
+    CHECK(std::string(e.what()).find("rank(s) " + std::to_string(world().size() - 1)) != std::string::npos);
+  } catch (const std::runtime_error& e) {
+    CHECK(last);
+    CHECK(std::string(e.what()) == "this rank's data failed");
+  }
+  CHECK(m.step() == 2);
+  CHECK(max_diff(params(m), params(ref)) == 0.0);
+  // The ranks go on together afterwards.
+  fit(m, BinaryCrossEntropy{}, sgd, data, o);
+  CHECK(same_on_all_ranks(params(m)));
+}
+
+TEST_CASE("ranks that train different models refuse to start, naming both signatures") {
+  using Other = Siamese<Sequential<Input<F>, Dense<5>>, Head<SqDiff, Classifier<Dense<1>>>>;
+  FitOptions o;
+  o.progress = false;
+  o.communicator = &world();
+  SGD sgd;
+  std::string what;
+  try {
+    if (world().rank() == 1) {
+      Other m(1);
+      fit(m, BinaryCrossEntropy{}, sgd, Pairs{}, o);
+    } else {
+      PairModel m(1);
+      fit(m, BinaryCrossEntropy{}, sgd, Pairs{}, o);
+    }
+  } catch (const DistributedError& e) {
+    what = e.what();
+  }
+  INFO(what);
+  CHECK(what.find("the ranks train different models") != std::string::npos);
+  CHECK(what.find("rank 0: " + PairModel::signature()) != std::string::npos);
+  CHECK(what.find("rank 1: " + Other::signature()) != std::string::npos);
+}
+
+TEST_CASE("ranks that disagree on the number of batches refuse to start") {
+  FitOptions o;
+  o.progress = false;
+  o.communicator = &world();
+  SGD sgd;
+  PairModel m(1);
+  Pairs data;
+  data.steps = 3 + std::size_t(world().rank() == 1);
+  std::string what;
+  try {
+    fit(m, BinaryCrossEntropy{}, sgd, data, o);
+  } catch (const DistributedError& e) {
+    what = e.what();
+  }
+  CHECK(what == "distributed training: the ranks disagree on the number of training batches per epoch: rank 0 has 3, "
+                "rank 1 has 4");
+  CHECK(m.step() == 0);
+}
