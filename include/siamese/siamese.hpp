@@ -13,6 +13,7 @@
 #include "data/wordpiece.hpp"
 #include "eval/index.hpp"
 #include "eval/metrics.hpp"
+#include "eval/accuracy.hpp"
 #include "eval/retrieval.hpp"
 #include "eval/svg.hpp"
 #include "io/npz.hpp"
