@@ -42,6 +42,7 @@
 #include "loss/losses.hpp"
 #include "loss/multiple_negatives.hpp"
 #include "loss/online.hpp"
+#include "loss/similarity.hpp"
 #include "core/batches.hpp"
 #include "model/head.hpp"
 #include "model/sequential.hpp"

@@ -1,0 +1,130 @@
+#pragma once
+// In-batch losses over cosine similarities for Embedder models, as pytorch-metric-learning defines them:
+// NTXent (NT-Xent / InfoNCE over labels), SupCon (supervised contrastive) and MultiSimilarity (with its miner).
+// Every step runs on the backend: L2 normalisation, one matrix product for the similarities, the similarity_loss
+// kernel, two products and the normalisation's backward pass for the gradient. The workspaces are per thread
+// and per backend, and grow only: after the first step at a batch size, a step allocates nothing.
+#include <cstddef>
+#include <string>
+
+#include "../backend/args/losses.hpp"
+#include "../core/errors.hpp"
+#include "losses.hpp"
+
+namespace siamese {
+
+namespace detail {
+
+/// The backend buffers of a similarity loss: normalised embeddings, their norms, similarities, their gradient
+/// and the normalised embeddings' gradient.
+template <class B>
+struct SimilarityWorkspace {
+  typename B::Buffer y, norm, s, ds, dy;
+  static void fit(typename B::Buffer& b, std::size_t n) {
+    if (b.size() < n) b.resize(n);
+  }
+  static SimilarityWorkspace& get() {
+    thread_local SimilarityWorkspace w;
+    return w;
+  }
+};
+
+/// The loss `proto` (kind and parameters) over the n labelled embeddings emb (n x d): queries and references are
+/// the batch itself, each sample left out of its own pairs.
+template <class B>
+float similarity_loss_on_batch(backend::SimilarityLossArgs proto, const float* emb, const float* labels, float* demb,
+                               std::size_t n, std::size_t d, const char* who) {
+  if (!B::all_finite(emb, n * d))
+    throw NumericError(std::string("siamese::") + who + ": the batch's embeddings (" + std::to_string(n) + " x " +
+                       std::to_string(d) + ") hold a NaN or infinite value");
+  auto& w = SimilarityWorkspace<B>::get();
+  w.fit(w.y, n * d);
+  w.fit(w.norm, n);
+  w.fit(w.s, n * n);
+  if (demb) w.fit(w.ds, n * n), w.fit(w.dy, n * d);
+  constexpr float eps = 1e-12f;  // torch.nn.functional.normalize's
+  B::l2_normalize_forward({.x = emb, .y = w.y.data(), .norm = w.norm.data(), .rows = n, .cols = d, .eps = eps});
+  B::gemm({.trans_b = true, .m = n, .n = n, .k = d, .a = w.y.data(), .lda = d, .b = w.y.data(), .ldb = d,
+           .c = w.s.data(), .ldc = n});
+  proto.s = w.s.data();
+  proto.row_labels = labels;
+  proto.col_labels = labels;
+  proto.ds = demb ? w.ds.data() : nullptr;
+  proto.rows = n;
+  proto.cols = n;
+  proto.self_column = true;
+  const float l = B::similarity_loss(proto);
+  if (demb) {
+    // s = Y Y^T, so dY = G Y + G^T Y.
+    B::gemm({.m = n, .n = d, .k = n, .a = w.ds.data(), .lda = n, .b = w.y.data(), .ldb = d, .c = w.dy.data(),
+             .ldc = d});
+    B::gemm({.trans_a = true, .m = n, .n = d, .k = n, .a = w.ds.data(), .lda = n, .b = w.y.data(), .ldb = d,
+             .beta = 1.0f, .c = w.dy.data(), .ldc = d});
+    B::l2_normalize_backward({.y = w.y.data(), .dy = w.dy.data(), .norm = w.norm.data(), .dx = demb, .rows = n,
+                              .cols = d, .eps = eps});
+  }
+  return l;
+}
+
+inline void check_positive(float v, const char* who, const char* what) {
+  if (!(v > 0.0f) || !(v < 3.0e38f))
+    throw std::invalid_argument(std::string("siamese::") + who + ": " + what + " must be positive and finite, got " +
+                                std::to_string(v));
+}
+
+}  // namespace detail
+
+/// NT-Xent (Chen et al. 2020, SimCLR; pytorch-metric-learning's NTXentLoss) over labelled samples: for each
+/// positive pair (i, p), -log(e^{cos_ip/T} / (e^{cos_ip/T} + sum over i's negatives n of e^{cos_in/T})), averaged
+/// over the positive pairs. A batch without both a positive and a negative pair gives 0.
+struct NTXent {
+  float temperature = 0.07f;
+  static constexpr std::size_t arity = 1;
+  static constexpr const char* name = "NTXent";
+  template <class B>
+  float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
+    detail::check_positive(temperature, name, "the temperature");
+    return detail::similarity_loss_on_batch<B>(
+        {.kind = backend::SimilarityLossKind::NTXent, .temperature = temperature}, emb, labels, demb, n, d, name);
+  }
+};
+
+/// Supervised contrastive loss (Khosla et al. 2020; pytorch-metric-learning's SupConLoss): for each sample i,
+/// -(1/P_i) sum over its P_i positives p of log(e^{cos_ip/T} / sum_{j != i} e^{cos_ij/T}), averaged over the samples
+/// whose term is positive (those with a positive). A batch without both a positive and a negative pair gives 0.
+struct SupCon {
+  float temperature = 0.1f;
+  static constexpr std::size_t arity = 1;
+  static constexpr const char* name = "SupCon";
+  template <class B>
+  float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
+    detail::check_positive(temperature, name, "the temperature");
+    return detail::similarity_loss_on_batch<B>(
+        {.kind = backend::SimilarityLossKind::SupCon, .temperature = temperature}, emb, labels, demb, n, d, name);
+  }
+};
+
+/// Multi-similarity loss (Wang et al. 2019; pytorch-metric-learning's MultiSimilarityLoss) with its miner
+/// (MultiSimilarityMiner): per sample, (1/alpha) log(1 + sum_p e^{-alpha (cos_ip - base)}) + (1/beta) log(1 +
+/// sum_n e^{beta (cos_in - base)}), averaged over the batch, over the pairs the miner keeps: positives less similar
+/// than the most similar negative plus epsilon, negatives more similar than the least similar positive minus
+/// epsilon. A negative epsilon turns the miner off (every pair).
+struct MultiSimilarity {
+  float alpha = 2.0f, beta = 50.0f, base = 0.5f;
+  float epsilon = 0.1f;
+  static constexpr std::size_t arity = 1;
+  static constexpr const char* name = "MultiSimilarity";
+  template <class B>
+  float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
+    detail::check_positive(alpha, name, "alpha");
+    detail::check_positive(beta, name, "beta");
+    return detail::similarity_loss_on_batch<B>({.kind = backend::SimilarityLossKind::MultiSimilarity,
+                                                .alpha = alpha,
+                                                .beta = beta,
+                                                .base = base,
+                                                .epsilon = epsilon},
+                                               emb, labels, demb, n, d, name);
+  }
+};
+
+}  // namespace siamese
