@@ -20,7 +20,9 @@ Then blocks "nmi n" with two lines of assignments and a line with scikit-learn's
 
 pml_losses_golden.txt: blocks "case LOSS n d p1 p2 p3" (ntxent T, supcon T, multisimilarity alpha beta base,
 ms_mined alpha beta base with MultiSimilarityMiner(epsilon=0.1)), a line of n labels, a line of the n*d embeddings,
-a line with the loss, a line with the n*d gradient; all in %.9g (losses %.12g).
+a line with the loss, a line with the n*d gradient; all in %.9g (losses %.12g). Then blocks "refcase LOSS n m d
+params" of queries against m references (ref_emb): query labels, query embeddings, reference labels, reference
+embeddings, the loss and the queries' gradient.
 """
 import os
 
@@ -133,6 +135,34 @@ def loss_cases(rng):
         lines.append(f"case {name} {n} {d} " + " ".join(f"{v:.9g}" for v in p))
         lines.append(" ".join(str(int(v)) for v in labels))
         lines.append(fmt(e))
+        lines.append(f"{loss.item():.12g}")
+        lines.append(fmt(t.grad.numpy()))
+    # Queries against a separate reference set (the loss's ref_emb, ref_labels): what CrossBatchMemory computes
+    # from a batch and its memory of earlier batches; the gradient is the batch's (the memory is a constant).
+    for name, n, m, d, p, classes in [("ntxent", 8, 20, 5, (0.1,), 4), ("supcon", 8, 20, 5, (0.1,), 4),
+                                      ("multisimilarity", 8, 20, 5, (2.0, 50.0, 0.5), 4),
+                                      ("ms_mined", 10, 24, 5, (2.0, 50.0, 0.5), 4)]:
+        e = rng.normal(size=(n, d)).astype(np.float32)
+        r = rng.normal(size=(m, d)).astype(np.float32)
+        labels = rng.integers(0, classes, size=n)
+        ref_labels = rng.integers(0, classes, size=m)
+        t = torch.tensor(e, dtype=torch.float64, requires_grad=True)
+        rt = torch.tensor(r, dtype=torch.float64)
+        lt, rlt = torch.tensor(labels), torch.tensor(ref_labels)
+        if name == "ntxent":
+            loss = losses.NTXentLoss(temperature=p[0])(t, lt, ref_emb=rt, ref_labels=rlt)
+        elif name == "supcon":
+            loss = losses.SupConLoss(temperature=p[0])(t, lt, ref_emb=rt, ref_labels=rlt)
+        else:
+            fn = losses.MultiSimilarityLoss(alpha=p[0], beta=p[1], base=p[2])
+            mined = miners.MultiSimilarityMiner(epsilon=0.1)(t, lt, rt, rlt) if name == "ms_mined" else None
+            loss = fn(t, lt, mined, ref_emb=rt, ref_labels=rlt)
+        loss.backward()
+        lines.append(f"refcase {name} {n} {m} {d} " + " ".join(f"{v:.9g}" for v in p))
+        lines.append(" ".join(str(int(v)) for v in labels))
+        lines.append(fmt(e))
+        lines.append(" ".join(str(int(v)) for v in ref_labels))
+        lines.append(fmt(r))
         lines.append(f"{loss.item():.12g}")
         lines.append(fmt(t.grad.numpy()))
     return lines
