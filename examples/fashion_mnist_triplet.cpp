@@ -2,7 +2,8 @@
 // `--loss semihard` (default), `batchhard`, `ntxent`, `supcon` or `multisimilarity`. Pair verification scores are
 // negative embedding distances (of L2-normalised embeddings for the cosine losses); the threshold is calibrated on
 // validation pairs (from the training files) and applied unchanged to test pairs; precision@1 queries test images
-// against training ones, and accuracy_report adds MAP@R and NMI over the same sets.
+// against training ones, and accuracy_report adds MAP@R and NMI over the same sets. --index-report compares int8 and
+// binary indexes of the training embeddings with the exact one (recall@10, memory).
 #include <siamese/siamese.hpp>
 
 #include <cmath>
@@ -64,10 +65,12 @@ void normalize_rows(std::vector<float>& e, std::size_t dim) {
 
 int main(int argc, char** argv) try {
   std::string loss = "semihard";  // batch-hard with a large learning rate can collapse every embedding to one point
+  bool index_report = false;
   std::vector<char*> args{argv[0]};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--batch-hard") == 0) loss = "batchhard";
     else if (std::strcmp(argv[i], "--loss") == 0 && i + 1 < argc) loss = argv[++i];
+    else if (std::strcmp(argv[i], "--index-report") == 0) index_report = true;
     else args.push_back(argv[i]);
   }
   if (loss != "semihard" && loss != "batchhard" && loss != "ntxent" && loss != "supcon" && loss != "multisimilarity") {
@@ -128,9 +131,9 @@ int main(int argc, char** argv) try {
   std::printf("accuracy_report (test against training): p@1=%.4f r@1=%.4f r@8=%.4f r_precision=%.4f map@r=%.4f "
               "nmi=%.4f\n",
               acc.precision_at_1, acc.recall(1), acc.recall(8), acc.r_precision, acc.map_at_r, acc.nmi);
-  // The index over the training embeddings with float, int8 and binary codes: recall@10 against the exact float
-  // search, for 1000 test queries, and memory.
-  {
+  // With --index-report, the index over the training embeddings with float, int8 and binary codes: recall@10
+  // against the exact float search, for 1000 test queries, and memory.
+  if (index_report) {
     const Distance metric = cosine ? Distance::Cosine : Distance::SquaredEuclidean;
     const std::size_t nq = std::min<std::size_t>(1000, d.test.count), k = 10;
     const std::span<const float> q(test_emb.data(), nq * Model::embedding_width);
