@@ -132,10 +132,10 @@ int main(int argc, char** argv) try {
               "nmi=%.4f\n",
               acc.precision_at_1, acc.recall(1), acc.recall(8), acc.r_precision, acc.map_at_r, acc.nmi);
   // With --index-report, the index over the training embeddings with float, int8 and binary codes: recall@10
-  // against the exact float search, for 1000 test queries, and memory.
+  // against the exact float search, for 2000 test queries, and memory.
   if (index_report) {
     const Distance metric = cosine ? Distance::Cosine : Distance::SquaredEuclidean;
-    const std::size_t nq = std::min<std::size_t>(1000, d.test.count), k = 10;
+    const std::size_t nq = std::min<std::size_t>(2000, d.test.count), k = 10;
     const std::span<const float> q(test_emb.data(), nq * Model::embedding_width);
     auto exact = EmbeddingIndex::for_model<Model>(metric);
     exact.add(train_emb, train_labels);
