@@ -214,6 +214,18 @@ void index_seeds() {
   siamese::EmbeddingIndex e(17, siamese::Distance::Euclidean);
   e.save(tmp);
   put("index", "empty.idx", without_crc(tmp));
+  // Format 2: int8 codes with the float rows and a model signature; binary codes over two words without them.
+  siamese::EmbeddingIndex i8(3, siamese::Distance::SquaredEuclidean,
+                             {.codes = siamese::IndexCodes::Int8, .keep_float = true, .model_signature = "Embedder[x]"});
+  i8.add(std::vector<float>{0, 0.5f, -1, 1, 0, 0, 0, 1, 0.25f}, std::vector<int>{0, 1, 1});
+  i8.save(tmp);
+  put("index", "int8_signed.idx", without_crc(tmp));
+  std::vector<float> rows(4 * 70);
+  for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = float((i * 37) % 11) - 5.0f;
+  siamese::EmbeddingIndex bin(70, siamese::Distance::Cosine, {.codes = siamese::IndexCodes::Binary});
+  bin.add(rows, std::vector<int>{3, 1, 4, 1});
+  bin.save(tmp);
+  put("index", "binary_70.idx", without_crc(tmp));
   fs::remove(tmp);
 }
 

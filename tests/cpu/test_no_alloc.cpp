@@ -150,6 +150,18 @@ TEST_CASE("steps 2 to 5 of a triplet model allocate nothing") {
   expect_none(count_steps([&] { m.train_step(batch, TripletLoss{}, opt); }));
 }
 
+TEST_CASE("steps 2 to 5 of an Embedder with NTXent, SupCon and MultiSimilarity allocate nothing") {
+  Embedder<CnnEncoder, backend::Cpu> m(3);
+  LabeledBatch batch;
+  const auto pairs = pair_batch<Siamese<CnnEncoder, CnnHead, backend::Cpu>>(96, 4);
+  batch.x = pairs.a;
+  for (std::size_t i = 0; i < 96; ++i) batch.labels.push_back(float(i % 12));
+  Adam opt;
+  expect_none(count_steps([&] { m.train_step(batch, NTXent{}, opt); }));
+  expect_none(count_steps([&] { m.train_step(batch, SupCon{}, opt); }));
+  expect_none(count_steps([&] { m.train_step(batch, MultiSimilarity{}, opt); }));
+}
+
 TEST_CASE("steps 2 to 5 of a model with BatchNorm, Concat and Same padding allocate nothing") {
   Siamese<MixedEncoder, MixedHead, backend::Cpu> m(5);
   const auto batch = pair_batch<decltype(m)>(300, 6);

@@ -203,6 +203,37 @@ TEST_CASE("triplet loss, every distance, active and inactive triplets") {
         }
 }
 
+TEST_CASE("similarity_loss: NTXent, SupCon, MultiSimilarity with and without its miner, square and not") {
+  using K = backend::SimilarityLossKind;
+  for (std::size_t rows : {1, 5, 37, 200})
+    for (std::size_t extra : {0, 13})
+      for (bool self : {true, false})
+        for (int kind = 0; kind < 4; ++kind) {
+          const std::size_t cols = rows + extra;
+          CAPTURE(rows);
+          CAPTURE(cols);
+          CAPTURE(self);
+          CAPTURE(kind);
+          const auto s = random_vector(rows * cols, 7);
+          std::vector<float> rl(rows), cl(cols);
+          for (std::size_t j = 0; j < cols; ++j) cl[j] = float((j * 7) % 5);
+          for (std::size_t i = 0; i < rows; ++i) rl[i] = self ? cl[i] : float((i * 3) % 6);
+          std::vector<float> ds(rows * cols, 9.0f), dsr(rows * cols, 9.0f);
+          backend::SimilarityLossArgs a{.s = s.data(), .row_labels = rl.data(), .col_labels = cl.data(),
+                                        .ds = ds.data(), .rows = rows, .cols = cols, .self_column = self,
+                                        .kind = kind == 0 ? K::NTXent : kind == 1 ? K::SupCon : K::MultiSimilarity,
+                                        .temperature = 0.2f, .alpha = 2.0f, .beta = 20.0f, .base = 0.4f,
+                                        .epsilon = kind == 3 ? 0.1f : -1.0f};
+          const float l = Cpu::similarity_loss(a);
+          a.ds = dsr.data();
+          const float lr = Ref::similarity_loss(a);
+          CHECK(std::fabs(l - lr) <= 2e-5f * std::max(1.0f, std::fabs(lr)));
+          expect_close("ds", ds, dsr, 1e-4, 1e-7);
+          a.ds = nullptr;
+          CHECK(Cpu::similarity_loss(a) == l);
+        }
+}
+
 TEST_CASE("SGD and Adam steps") {
   for (std::size_t n : {1, 7, 33, 127, 100003}) {
     CAPTURE(n);

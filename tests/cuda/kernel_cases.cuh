@@ -341,6 +341,37 @@ TEST_CASE("losses: binary cross-entropy, contrastive, triplet (every distance), 
   }
 }
 
+TEST_CASE("similarity_loss: NTXent, SupCon, MultiSimilarity with and without its miner") {
+  using K = backend::SimilarityLossKind;
+  for (std::size_t rows : {1u, 37u, 150u})
+    for (bool self : {true, false})
+      for (int kind = 0; kind < 4; ++kind) {
+        const std::size_t cols = self ? rows : rows + 11;
+        INFO("rows " << rows << " self " << self << " kind " << kind);
+        const auto s = random_values(rows * cols, 61);
+        std::vector<float> rl(rows), cl(cols);
+        for (std::size_t j = 0; j < cols; ++j) cl[j] = float((j * 7) % 5);
+        for (std::size_t i = 0; i < rows; ++i) rl[i] = self ? cl[i] : float((i * 3) % 6);
+        Dev<B> ds_(s), drl(rl), dcl(cl), g(rows * cols, 9.0f);
+        std::vector<float> gw(rows * cols, 9.0f);
+        backend::SimilarityLossArgs a{.s = ds_.p(), .row_labels = drl.p(), .col_labels = dcl.p(), .ds = g.p(),
+                                      .rows = rows, .cols = cols, .self_column = self,
+                                      .kind = kind == 0 ? K::NTXent : kind == 1 ? K::SupCon : K::MultiSimilarity,
+                                      .temperature = 0.2f, .alpha = 2.0f, .beta = 20.0f, .base = 0.4f,
+                                      .epsilon = kind == 3 ? 0.1f : -1.0f};
+        backend::SimilarityLossArgs r = a;
+        r.s = s.data();
+        r.row_labels = rl.data();
+        r.col_labels = cl.data();
+        r.ds = gw.data();
+        expect_close("similarity_loss", B::similarity_loss(a), Ref::similarity_loss(r));
+        expect_close("similarity_loss ds", g.host(), gw, 1e-5, 1e-9);
+        a.ds = nullptr;
+        r.ds = nullptr;
+        expect_close("similarity_loss without gradient", B::similarity_loss(a), Ref::similarity_loss(r));
+      }
+}
+
 TEST_CASE("sum_squares, all_finite, SGD and Adam steps") {
   for (std::size_t n : {1u, 1000u, 100003u}) {
     auto x = random_values(n, 41);

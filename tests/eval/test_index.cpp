@@ -221,3 +221,91 @@ TEST_CASE("save and load round-trip; corrupt files are refused by name") {
   fs::remove(bad, ec);
   fs::remove(path, ec);
 }
+
+TEST_CASE("int8 and binary codes: recall against the float index, rescoring, memory") {
+  const std::size_t n = 2000, dim = 48, nq = 50, k = 10;
+  // Clustered rows, as embeddings are: 20 centres with noise.
+  const auto centres = random_rows(20, dim, 21), noise = random_rows(n + nq, dim, 22);
+  std::vector<float> all((n + nq) * dim);
+  for (std::size_t i = 0; i < n + nq; ++i)
+    for (std::size_t j = 0; j < dim; ++j) all[i * dim + j] = 2.0f * centres[(i % 20) * dim + j] + noise[i * dim + j];
+  const std::vector<float> db(all.begin(), all.begin() + std::ptrdiff_t(n * dim)), q(all.begin() + std::ptrdiff_t(n * dim), all.end());
+  for (Distance metric : {Distance::SquaredEuclidean, Distance::Cosine}) {
+    CAPTURE(int(metric));
+    siamese::EmbeddingIndex exact(dim, metric);
+    exact.add(db);
+    const auto truth = exact.search(q, k);
+    auto recall = [&](const siamese::SearchResult& r) {
+      std::size_t hit = 0;
+      for (std::size_t i = 0; i < nq; ++i)
+        for (std::size_t a : r.neighbours(i))
+          for (std::size_t b : truth.neighbours(i)) hit += a == b;
+      return double(hit) / double(nq * k);
+    };
+    siamese::EmbeddingIndex i8(dim, metric, {.codes = siamese::IndexCodes::Int8, .keep_float = true});
+    siamese::EmbeddingIndex bin(dim, metric, {.codes = siamese::IndexCodes::Binary, .keep_float = true});
+    siamese::EmbeddingIndex bin_only(dim, metric, {.codes = siamese::IndexCodes::Binary});
+    i8.add(db);
+    bin.add(db);
+    bin_only.add(db);
+    const double r8 = recall(i8.search(q, k)), rb = recall(bin.search(q, k)),
+                 rb_rescored = recall(bin.search(q, k, {.rescore = 100})), r8_rescored = recall(i8.search(q, k, {.rescore = 40}));
+    MESSAGE("recall@10: int8 " << r8 << ", int8 rescored " << r8_rescored << ", binary " << rb << ", binary rescored "
+                               << rb_rescored);
+    CHECK(r8 >= 0.95);
+    CHECK(r8_rescored >= r8);
+    CHECK(r8_rescored >= 0.99);
+    CHECK(rb < r8);
+    CHECK(rb_rescored > rb);
+    CHECK(rb_rescored >= 0.9);
+    CHECK(recall(bin_only.search(q, k)) == rb);
+    CHECK_THROWS_WITH_AS(bin_only.search(q, k, {.rescore = 50}), doctest::Contains("keep_float"), std::invalid_argument);
+    // Rescored distances are the exact ones.
+    const auto rr = bin.search(q, k, {.rescore = 100});
+    CHECK(rr.neighbour_distances(0)[0] == doctest::Approx(brute_distance(q.data(), db.data() + rr.neighbours(0)[0] * dim, dim, metric)).epsilon(1e-5));
+    CHECK(exact.code_bytes() == n * dim * 4);
+    CHECK(i8.code_bytes() == n * dim + dim * 4);
+    CHECK(bin_only.code_bytes() == n * 8 + dim * 4);  // 48 bits in one word a row
+    CHECK(bin_only.memory_bytes() < exact.memory_bytes() / 3);
+  }
+}
+
+TEST_CASE("an index records its model and refuses queries from another") {
+  siamese::EmbeddingIndex idx(2, Distance::SquaredEuclidean, {.codes = siamese::IndexCodes::Int8, .model_signature = "Embedder[A]"});
+  idx.add(std::vector<float>{0, 1, 1, 0, 2, 2}, std::vector<int>{4, 5, 6});
+  const std::vector<float> q{0, 1};
+  CHECK(idx.search(q, 1, {.model_signature = "Embedder[A]"}).neighbours(0)[0] == 0);
+  CHECK_THROWS_WITH_AS(idx.search(q, 1, {.model_signature = "Embedder[B]"}),
+                       doctest::Contains("holds embeddings of Embedder[A] but the queries come from Embedder[B]"),
+                       siamese::ShapeError);
+  const auto path = temp_file("codes.idx");
+  for (auto codes : {siamese::IndexCodes::Float, siamese::IndexCodes::Int8, siamese::IndexCodes::Binary})
+    for (bool keep : {false, true}) {
+      CAPTURE(int(codes));
+      CAPTURE(keep);
+      const auto db = random_rows(70, 65, 9);
+      siamese::EmbeddingIndex a(65, Distance::Cosine, {.codes = codes, .keep_float = keep, .model_signature = "M"});
+      a.add(db);
+      a.save(path);
+      const auto b = siamese::EmbeddingIndex::load(path);
+      CHECK(b.codes() == codes);
+      CHECK(b.model_signature() == "M");
+      CHECK(b.memory_bytes() == a.memory_bytes());
+      for (std::size_t i = 0; i < 70; i += 7) CHECK(b.embedding(i) == a.embedding(i));
+      const auto qq = random_rows(3, 65, 10);
+      CHECK(a.search(qq, 5).indices == b.search(qq, 5).indices);
+      CHECK_THROWS_AS(b.search(qq, 5, {.model_signature = "N"}), siamese::ShapeError);
+      auto bytes = read_all(path);
+      bytes[bytes.size() / 2] ^= 1;
+      write_all(path, bytes);
+      CHECK_THROWS_AS(siamese::EmbeddingIndex::load(path), siamese::IndexFileError);
+      bytes[bytes.size() / 2] ^= 1;
+      bytes.pop_back();
+      write_all(path, bytes);
+      CHECK_THROWS_WITH_AS(siamese::EmbeddingIndex::load(path), doctest::Contains("truncated"), siamese::IndexFileError);
+    }
+  siamese::EmbeddingIndex empty(5, Distance::SquaredEuclidean, {.codes = siamese::IndexCodes::Int8});
+  empty.save(path);
+  CHECK(siamese::EmbeddingIndex::load(path).size() == 0);
+  fs::remove(path);
+}

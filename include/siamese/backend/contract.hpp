@@ -118,6 +118,7 @@ constexpr auto kernel_table() {
       SIAMESE_KERNEL(bce_logits),
       SIAMESE_KERNEL(contrastive),
       SIAMESE_KERNEL(triplet),
+      SIAMESE_KERNEL(similarity_loss),
       // optimizers
       SIAMESE_KERNEL(sgd_step),
       SIAMESE_KERNEL(adam_step),

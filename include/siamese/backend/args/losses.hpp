@@ -40,3 +40,34 @@ struct TripletArgs {
 };
 
 }  // namespace siamese::backend
+
+namespace siamese::backend {
+
+/// The losses similarity_loss computes from a matrix of similarities (pytorch-metric-learning's definitions).
+enum class SimilarityLossKind : int { NTXent, SupCon, MultiSimilarity };
+
+/// similarity_loss: a loss of queries (rows) against references (cols) from their similarities s (rows x cols,
+/// row-major; cosines, for the three kinds) and class labels (whole numbers as floats). Reference j is a positive
+/// of query i when their labels are equal, a negative otherwise; with self_column, reference i is query i itself
+/// and neither. Returns the loss; ds (rows x cols, null at evaluation) receives dL/ds.
+///   NTXent           mean over positive pairs (i, p) of -log(e^{s_ip/T} / (e^{s_ip/T} + sum_n e^{s_in/T}))
+///   SupCon           mean over the queries with a positive loss of -(1/P_i) sum_p (s_ip/T - log sum_{j != i} e^{s_ij/T})
+///   MultiSimilarity  mean over queries of (1/alpha) log(1 + sum_p e^{-alpha (s_ip - base)})
+///                    + (1/beta) log(1 + sum_n e^{beta (s_in - base)}); with epsilon >= 0 only the pairs
+///                    MultiSimilarityMiner keeps: positives with s_ip - epsilon < max_n s_in, negatives with
+///                    s_in + epsilon > min_p s_ip
+/// A batch without a positive and a negative pair gives 0 (MultiSimilarity: without two of either kind once mined).
+struct SimilarityLossArgs {
+  const float* s = nullptr;
+  const float* row_labels = nullptr;
+  const float* col_labels = nullptr;
+  float* ds = nullptr;
+  std::size_t rows = 0, cols = 0;
+  bool self_column = false;
+  SimilarityLossKind kind = SimilarityLossKind::NTXent;
+  float temperature = 0.1f;                           // NTXent, SupCon
+  float alpha = 2.0f, beta = 50.0f, base = 0.5f;      // MultiSimilarity
+  float epsilon = -1.0f;                              // MultiSimilarity's miner; negative: every pair
+};
+
+}  // namespace siamese::backend

@@ -5,6 +5,7 @@
 
 #include "../args/losses.hpp"
 #include "../kinds.hpp"
+#include "../similarity_rows.hpp"
 #include "common.cuh"
 #include "features.cuh"
 
@@ -100,6 +101,42 @@ struct LossOps {
       return active ? l : 0.0;
     });
     return float(s / double(n));
+  }
+
+  /// NTXent, SupCon or MultiSimilarity (with its miner) from a similarity matrix: one thread per query, each over
+  /// its row (similarity_rows.hpp, the arithmetic Reference runs); the batch's pair counts and loss are sums
+  /// over the queries.
+  static float similarity_loss(const SimilarityLossArgs& args) {
+    namespace sr = similarity_rows;
+    const SimilarityLossArgs a = args;
+    const std::size_t rows = a.rows;
+    if (rows == 0) return 0.0f;
+    const double pos = reduce_sum<X>("similarity_loss", rows, [=] __host__ __device__(std::size_t i) {
+      return sr::count(a, i, 1);
+    });
+    const double neg = reduce_sum<X>("similarity_loss", rows, [=] __host__ __device__(std::size_t i) {
+      return sr::count(a, i, -1);
+    });
+    const bool inactive = sr::inactive(a.kind, pos, neg);
+    const bool supcon = a.kind == SimilarityLossKind::SupCon;
+    double loss = 0, norm = a.kind == SimilarityLossKind::NTXent ? pos : double(rows);
+    if (!inactive) {
+      loss = reduce_sum<X>("similarity_loss", rows, [=] __host__ __device__(std::size_t i) {
+        return sr::row_loss(a, i);
+      });
+      if (supcon)
+        norm = reduce_sum<X>("similarity_loss", rows, [=] __host__ __device__(std::size_t i) {
+          return sr::row_loss(a, i) > 0 ? 1.0 : 0.0;
+        });
+    }
+    const bool zero = inactive || norm == 0;
+    if (a.ds) {
+      const double w = zero ? 0.0 : 1.0 / norm;
+      X::launch("similarity_loss", rows, [=] __host__ __device__(std::size_t i) {
+        sr::row_grad(a, i, supcon && w != 0.0 && !(sr::row_loss(a, i) > 0) ? 0.0 : w);
+      });
+    }
+    return zero ? 0.0f : float(loss / norm);
   }
 };
 

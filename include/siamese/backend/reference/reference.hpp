@@ -17,6 +17,7 @@
 #include "../fusions.hpp"
 #include "../kinds.hpp"
 #include "../pair_feature.hpp"
+#include "../similarity_rows.hpp"
 #include "attention_kernels.hpp"
 #include "bert_kernels.hpp"
 #include "sequence_kernels.hpp"
@@ -408,6 +409,31 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
       }
     }
     return float(s / double(n));
+  }
+  /// NTXent, SupCon or MultiSimilarity (with its miner) from a similarity matrix (args/losses.hpp).
+  static float similarity_loss(const SimilarityLossArgs& a) {
+    namespace sr = similarity_rows;
+    double pos = 0, neg = 0;
+    for (std::size_t i = 0; i < a.rows; ++i) pos += sr::count(a, i, 1), neg += sr::count(a, i, -1);
+    const bool inactive = sr::inactive(a.kind, pos, neg);
+    double loss = 0, counted = 0;
+    std::vector<double> row(a.rows, 0.0);
+    if (!inactive)
+      for (std::size_t i = 0; i < a.rows; ++i) {
+        row[i] = sr::row_loss(a, i);
+        loss += row[i];
+        counted += row[i] > 0 || !(row[i] == row[i]) ? 1.0 : 0.0;  // SupCon's normaliser (a NaN row counts)
+      }
+    const double norm = a.kind == SimilarityLossKind::NTXent ? pos
+                        : a.kind == SimilarityLossKind::SupCon ? counted
+                                                               : double(a.rows);
+    if (a.ds)
+      for (std::size_t i = 0; i < a.rows; ++i)
+        sr::row_grad(a, i,
+                     inactive || norm == 0 || (a.kind == SimilarityLossKind::SupCon && !(row[i] > 0) && row[i] == row[i])
+                         ? 0.0
+                         : 1.0 / norm);
+    return inactive || norm == 0 ? 0.0f : float(loss / norm);
   }
 
   // ---- optimizers and gradient utilities -----------------------------------------------------------
