@@ -84,8 +84,7 @@ int main(int argc, char** argv) try {
   const example::Data d = example::load(o);
   Model model(o.seed);
   std::fputs(Model::summary().c_str(), stdout);
-  std::printf("model: %zu parameters, embedding width %zu, loss %s
-", Model::param_count, Model::embedding_width,
+  std::printf("model: %zu parameters, embedding width %zu, loss %s\n", Model::param_count, Model::embedding_width,
               loss.c_str());
   const std::size_t k = std::max<std::size_t>(2, o.batch / 10);
   PKBatches train{&d.train, o.steps, 10, k, o.seed};

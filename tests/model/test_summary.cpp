@@ -84,7 +84,8 @@ TEST_CASE("summary: ResNet-50 counts BatchNorm's moving statistics as non-traina
   static_assert(t.total() == 23'561'152);
   // Keras' ResNet50 (VGGFace2, no top): 23,508,032 trainable, 53,120 non-trainable (the moving means and variances).
   static_assert(t.trainable == 23'508'032 && t.non_trainable == 53'120);
-  static_assert(t.rows[0].name() == "InputLayer" && t.rows[1].name() == "Conv2DNoBias" && t.rows[2].name() == "BatchNorm");
+  // The stem: conv1/7x7_s2 with its BatchNorm and ReLU as one ConvBN layer, then max pooling.
+  static_assert(t.rows[0].name() == "InputLayer" && t.rows[1].name() == "ConvBN" && t.rows[2].name() == "MaxPool2D");
   static_assert(t.rows[t.size() - 1].name() == "Concat" && t.rows[t.size() - 1].shape[0] == 4096);
   static_assert(Stage5::summary_table.total() == 23'561'152);
   static_assert(Stage5::summary_table.trainable < t.trainable);
