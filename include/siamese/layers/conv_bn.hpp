@@ -6,26 +6,21 @@
 #include <string>
 
 #include "../backend/args/normalization.hpp"
-#include "activation.hpp"
+#include "conv2d.hpp"
 
 namespace siamese {
 
 namespace detail {
 template <std::size_t F, std::size_t K, std::size_t S, Padding P, Act A, class In, class Pos>
 struct ConvBNImpl : LayerDefaults {
-  static_assert(In::rank == 3, "ConvBN expects an input of rank 3 (height, width, channels)");
   static_assert(A != Act::GELU,
                 "ConvBN cannot fuse GELU (its derivative needs the pre-activation): use ConvBN<F, K> then GELU");
-  static constexpr std::size_t H = In::dims[0], W = In::rank == 3 ? In::dims[1] : 1,
-                               C = In::rank == 3 ? In::dims[2] : 1;
-  static_assert(In::rank != 3 || P == Padding::Same || (K <= H && K <= W),
-                "ConvBN: the kernel is larger than the input map; use a smaller kernel or Padding::Same");
-  static constexpr std::size_t OH = out_extent(H, K, S, P) ? out_extent(H, K, S, P) : 1;
-  static constexpr std::size_t OW = out_extent(W, K, S, P) ? out_extent(W, K, S, P) : 1;
-  static constexpr ConvGeom geom{H, W, C, K, K, S, S, pad_before(H, K, S, P), pad_before(W, K, S, P), OH, OW, F};
-  static constexpr std::size_t KK = K * K * C * F, R = OH * OW;  // kernel size; rows per sample
+  /// The convolution's shape checks and geometry are Conv2D's own.
+  using conv = Conv2DImpl<F, K, S, P, Act::Linear, false, In, Pos>;
+  static constexpr ConvGeom geom = conv::geom;
+  static constexpr std::size_t C = conv::C, KK = K * K * C * F, R = conv::OH * conv::OW;  // kernel size; rows/sample
   using in_shape = In;
-  using out_shape = Shape<OH, OW, F>;
+  using out_shape = typename conv::out_shape;
   // The parameters and states of Conv2DNoBias then BatchNorm, in that order and with those names, so that weight
   // files and name maps written for the two layers fit this one.
   static constexpr auto params = specs(ParamSpec{"kernel", {K, K, C, F}, 4, Init::GlorotUniform, K * K * C, K * K * F},

@@ -23,6 +23,7 @@
 #include "../../layers/residual.hpp"
 #include "../sequential.hpp"
 #include "../train_last.hpp"
+#include "vggface.hpp"  // bgr_mean_preprocess
 
 namespace siamese {
 
@@ -105,22 +106,13 @@ using ResNet50EncoderFrozen = ResNet50EncoderTrainLastStages<1>;
 inline constexpr std::array<float, 3> vggface2_bgr_mean{91.4953f, 103.8827f, 131.0912f};
 
 /// VGGFace2's preprocessing (keras_vggface.utils.preprocess_input with version=2), in place: channels-last RGB
-/// pixels in 0..255 become BGR with each channel's mean subtracted. `hwc` holds `pixels` pixels of 3 channels.
+/// pixels in 0..255 become BGR with each channel's mean subtracted.
 inline void vggface2_preprocess(float* hwc, std::size_t pixels) {
-  for (std::size_t i = 0; i < pixels; ++i) {
-    float* p = hwc + 3 * i;
-    const float r = p[0], b = p[2];
-    p[0] = b - vggface2_bgr_mean[0];
-    p[1] = p[1] - vggface2_bgr_mean[1];
-    p[2] = r - vggface2_bgr_mean[2];
-  }
+  bgr_mean_preprocess(hwc, pixels, vggface2_bgr_mean);
 }
 /// The same over a tensor of images (..., 3).
 inline void vggface2_preprocess(Tensor& images) {
-  if (images.rank() < 1 || images.dim(images.rank() - 1) != 3)
-    throw ShapeError("vggface2_preprocess: images of shape " + Tensor::shape_str(images.shape()) +
-                     " do not end in 3 channels (RGB)");
-  vggface2_preprocess(images.data(), images.size() / 3);
+  bgr_mean_preprocess(images, vggface2_bgr_mean, "vggface2_preprocess");
 }
 
 /// keras-vggface's names of ResNet-50's 53 convolutions, in the library's parameter order: conv1/7x7_s2, then per

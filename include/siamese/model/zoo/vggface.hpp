@@ -78,25 +78,29 @@ using VGGFace = VGGFaceEncoder;
 /// Per-channel means subtracted from B, G, R pixel values (0..255) in VGGFace's preprocessing.
 inline constexpr std::array<float, 3> vggface_bgr_mean{93.5940f, 104.7624f, 129.1863f};
 
-/// VGGFace's preprocessing, in place: channels-last RGB pixels in 0..255 become BGR with the mean
-/// of each channel subtracted (what keras_vggface.utils.preprocess_input does for version 1).
+/// Caffe-style preprocessing, in place: channels-last RGB pixels in 0..255 become BGR with `bgr_mean` subtracted.
 /// `hwc` holds `pixels` pixels of 3 channels each.
-inline void vggface_preprocess(float* hwc, std::size_t pixels) {
+inline void bgr_mean_preprocess(float* hwc, std::size_t pixels, const std::array<float, 3>& bgr_mean) {
   for (std::size_t i = 0; i < pixels; ++i) {
     float* p = hwc + 3 * i;
     const float r = p[0], b = p[2];
-    p[0] = b - vggface_bgr_mean[0];
-    p[1] = p[1] - vggface_bgr_mean[1];
-    p[2] = r - vggface_bgr_mean[2];
+    p[0] = b - bgr_mean[0];
+    p[1] = p[1] - bgr_mean[1];
+    p[2] = r - bgr_mean[2];
   }
 }
-/// The same over a tensor of images (..., 3): one image (H, W, 3) or a batch (n, H, W, 3).
-inline void vggface_preprocess(Tensor& images) {
+/// The same over a tensor of images (..., 3); `who` names the caller in the error for another shape.
+inline void bgr_mean_preprocess(Tensor& images, const std::array<float, 3>& bgr_mean, const char* who) {
   if (images.rank() < 1 || images.dim(images.rank() - 1) != 3)
-    throw ShapeError("vggface_preprocess: images of shape " + Tensor::shape_str(images.shape()) +
+    throw ShapeError(std::string(who) + ": images of shape " + Tensor::shape_str(images.shape()) +
                      " do not end in 3 channels (RGB)");
-  vggface_preprocess(images.data(), images.size() / 3);
+  bgr_mean_preprocess(images.data(), images.size() / 3, bgr_mean);
 }
+
+/// VGGFace's preprocessing (keras_vggface.utils.preprocess_input, version 1), in place.
+inline void vggface_preprocess(float* hwc, std::size_t pixels) { bgr_mean_preprocess(hwc, pixels, vggface_bgr_mean); }
+/// The same over a tensor of images (..., 3): one image (H, W, 3) or a batch (n, H, W, 3).
+inline void vggface_preprocess(Tensor& images) { bgr_mean_preprocess(images, vggface_bgr_mean, "vggface_preprocess"); }
 
 /// The names Keras gives VGGFace's layers, in order (keras-vggface's VGG16 model).
 inline const std::vector<std::string>& vggface_layer_names() {
