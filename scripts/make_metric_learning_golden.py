@@ -4,7 +4,8 @@
   tests/eval/data/accuracy_golden.txt   AccuracyCalculator (precision_at_1, r_precision, mean_average_precision_at_r,
                                         NMI) on fixed embeddings, with recall@k from the same k-nearest neighbours;
   tests/loss/data/pml_losses_golden.txt NTXentLoss, SupConLoss, MultiSimilarityLoss (with and without
-                                        MultiSimilarityMiner): losses and autograd gradients in float64.
+                                        MultiSimilarityMiner), ArcFaceLoss and CosFaceLoss: losses and autograd
+                                        gradients in float64.
 
 Run once with the peers' environment (scripts/peers_venv; PyTorch 2.x and pytorch-metric-learning from PyPI):
   "$(scripts/peers_venv)/bin/python" scripts/make_metric_learning_golden.py
@@ -22,7 +23,10 @@ pml_losses_golden.txt: blocks "case LOSS n d p1 p2 p3" (ntxent T, supcon T, mult
 ms_mined alpha beta base with MultiSimilarityMiner(epsilon=0.1)), a line of n labels, a line of the n*d embeddings,
 a line with the loss, a line with the n*d gradient; all in %.9g (losses %.12g). Then blocks "refcase LOSS n m d
 params" of queries against m references (ref_emb): query labels, query embeddings, reference labels, reference
-embeddings, the loss and the queries' gradient.
+embeddings, the loss and the queries' gradient. Then blocks "classcase LOSS n d classes scale margin" (arcface,
+cosface; the margin in radians for both, the library's unit: the script converts it to the degrees ArcFaceLoss
+takes): n labels, the n*d embeddings, the classes*d class weights (row c: class c's vector, the transpose of the
+loss's W), the loss, the embeddings' gradient and the class weights' gradient (classes*d, rows as the weights).
 """
 import os
 
@@ -168,12 +172,41 @@ def loss_cases(rng):
     return lines
 
 
+def class_cases(rng):
+    lines = []
+    # (loss, n, d, classes, scale, margin in radians); margin 1.2 puts some angles past pi - margin (ArcFace's
+    # other branch); 7 classes over 9 samples leave some classes without a sample.
+    for name, n, d, classes, scale, margin in [("arcface", 12, 6, 5, 8.0, 0.5), ("arcface", 10, 4, 3, 30.0, 1.2),
+                                               ("arcface", 8, 5, 4, 64.0, 0.5), ("cosface", 12, 6, 5, 8.0, 0.35),
+                                               ("cosface", 9, 5, 7, 30.0, 0.2)]:
+        e = rng.normal(size=(n, d)).astype(np.float32)
+        w = rng.normal(size=(classes, d)).astype(np.float32)
+        labels = rng.integers(0, classes, size=n)
+        t = torch.tensor(e, dtype=torch.float64, requires_grad=True)
+        if name == "arcface":
+            fn = losses.ArcFaceLoss(num_classes=classes, embedding_size=d, margin=float(np.degrees(margin)),
+                                    scale=scale)
+        else:
+            fn = losses.CosFaceLoss(num_classes=classes, embedding_size=d, margin=margin, scale=scale)
+        fn.W.data = torch.tensor(w.T.copy(), dtype=torch.float64)
+        loss = fn(t, torch.tensor(labels))
+        loss.backward()
+        lines.append(f"classcase {name} {n} {d} {classes} {scale:.9g} {margin:.9g}")
+        lines.append(" ".join(str(int(v)) for v in labels))
+        lines.append(fmt(e))
+        lines.append(fmt(w))
+        lines.append(f"{loss.item():.12g}")
+        lines.append(fmt(t.grad.numpy()))
+        lines.append(fmt(fn.W.grad.numpy().T))
+    return lines
+
+
 def main():
     rng = np.random.default_rng(20261203)
     head = (f"# pytorch-metric-learning {pytorch_metric_learning.__version__}, torch {torch.__version__}, "
             f"scikit-learn {sklearn.__version__}")
     for rel, lines in [("tests/eval/data/accuracy_golden.txt", accuracy_cases(rng)),
-                       ("tests/loss/data/pml_losses_golden.txt", loss_cases(rng))]:
+                       ("tests/loss/data/pml_losses_golden.txt", loss_cases(rng) + class_cases(np.random.default_rng(20261204)))]:
         out = os.path.join(ROOT, rel)
         with open(out, "w") as f:
             f.write("\n".join([head] + lines) + "\n")

@@ -43,6 +43,7 @@
 #include "loss/losses.hpp"
 #include "loss/multiple_negatives.hpp"
 #include "loss/online.hpp"
+#include "loss/class_margin.hpp"
 #include "loss/similarity.hpp"
 #include "core/batches.hpp"
 #include "model/head.hpp"

@@ -63,7 +63,7 @@ struct Overloaded : Cpu {
 }  // namespace
 
 static_assert(detail::honours_contract<Cpu>() && detail::fusions_declared_truly<Reference>());
-static_assert(kernel_table<Reference>().size() == 57);
+static_assert(kernel_table<Reference>().size() == 58);
 static_assert(!detail::fallbacks_exact<StaleList>() && detail::signatures_match<StaleList>());
 static_assert(kernel_table<WrongList>().size() == WrongList::reference_fallbacks.size());
 static_assert(!detail::fallbacks_exact<WrongList>());

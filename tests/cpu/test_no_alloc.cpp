@@ -162,6 +162,17 @@ TEST_CASE("steps 2 to 5 of an Embedder with NTXent, SupCon and MultiSimilarity a
   expect_none(count_steps([&] { m.train_step(batch, MultiSimilarity{}, opt); }));
 }
 
+TEST_CASE("steps 2 to 5 of an Embedder with ArcFace and CosFace (class weights in the model) allocate nothing") {
+  Embedder<CnnEncoder, backend::Cpu, ClassWeights<12>> m(3);
+  LabeledBatch batch;
+  const auto pairs = pair_batch<Siamese<CnnEncoder, CnnHead, backend::Cpu>>(96, 4);
+  batch.x = pairs.a;
+  for (std::size_t i = 0; i < 96; ++i) batch.labels.push_back(float(i % 12));
+  Adam opt;
+  expect_none(count_steps([&] { m.train_step(batch, ArcFace{}, opt); }));
+  expect_none(count_steps([&] { m.train_step(batch, CosFace{}, opt); }));
+}
+
 TEST_CASE("steps 2 to 5 of a model with BatchNorm, Concat and Same padding allocate nothing") {
   Siamese<MixedEncoder, MixedHead, backend::Cpu> m(5);
   const auto batch = pair_batch<decltype(m)>(300, 6);

@@ -234,6 +234,31 @@ TEST_CASE("similarity_loss: NTXent, SupCon, MultiSimilarity with and without its
         }
 }
 
+TEST_CASE("class_margin_loss: ArcFace and CosFace, any class count, both ArcFace branches") {
+  using K = backend::ClassMarginKind;
+  for (std::size_t rows : {1, 5, 37, 200})
+    for (std::size_t classes : {2, 7, 16, 53})
+      for (K kind : {K::ArcFace, K::CosFace}) {
+        CAPTURE(rows);
+        CAPTURE(classes);
+        CAPTURE(int(kind));
+        auto c = random_vector(rows * classes, 9);
+        c[0] = -0.999f;  // an angle past pi - margin: ArcFace's linear branch
+        std::vector<float> labels(rows);
+        for (std::size_t i = 0; i < rows; ++i) labels[i] = float((i * 5) % classes);
+        std::vector<float> dc(rows * classes, 9.0f), dcr(rows * classes, 9.0f);
+        backend::ClassMarginLossArgs a{.c = c.data(), .labels = labels.data(), .dc = dc.data(), .rows = rows,
+                                       .classes = classes, .kind = kind, .scale = 30.0f, .margin = 0.4f};
+        const float l = Cpu::class_margin_loss(a);
+        a.dc = dcr.data();
+        const float lr = Ref::class_margin_loss(a);
+        CHECK(std::fabs(l - lr) <= 2e-5f * std::max(1.0f, std::fabs(lr)));
+        expect_close("dc", dc, dcr, 1e-4, 1e-6);
+        a.dc = nullptr;
+        CHECK(Cpu::class_margin_loss(a) == l);
+      }
+}
+
 TEST_CASE("SGD and Adam steps") {
   for (std::size_t n : {1, 7, 33, 127, 100003}) {
     CAPTURE(n);

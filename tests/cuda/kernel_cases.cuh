@@ -372,6 +372,33 @@ TEST_CASE("similarity_loss: NTXent, SupCon, MultiSimilarity with and without its
       }
 }
 
+TEST_CASE("class_margin_loss: ArcFace and CosFace") {
+  using K = backend::ClassMarginKind;
+  for (std::size_t rows : {1u, 37u, 150u})
+    for (std::size_t classes : {3u, 10u, 41u})
+      for (K kind : {K::ArcFace, K::CosFace}) {
+        INFO("rows " << rows << " classes " << classes << " kind " << int(kind));
+        auto c = random_values(rows * classes, 67);
+        c[0] = 1.0f;  // the clamp's edge, and past pi - margin (ArcFace's other branch)
+        if (rows * classes > 1) c[1] = -0.999f;
+        std::vector<float> labels(rows);
+        for (std::size_t i = 0; i < rows; ++i) labels[i] = float((i * 7 + 1) % classes);
+        Dev<B> dc_(c), dl(labels), g(rows * classes, 9.0f);
+        std::vector<float> gw(rows * classes, 9.0f);
+        backend::ClassMarginLossArgs a{.c = dc_.p(), .labels = dl.p(), .dc = g.p(), .rows = rows,
+                                       .classes = classes, .kind = kind, .scale = 16.0f, .margin = 0.5f};
+        backend::ClassMarginLossArgs r = a;
+        r.c = c.data();
+        r.labels = labels.data();
+        r.dc = gw.data();
+        expect_close("class_margin_loss", B::class_margin_loss(a), Ref::class_margin_loss(r));
+        expect_close("class_margin_loss dc", g.host(), gw, 1e-5, 1e-9);
+        a.dc = nullptr;
+        r.dc = nullptr;
+        expect_close("class_margin_loss without gradient", B::class_margin_loss(a), Ref::class_margin_loss(r));
+      }
+}
+
 TEST_CASE("sum_squares, all_finite, SGD and Adam steps") {
   for (std::size_t n : {1u, 1000u, 100003u}) {
     auto x = random_values(n, 41);

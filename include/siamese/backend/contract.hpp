@@ -119,6 +119,7 @@ constexpr auto kernel_table() {
       SIAMESE_KERNEL(contrastive),
       SIAMESE_KERNEL(triplet),
       SIAMESE_KERNEL(similarity_loss),
+      SIAMESE_KERNEL(class_margin_loss),
       // optimizers
       SIAMESE_KERNEL(sgd_step),
       SIAMESE_KERNEL(adam_step),

@@ -1,6 +1,7 @@
 #pragma once
 // save_weights / load_weights for any model of the library: named tensors, the model's architecture
 // signature, a checksum; loading a file of another model, or a damaged one, fails with the reason.
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -41,9 +42,34 @@ WeightFile model_file(const Model& m, const char* kind) {
   to_tensors<B>(f, m.state_info(), m.states().data(), "state:");
   return f;
 }
+/// The loss's parameters ("loss/..." tensors, such as ArcFace's class weights) in the file against the model's,
+/// named before anything else: a model trained with ArcFace loaded into one without class weights, or with another
+/// class count, says so rather than that the file is for another model.
+inline void check_loss_parameters(const WeightFile& f, const std::vector<ParamInfo>& list, const std::string& file) {
+  const std::string prefix = "param:loss/";
+  for (const NamedTensor& t : f.tensors) {
+    if (t.name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string name = t.name.substr(6);
+    const auto it = std::find_if(list.begin(), list.end(), [&](const ParamInfo& p) { return p.name == name; });
+    if (it == list.end())
+      throw FileError("'" + file + "': holds the loss parameter '" + name + "' " + Tensor::shape_str(t.shape) +
+                      " (a model trained with a loss that has parameters, such as ArcFace's class weights) but the "
+                      "model has none; declare the model with them (Embedder<Encoder, Backend, ClassWeights<N>>)");
+    if (!std::equal(t.shape.begin(), t.shape.end(), it->shape.begin(), it->shape.end()))
+      throw FileError("'" + file + "': the loss parameter '" + name + "' has shape " + Tensor::shape_str(t.shape) +
+                      " in the file but " + Tensor::shape_str(it->shape) +
+                      " in the model (rows: the class count of ClassWeights<N>)");
+  }
+  for (const ParamInfo& p : list)
+    if (p.name.compare(0, 5, "loss/") == 0 && !f.find("param:" + p.name))
+      throw FileError("'" + file + "': has no loss parameter '" + p.name + "' " + Tensor::shape_str(p.shape) +
+                      ", which the model holds (ClassWeights<" + std::to_string(p.shape[0]) +
+                      ">): it was saved from a model without them");
+}
 template <class Model>
 void load_model_file(Model& m, const WeightFile& f, const std::string& file) {
   using B = typename Model::backend_type;
+  check_loss_parameters(f, m.parameter_info(), file);
   if (f.signature != Model::signature())
     throw FileError("'" + file + "': the file is for another model.\n  file:  " + f.signature +
                     "\n  model: " + Model::signature());

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "../backend/backend.hpp"
+#include "../loss/class_margin.hpp"
 #include "../loss/losses.hpp"
 #include "../loss/online.hpp"
 #include "batches.hpp"
@@ -14,8 +15,9 @@
 namespace siamese {
 
 namespace detail {
-/// Shared by Triplet and Embedder: an encoder with its parameters, run over k*n rows.
-template <class Encoder, class BackendSpec>
+/// Shared by Triplet and Embedder: an encoder with its parameters, run over k*n rows, and the parameters of the
+/// loss (LossParams: NoLossParameters, or ClassWeights<N> for ArcFace and CosFace) packed after the encoder's.
+template <class Encoder, class BackendSpec, class LossParams = NoLossParameters>
 class EncoderModel : public ModelBuffers<checked_backend<BackendSpec>> {
   static_assert(check_backend<BackendSpec>());
   using Backend = checked_backend<BackendSpec>;
@@ -33,12 +35,18 @@ class EncoderModel : public ModelBuffers<checked_backend<BackendSpec>> {
   using embedding_shape = typename runner::embedding_shape;
   static_assert(require_flat_embedding<embedding_shape>::value);
   static constexpr std::size_t embedding_width = embedding_shape::size;
-  static constexpr std::size_t param_count = encoder::param_count;
+  /// Classes of the loss's class weights (0: none), and the floats they take after the encoder's parameters.
+  static constexpr std::size_t loss_classes = LossParams::classes;
+  static constexpr std::size_t loss_param_count = loss_classes * embedding_width;
+  static constexpr std::size_t param_count = encoder::param_count + loss_param_count;
   static constexpr std::size_t state_count = encoder::state_count;
 
   explicit EncoderModel(std::uint64_t seed) {
     std::vector<ParamInfo> p, s;
     collect<encoder>(p, "encoder/", 0, true, false);
+    if constexpr (loss_classes > 0)
+      p.push_back({"loss/class_weights", {loss_classes, embedding_width}, encoder::param_count, loss_param_count,
+                   Init::Normal, embedding_width, loss_classes, true});
     collect<encoder>(s, "encoder/", 0, true, true);
     store_.setup(std::move(p), std::move(s), param_count, state_count, seed);
   }
@@ -90,8 +98,16 @@ class EncoderModel : public ModelBuffers<checked_backend<BackendSpec>> {
   template <class Loss>
   float run_step(std::size_t n, const Loss& loss, bool training, const char* where) {
     run_.forward(store_, training, store_.step_seed());
-    const float l =
-        loss.template operator()<Backend>(run_.emb, run_.extra, training ? run_.demb : nullptr, n, embedding_width);
+    float l;
+    if constexpr (ClassWeightLoss<Loss, Backend>) {
+      const std::size_t off = encoder::param_count;
+      l = loss.template operator()<Backend>(run_.emb, run_.extra, training ? run_.demb : nullptr, n, embedding_width,
+                                            ClassWeightsRef{store_.params.data() + off,
+                                                            training ? store_.grads.data() + off : nullptr,
+                                                            loss_classes});
+    } else {
+      l = loss.template operator()<Backend>(run_.emb, run_.extra, training ? run_.demb : nullptr, n, embedding_width);
+    }
     check_loss(l, where, store_.step);
     if (!training) return l;
     run_.backward(store_);
@@ -151,10 +167,25 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
 };
 
 /// An encoder trained on labelled samples with a loss that mines pairs or triplets inside the batch
-/// (BatchAll, BatchHard, SemiHard over P classes x K samples).
-template <class Encoder, class Backend = backend::Cpu>
-class Embedder : public detail::EncoderModel<Encoder, Backend> {
-  using base = detail::EncoderModel<Encoder, Backend>;
+/// (BatchAll, BatchHard, SemiHard over P classes x K samples; NTXent, SupCon, MultiSimilarity), or with a loss that
+/// has parameters of its own: ArcFace and CosFace train a class-weight matrix, which the model holds when
+/// LossParams is ClassWeights<N> (N classes, labels in [0, N)): Embedder<Encoder, Backend, ClassWeights<N>>. Those
+/// weights are parameters of the model ("loss/class_weights", after the encoder's): the optimizer updates them, and
+/// weight files and checkpoints keep them.
+template <class Encoder, class Backend = backend::Cpu, class LossParams = NoLossParameters>
+class Embedder : public detail::EncoderModel<Encoder, Backend, LossParams> {
+  using base = detail::EncoderModel<Encoder, Backend, LossParams>;
+  template <class Loss>
+  static constexpr bool usable = MiningLoss<Loss, typename base::backend_type> ||
+                                 (ClassWeightLoss<Loss, typename base::backend_type> && base::loss_classes > 0);
+  template <class Loss>
+  static constexpr bool needs_weights_it_lacks =
+      ClassWeightLoss<Loss, typename base::backend_type> && base::loss_classes == 0;
+  template <class Loss>
+  void check_labels(const LabeledBatch& b, const char* where) const {
+    if constexpr (ClassWeightLoss<Loss, typename base::backend_type>)
+      detail::check_class_labels(b.labels.data(), b.labels.size(), base::loss_classes, where);
+  }
 
  public:
   using batch_type = LabeledBatch;
@@ -167,12 +198,16 @@ class Embedder : public detail::EncoderModel<Encoder, Backend> {
 
   template <class Loss, class Opt>
   float train_step(const LabeledBatch& b, const Loss& loss, const Opt& opt) {
-    static_assert(MiningLoss<Loss, typename base::backend_type>,
+    static_assert(!needs_weights_it_lacks<Loss>,
+                  "Embedder::train_step: ArcFace and CosFace train class weights, which the model holds: declare it "
+                  "Embedder<Encoder, Backend, ClassWeights<number of classes>>");
+    static_assert(usable<Loss> || needs_weights_it_lacks<Loss>,
                   "Embedder::train_step: the loss must be an in-batch mining loss (BatchHard, BatchAll, SemiHard, or "
-                  "a type of arity 1 on labelled embeddings)");
+                  "a type of arity 1 on labelled embeddings), or ArcFace or CosFace");
     static_assert(Optimizer<Opt, typename base::backend_type>,
                   "Embedder::train_step: the optimizer must be SGD, Adam, AdamW or a type meeting Optimizer");
-    if constexpr (MiningLoss<Loss, typename base::backend_type> && Optimizer<Opt, typename base::backend_type>) {
+    if constexpr (usable<Loss> && Optimizer<Opt, typename base::backend_type>) {
+      check_labels<Loss>(b, "Embedder::train_step");
       const float l = this->store_.keeping_states_on_failure([&] {
         const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::train_step");
         return this->run_step(n, loss, true, "Embedder::train_step");
@@ -185,9 +220,14 @@ class Embedder : public detail::EncoderModel<Encoder, Backend> {
   }
   template <class Loss>
   float evaluate(const LabeledBatch& b, const Loss& loss) {
-    static_assert(MiningLoss<Loss, typename base::backend_type>,
-                  "Embedder::evaluate: the loss must be an in-batch mining loss (BatchHard, BatchAll, SemiHard)");
-    if constexpr (MiningLoss<Loss, typename base::backend_type>) {
+    static_assert(!needs_weights_it_lacks<Loss>,
+                  "Embedder::evaluate: ArcFace and CosFace need class weights, which the model holds: declare it "
+                  "Embedder<Encoder, Backend, ClassWeights<number of classes>>");
+    static_assert(usable<Loss> || needs_weights_it_lacks<Loss>,
+                  "Embedder::evaluate: the loss must be an in-batch mining loss (BatchHard, BatchAll, SemiHard), or "
+                  "ArcFace or CosFace");
+    if constexpr (usable<Loss>) {
+      check_labels<Loss>(b, "Embedder::evaluate");
       const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::evaluate");
       return this->run_step(n, loss, false, "Embedder::evaluate");
     } else {

@@ -71,3 +71,27 @@ struct SimilarityLossArgs {
 };
 
 }  // namespace siamese::backend
+
+namespace siamese::backend {
+
+/// The target-class margins class_margin_loss applies (ArcFace: additive angular; CosFace: additive cosine).
+enum class ClassMarginKind : int { ArcFace, CosFace };
+
+/// class_margin_loss: softmax cross-entropy over classes of scale * logits, from the cosines c (rows x classes,
+/// row-major) of each query with each class's weight vector and the queries' class labels (whole numbers in
+/// [0, classes), as floats). The logit of a query's own class y is its cosine c_y changed by the margin
+/// (pytorch-metric-learning's ArcFaceLoss and CosFaceLoss), the others are their cosines:
+///   ArcFace  cos(theta + margin), theta = acos(clamp(c_y, -1, 1)), while theta <= pi - margin;
+///            past that, c_y - margin sin(margin) (keeps the logit decreasing in theta). margin in radians.
+///   CosFace  c_y - margin
+/// Returns the mean over queries of -log softmax_y; dc (rows x classes, null at evaluation) receives dL/dc.
+struct ClassMarginLossArgs {
+  const float* c = nullptr;
+  const float* labels = nullptr;
+  float* dc = nullptr;
+  std::size_t rows = 0, classes = 0;
+  ClassMarginKind kind = ClassMarginKind::ArcFace;
+  float scale = 64.0f, margin = 0.5f;
+};
+
+}  // namespace siamese::backend

@@ -18,6 +18,7 @@
 #include "optim.hpp"
 #include "pool.hpp"
 #include "sequence.hpp"
+#include "class_margin.hpp"
 #include "similarity.hpp"
 
 namespace siamese::backend {
@@ -41,7 +42,7 @@ struct Overlay<Base, F, Rest...> {
 /// steps at one batch size allocate nothing.
 struct Cpu : detail_cpu::Overlay<Reference, cpu::ElementwiseKernels, cpu::GemmKernels, cpu::ConvKernels,
                                  cpu::PoolKernels, cpu::BatchNormKernels, cpu::FeatureKernels, cpu::LossKernels,
-                                 cpu::SimilarityKernels, cpu::OptimKernels, cpu::SequenceKernels, cpu::BertKernels,
+                                 cpu::SimilarityKernels, cpu::ClassMarginKernels, cpu::OptimKernels, cpu::SequenceKernels, cpu::BertKernels,
                                  cpu::AttentionKernels>::type {
   static constexpr const char* name = "Cpu";
   static constexpr Fusions fusions{.conv2d_forward_act = true, .conv2d_backward_act = true};

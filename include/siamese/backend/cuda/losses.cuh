@@ -5,6 +5,7 @@
 
 #include "../args/losses.hpp"
 #include "../kinds.hpp"
+#include "../class_margin_rows.hpp"
 #include "../similarity_rows.hpp"
 #include "common.cuh"
 #include "features.cuh"
@@ -137,6 +138,21 @@ struct LossOps {
       });
     }
     return zero ? 0.0f : float(loss / norm);
+  }
+
+  /// ArcFace or CosFace from the cosines of queries with class weights: one thread per query over its row
+  /// (class_margin_rows.hpp, the arithmetic Reference runs), writing its gradient row; the loss is the mean.
+  static float class_margin_loss(const ClassMarginLossArgs& args) {
+    namespace cm = class_margin_rows;
+    const ClassMarginLossArgs a = args;
+    const std::size_t rows = a.rows;
+    if (rows == 0) return 0.0f;
+    const double w = 1.0 / double(rows);
+    const double loss = reduce_sum<X>("class_margin_loss", rows, [=] __host__ __device__(std::size_t i) {
+      if (a.dc) cm::row_grad(a, i, w);
+      return cm::row_loss(a, i);
+    });
+    return float(loss / double(rows));
   }
 };
 

@@ -17,6 +17,7 @@
 #include "../fusions.hpp"
 #include "../kinds.hpp"
 #include "../pair_feature.hpp"
+#include "../class_margin_rows.hpp"
 #include "../similarity_rows.hpp"
 #include "attention_kernels.hpp"
 #include "bert_kernels.hpp"
@@ -434,6 +435,17 @@ struct Reference : detail_reference::SequenceKernels, detail_reference::BertKern
                          ? 0.0
                          : 1.0 / norm);
     return inactive || norm == 0 ? 0.0f : float(loss / norm);
+  }
+  /// ArcFace or CosFace: softmax cross-entropy over classes with a margin on the own class (args/losses.hpp).
+  static float class_margin_loss(const ClassMarginLossArgs& a) {
+    namespace cm = class_margin_rows;
+    if (a.rows == 0) return 0.0f;
+    double loss = 0;
+    for (std::size_t i = 0; i < a.rows; ++i) {
+      loss += cm::row_loss(a, i);
+      if (a.dc) cm::row_grad(a, i, 1.0 / double(a.rows));
+    }
+    return float(loss / double(a.rows));
   }
 
   // ---- optimizers and gradient utilities -----------------------------------------------------------
