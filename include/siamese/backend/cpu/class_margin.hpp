@@ -19,7 +19,8 @@ namespace detail {
 struct ClassMarginRow {
   const backend::ClassMarginLossArgs& a;
   std::size_t i, y;
-  float t = 0, slope = 0, m = 0, z = 0;  // the own class's logit before scaling and its slope; max logit; sum
+  float t = 0, slope = 0, m = 0, z = 0, others = 0;  // the own class's logit before scaling and its slope; the
+  // max logit; the sum of e^{logit - m} over all classes and over the other classes
 
   ClassMarginRow(const backend::ClassMarginLossArgs& args, std::size_t row)
       : a(args), i(row), y(std::size_t(args.labels[row])) {
@@ -34,7 +35,8 @@ struct ClassMarginRow {
     blocks([&](std::size_t, Vec c, auto other) {
       s += xsimd::select(other, xsimd::exp(Vec(sc) * c - Vec(m)), Vec(0.0f));
     });
-    z = xsimd::hadd(s) + std::exp(sc * t - m);
+    others = xsimd::hadd(s);
+    z = others + std::exp(sc * t - m);
   }
   static float lane_max_of(const Vec& v) {
     alignas(64) float tmp[vw];
@@ -65,7 +67,11 @@ struct ClassMarginRow {
       f(j, c, (jv < end) && (jv != own));
     }
   }
-  double loss() const { return double(m) + std::log(double(z)) - double(a.scale) * t; }
+  /// -log p_y = log(1 + others / e_y), without the cancellation of m + log z - logit_y when p_y is near 1.
+  double loss() const {
+    const double ly = double(a.scale) * t - double(m);  // the own logit less the max, <= 0
+    return ly > -30.0 ? std::log1p(double(others) / std::exp(ly)) : std::log(double(z)) - ly;
+  }
   void grad(float w) const {
     float* g = a.dc + i * a.classes;
     const float sc = a.scale;
@@ -80,8 +86,7 @@ struct ClassMarginRow {
         for (std::size_t q = 0; j + q < a.classes; ++q) g[j + q] = tmp[q];
       }
     });
-    const float p = std::exp(sc * t - m) / z;
-    g[y] = w * sc * (p - 1.0f) * slope;
+    g[y] = -w * sc * (others / z) * slope;  // p_y - 1 without the cancellation when p_y is near 1
   }
 };
 
