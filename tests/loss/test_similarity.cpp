@@ -573,5 +573,15 @@ TEST_CASE("fit with ArcFace: a checkpoint resumes to the identical parameters, c
   CHECK(resumed.parameter("loss/class_weights").to_host() == straight.parameter("loss/class_weights").to_host());
   CHECK(resumed.optimizer_slots().to_host() == straight.optimizer_slots().to_host());
   CHECK(resumed.optimizer_slots().size() == 2 * Model::param_count);
+  // The checkpoint into a model without class weights: refused by the loss parameter's name, the model unchanged.
+  Embedder<ArcEncoder> plain(1);
+  const auto before = plain.parameters().to_host();
+  try {
+    load_checkpoint(plain, path);
+    FAIL("no error");
+  } catch (const FileError& e) {
+    CHECK(std::string(e.what()).find("holds the loss parameter 'loss/class_weights' (4, 8)") != std::string::npos);
+  }
+  CHECK(plain.parameters().to_host() == before);
   std::filesystem::remove(path);
 }

@@ -78,6 +78,7 @@ TrainingState load_checkpoint(Model& m, const std::filesystem::path& path) {
   const std::string file = path.string();
   const WeightFile f = read_weight_file(path);
   if (f.kind != "checkpoint") throw FileError("'" + file + "': not a checkpoint (a '" + f.kind + "' file)");
+  detail::check_loss_parameters(f, m.parameter_info(), file);  // before the slots' size, which they change
   auto need = [&](const char* name) -> const NamedTensor& {
     const NamedTensor* t = f.find(name);
     if (!t) throw FileError("'" + file + "': checkpoint lacks '" + name + "'");
