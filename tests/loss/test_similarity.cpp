@@ -479,6 +479,10 @@ TEST_CASE("an Embedder trained with ArcFace or CosFace separates its classes; th
   auto train = [&](const auto& loss) {
     Embedder<ArcEncoder, backend::Cpu, ClassWeights<4>> m(2);
     static_assert(decltype(m)::param_count == Embedder<ArcEncoder>::param_count + 4 * 8);
+    static_assert(decltype(m)::summary_table.total() == decltype(m)::param_count);
+    static_assert(Embedder<ArcEncoder>::summary_table.total() == Embedder<ArcEncoder>::param_count);
+    CHECK(decltype(m)::summary().find("\nloss/0 (ClassWeights)       (None, 4)                      32              -\n") !=
+          std::string::npos);
     const auto& info = m.parameter_info().back();
     CHECK(info.name == "loss/class_weights");
     CHECK(info.shape == std::vector<std::size_t>{4, 8});

@@ -21,7 +21,8 @@
 
 namespace siamese {
 
-/// One row of a summary table: a layer of the encoder ('e') or of a Siamese head ('h').
+/// One row of a summary table: a layer of the encoder ('e') or of a Siamese head ('h'), or the loss's parameters
+/// ('l': an Embedder's ClassWeights, whose output is the per-sample class logits).
 struct SummaryRow {
   std::array<char, 40> type{};          // "Conv2D", "MaxPool2D", "ResidualBlock", ... (NUL-terminated)
   std::array<std::size_t, 4> shape{};   // per-sample output shape
@@ -316,7 +317,8 @@ std::string ModelSummary<N>::str() const {
     std::string shape = "(None";
     for (std::size_t i = 0; i < r.rank; ++i) shape += ", " + std::to_string(r.shape[i]);
     shape += ")";
-    const std::string label = (r.part == 'h' ? "head/" : "") + std::to_string(index++) + " (" + std::string(r.name()) + ")";
+    const std::string label = (r.part == 'h' ? "head/" : r.part == 'l' ? "loss/" : "") + std::to_string(index++) + " (" +
+                              std::string(r.name()) + ")";
     out += pad(label, w0) + pad(shape, w1) + lpad(detail::group_digits(r.params()), w2) +
            lpad(r.non_trainable ? detail::group_digits(r.non_trainable) : std::string("-"), w3) + "\n";
   }

@@ -191,8 +191,31 @@ class Embedder : public detail::EncoderModel<Encoder, Backend, LossParams> {
   using batch_type = LabeledBatch;
   explicit Embedder(std::uint64_t seed = 1) : base(seed) {}
   /// The table of layers, shapes and parameter counts, derived from the type (model/summary.hpp).
-  static constexpr ModelSummary<detail::summary_size<typename base::encoder, void>()> summary_table =
-      detail::make_summary<typename base::encoder, void>("Embedder", 1);
+  /// With ClassWeights<N>, a last row "loss/0 (ClassWeights)": N x embedding width trainable parameters, N logits.
+  static constexpr auto summary_table = [] {
+    constexpr std::size_t rows = detail::summary_size<typename base::encoder, void>();
+    constexpr auto enc = detail::make_summary<typename base::encoder, void>("Embedder", 1);
+    if constexpr (base::loss_classes == 0) {
+      return enc;
+    } else {
+      ModelSummary<rows + 1> s{};
+      s.model = enc.model;
+      s.inputs_per_sample = enc.inputs_per_sample;
+      for (std::size_t i = 0; i < rows; ++i) s.rows[i] = enc.rows[i];
+      SummaryRow& r = s.rows[rows];
+      detail::put(r.type, "ClassWeights");
+      r.shape[0] = base::loss_classes;
+      r.rank = 1;
+      r.trainable = base::loss_param_count;
+      r.activations = base::loss_classes;
+      r.part = 'l';
+      s.trainable = enc.trainable + base::loss_param_count;
+      s.non_trainable = enc.non_trainable;
+      s.encoder_activations = enc.encoder_activations;
+      s.head_activations = enc.head_activations;
+      return s;
+    }
+  }();
   /// summary_table as text, Keras' model.summary() layout.
   static std::string summary() { return summary_table.str(); }
 
