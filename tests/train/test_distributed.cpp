@@ -172,6 +172,11 @@ TEST_CASE("distributed fit equals one process on the global batch: Embedder with
   check_equivalence<MineModel>(BatchAll{0.5f}, PK{}, 1e-6);
 }
 
+TEST_CASE("distributed fit equals one process on the global batch: ArcFace, its class weights broadcast and averaged") {
+  // The class weights are model parameters: broadcast at the start, their gradients averaged with the encoder's.
+  check_equivalence<Embedder<Enc, backend::Cpu, ClassWeights<6>>>(ArcFace{8.0f, 0.3f}, PK{}, 1e-6);
+}
+
 TEST_CASE("distributed fit equals one process on the global batch: MultipleNegativesRanking over every rank's pairs") {
   check_equivalence<PairModel>(MultipleNegativesRanking{}, Pairs{}, 1e-6);
 }
