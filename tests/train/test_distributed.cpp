@@ -83,16 +83,19 @@ struct Triplets {
     }
   }
 };
-// P = 4 classes x K = 3 samples, class by class: the global batch of the P x K sampler, split over the ranks.
+std::vector<int> six_classes_of_four() {
+  std::vector<int> labels;
+  for (int c = 0; c < 6; ++c)
+    for (int k = 0; k < 4; ++k) labels.push_back(c);
+  return labels;
+}
+// P = 4 classes x K = 3 samples, class by class: the global batch of the P x K schedule, split over the ranks.
 struct PK {
   std::size_t steps = 3;
+  PKSchedule pk{six_classes_of_four(), 4, 3, 100};
   std::size_t size() const { return steps; }
   void batch(std::size_t e, std::size_t i, LabeledBatch& b) const {
-    std::vector<int> labels;
-    for (int c = 0; c < 6; ++c)
-      for (int k = 0; k < 4; ++k) labels.push_back(c);
-    PKSampler pk(labels, 4, 3, 100 * e + i);
-    const PKBatch p = pk.next();
+    const PKBatch p = pk.batch(e, i);
     b.x = Tensor({p.indices.size(), F});
     b.labels.assign(p.labels.begin(), p.labels.end());
     for (std::size_t s = 0; s < p.indices.size(); ++s) sample(b.x.data() + s * F, p.labels[s], p.indices[s] * 31 + e);
@@ -267,6 +270,52 @@ TEST_CASE("buckets start while backward still runs, and every rank sums the same
   CHECK(step1.find('s') < step1.find('p'));
   CHECK(step1.find('p') < step1.rfind('s'));
   CHECK(same_on_all_ranks(params(m)));
+}
+
+TEST_CASE("a P x K schedule's shards, drawn by each rank alone, gather into the global P x K batch") {
+  const std::size_t w = std::size_t(world().size()), me = std::size_t(world().rank());
+  for (std::size_t p : {std::size_t{4}, std::size_t{5}}) {  // 4: whole classes on 2 ranks; 5: a class split
+    const PKSchedule pk(six_classes_of_four(), p, 3, 42);
+    for (std::size_t e = 0; e < 2; ++e)
+      for (std::size_t i = 0; i < 3; ++i) {
+        const PKBatch mine = pk.shard(e, i, me, w);
+        const Shard sh = shard_rows(p * 3, me, w);
+        REQUIRE(mine.indices.size() == sh.count);
+        REQUIRE(mine.labels.size() == sh.count);
+        // Gathered in rank order, as fit gathers an in-batch loss's rows.
+        std::vector<std::size_t> counts(w);
+        for (std::size_t r = 0; r < w; ++r) counts[r] = shard_rows(p * 3, r, w).count;
+        std::vector<std::uint64_t> idx(p * 3), mine64(mine.indices.begin(), mine.indices.end());
+        std::vector<int> lab(p * 3);
+        auto bytes = counts;
+        for (auto& c : bytes) c *= sizeof(std::uint64_t);
+        world().allgather(mine64.data(), idx.data(), bytes, "test shards");
+        for (auto& c : bytes) c = c / sizeof(std::uint64_t) * sizeof(int);
+        world().allgather(mine.labels.data(), lab.data(), bytes, "test labels");
+        const PKBatch global = pk.batch(e, i);
+        CHECK(std::vector<std::size_t>(idx.begin(), idx.end()) == global.indices);
+        CHECK(lab == global.labels);
+        // P distinct classes x K samples, class by class, each sample of its class.
+        const auto labels = six_classes_of_four();
+        std::vector<int> seen;
+        for (std::size_t c = 0; c < p; ++c) {
+          for (std::size_t k = 0; k < 3; ++k) {
+            CHECK(lab[c * 3 + k] == lab[c * 3]);
+            CHECK(labels[idx[c * 3 + k]] == lab[c * 3]);
+          }
+          CHECK(std::find(seen.begin(), seen.end(), lab[c * 3]) == seen.end());
+          seen.push_back(lab[c * 3]);
+        }
+        if (p % w == 0) {  // whole classes: this rank's rows start a class and hold P / world of them
+          CHECK(sh.first % 3 == 0);
+          CHECK(sh.count == p / w * 3);
+        }
+        // The same batch on every rank, and another for another (epoch, index).
+        CHECK(same_on_all_ranks(std::vector<float>(lab.begin(), lab.end())));
+        CHECK(pk.batch(e, i + 1).indices != global.indices);
+      }
+  }
+  CHECK_THROWS_AS(PKSchedule(six_classes_of_four(), 4, 3, 1).shard(0, 0, w, w), std::invalid_argument);
 }
 
 TEST_CASE("BatchNorm's moving statistics are rank 0's on every rank after each step") {

@@ -225,10 +225,6 @@ class DistributedSync final : public StepHook {
   /// The model's parameters (for the buckets and for naming a non-finite gradient), the bucket size, and whether
   /// training steps gather an in-batch loss's embeddings before backward.
   void configure(const std::vector<ParamInfo>& info, float* grads, std::size_t bucket_bytes, bool gathers) {
-    if (comm_.data_on_device() && host_memory<B>)
-      throw std::invalid_argument("fit: FitOptions::communicator sums device memory (NcclCommunicator) and the model "
-                                  "keeps its buffers on the host; train a model on backend::Cuda with it, or use "
-                                  "MpiCommunicator");
     info_ = &info;
     grads_ = grads;
     buckets_ = plan_buckets(info, bucket_bytes);
@@ -514,6 +510,10 @@ class Distribution {
   /// `in_batch`: the loss gathers every rank's embeddings (in_batch_loss); `bucket_bytes`: FitOptions::bucket_bytes.
   Distribution(Model& m, Communicator* c, bool in_batch = false, std::size_t bucket_bytes = default_bucket_bytes)
       : model_(m) {
+    if (c && c->data_on_device() && host_memory<B>)
+      throw std::invalid_argument("fit: FitOptions::communicator sums device memory (NcclCommunicator) and the model "
+                                  "keeps its buffers on the host; train a model on backend::Cuda with it, or use "
+                                  "MpiCommunicator");
     if (c && c->size() > 1) {
       sync_.emplace(*c);
       sync_->configure(m.parameter_info(), m.gradients().data(), bucket_bytes, in_batch);
