@@ -7,15 +7,20 @@
 //     batches and the same optimizer; rank 0 alone reads the checkpoint, then broadcasts parameters, states,
 //     optimizer slots, step and the training history, so every rank starts from rank 0's model;
 //   - each global batch of the generator is split into N contiguous shards in rank order (shard_rows); rank r trains
-//     on shard r, and after backward the gradients are averaged over the ranks, weighted by shard size, so N ranks x
-//     b samples take the same step as one process on the N*b samples;
+//     on shard r, and the gradients are averaged over the ranks, weighted by shard size, so N ranks x b samples take
+//     the same step as one process on the N*b samples. The average runs in buckets of whole tensors
+//     (FitOptions::bucket_bytes, plan_buckets), each started as soon as backward has finished its layers and all
+//     waited for before the optimizer step, so communication overlaps the rest of backward; the buckets are a
+//     function of the model alone, so every step sums the same ranges the same way (resume stays bit-exact);
 //   - in-batch losses (BatchHard, SemiHard, BatchAll, MultipleNegativesRanking: in_batch_loss) see every rank's
 //     embeddings, gathered in rank order; each rank's gradient is that of the global loss on its own rows;
 //   - BatchNorm's moving statistics are rank 0's, sent to the others after each step; training and validation losses are reduced over
 //     the ranks; rank 0 alone prints progress and writes the checkpoint, and the ranks check once per epoch that
 //     their parameters are still equal.
-// A step that fails on one rank (a NaN loss, a bad batch) fails on every rank, with no update applied; a rank that
-// dies or stops answering makes the others throw DistributedError after the communicator's timeout.
+// A step that fails on one rank (a NaN loss or gradient, a bad batch) fails on every rank, with no update applied (the
+// failing rank still joins the buckets the others sum, then reports); a rank that dies or stops answering makes the
+// others throw DistributedError after the communicator's timeout. NcclCommunicator (train/nccl.cuh) keeps the
+// gradients and gathered embeddings of a backend::Cuda model on the GPUs.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -35,8 +40,9 @@
 
 namespace siamese {
 
-/// How the ranks of a data-parallel run talk: fit() needs these four operations. Every call is collective: all
-/// ranks make the same calls in the same order. A failure (another rank died, a timeout) throws DistributedError.
+/// How the ranks of a data-parallel run talk: fit() needs the four operations below, and uses the gradient-bucket and
+/// device-data ones after them (their defaults fall back on the four). Every call is collective: all ranks make the
+/// same calls in the same order. A failure (another rank died, a timeout) throws DistributedError.
 class Communicator {
  public:
   virtual ~Communicator() = default;
