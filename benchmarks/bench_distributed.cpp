@@ -2,8 +2,9 @@
 // examples/fashion_mnist_siamese (batches of 128 pairs, Adam), and the cost of an all-reduce over Open MPI on TCP
 // loopback, fitted to alpha + n / beta (from the fastest of repeated calls). Prints:
 //   distributed_siamese_cnn_train: 2 ranks x 1 thread <x> pairs/s, 1 rank x 2 threads <y> pairs/s, ratio <x/y>x
-//   distributed_buckets: step time and time in the gradient sums with one sum after backward, 256 KB buckets and
-//                        25 MB buckets (2 ranks x 1 thread, shared memory)
+//   distributed_buckets: step time, the final wait and the time of the bucket calls during backward, with one sum
+//                        after backward, 256 KB buckets and 25 MB buckets (2 ranks x 1 thread; shared memory, then
+//                        TCP loopback)
 //   distributed_step_compute: siamese_cnn <ms> ms (128 pairs), triplet_cnn <ms> ms (160 samples, SemiHard) on 2 threads
 //   distributed_allreduce_loopback: alpha <us> us, beta <GB/s> GB/s (2 ranks, TCP on 127.0.0.1; <sizes>)
 //   distributed_mining: SemiHard over 2560 x 64 embeddings <ms> ms (one thread)
@@ -76,11 +77,12 @@ double train_rate(Communicator* comm, std::size_t bucket_bytes = default_bucket_
   return double(steps * batch) / seconds_since(t0);
 }
 
-// A communicator that times what fit() waits for in the gradient sums: starting the buckets, the progress calls
-// between layers, and the wait before the optimizer step (the communication backward did not hide).
+// A communicator that times the gradient sums: starting the buckets and the progress calls between layers (`calls`),
+// and the wait before the optimizer step (`waited`: the communication backward did not hide, plus the time the other
+// rank took to reach the same point).
 struct Timed final : Communicator {
   Communicator& inner;
-  double waited = 0;
+  double waited = 0, calls = 0;
   explicit Timed(Communicator& c) : inner(c) {}
   int rank() const override { return inner.rank(); }
   int size() const override { return inner.size(); }
@@ -90,26 +92,35 @@ struct Timed final : Communicator {
     inner.allgather(m, a, c, w);
   }
   template <class F>
-  void timed(F&& f) {
+  void timed(double& into, F&& f) {
     const auto t0 = std::chrono::steady_clock::now();
     f();
-    waited += seconds_since(t0);
+    into += seconds_since(t0);
   }
-  void start_sum(float* d, std::size_t n, const char* w) override { timed([&] { inner.start_sum(d, n, w); }); }
-  void progress() override { timed([&] { inner.progress(); }); }
-  void wait_sums(const char* w) override { timed([&] { inner.wait_sums(w); }); }
+  void start_sum(float* d, std::size_t n, const char* w) override {
+    timed(calls, [&] { inner.start_sum(d, n, w); });
+  }
+  void progress() override {
+    timed(calls, [&] { inner.progress(); });
+  }
+  void wait_sums(const char* w) override {
+    timed(waited, [&] { inner.wait_sums(w); });
+  }
 };
 
-// Step time and the time spent in the gradient sums, per step, for one bucket size; the faster of two runs.
-std::pair<double, double> bucket_step_ms(MpiCommunicator& comm, std::size_t bytes) {
-  double best = 1e30, wait = 0;
-  for (int rep = 0; rep < 2; ++rep) {
+// Step time, and per step the final wait and the bucket calls during backward, for one bucket size: the fastest of
+// three runs (on a loaded machine the slowest measure the scheduler).
+std::string bucket_step_ms(MpiCommunicator& comm, std::size_t bytes) {
+  double best = 1e30, wait = 0, calls = 0;
+  for (int rep = 0; rep < 3; ++rep) {
     Timed t(comm);
     const double rate = train_rate(&t, bytes);
     const double ms = 1e3 * double(batch) / rate;
-    if (ms < best) best = ms, wait = 1e3 * t.waited / double(steps + 3);
+    if (ms < best) best = ms, wait = 1e3 * t.waited / double(steps + 3), calls = 1e3 * t.calls / double(steps + 3);
   }
-  return {best, wait};
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%.1f ms/step (wait %.2f ms, calls %.2f ms)", best, wait, calls);
+  return buf;
 }
 
 // The shortest time of one all-reduce of n floats: on a machine whose cores other work shares, the median measures
@@ -133,13 +144,10 @@ int worker(const char* out, const std::string& what) {
   if (what == "train") {
     result = std::to_string(train_rate(&comm));
   } else if (what == "buckets") {  // one sum after backward, 256 KB buckets, the default 25 MB
-    char buf[200];
-    const auto [b0, w0] = bucket_step_ms(comm, 0);
-    const auto [b1, w1] = bucket_step_ms(comm, 256 << 10);
-    const auto [b2, w2] = bucket_step_ms(comm, default_bucket_bytes);
-    std::snprintf(buf, sizeof buf, "%.1f %.3f %.1f %.3f %.1f %.3f %zu", b0, w0, b1, w1, b2, w2,
-                  detail::plan_buckets(PairModel(1).parameter_info(), 256 << 10).size());
-    result = buf;
+    result = "one sum after backward " + bucket_step_ms(comm, 0) + ", " +
+             std::to_string(detail::plan_buckets(PairModel(1).parameter_info(), 256 << 10).size()) +
+             " buckets of 256 KB " + bucket_step_ms(comm, 256 << 10) + ", 25 MB buckets (one) " +
+             bucket_step_ms(comm, default_bucket_bytes);
   } else {  // all-reduce of 4 B .. 16 MB: alpha from the smallest, beta from the slope between the two largest
     std::vector<std::pair<double, double>> t;  // (bytes, seconds)
     for (std::size_t n = 1; n <= (std::size_t{1} << 22); n *= 4)
@@ -210,16 +218,14 @@ int main(int argc, char** argv) {
               "ratio %.2fx\n", two, single, two / single);
   std::printf("distributed_step_compute: siamese_cnn %.1f ms (%zu pairs), triplet_cnn %.1f ms (160 samples, SemiHard) "
               "on 2 threads\n", pair_ms, batch, triplet_ms);
-  const std::string bk = run_ranks(argv[0], "buckets", "");
-  double s0 = 0, w0 = 0, s1 = 0, w1 = 0, s2 = 0, w2 = 0;
-  std::size_t nb = 0;
-  if (bk.empty() || std::sscanf(bk.c_str(), "%lf %lf %lf %lf %lf %lf %zu", &s0, &w0, &s1, &w1, &s2, &w2, &nb) != 7) {
-    std::fprintf(stderr, "bench_distributed: the bucket measurement under mpirun failed\n");
-    return 1;
+  for (const char* btl : {"shared memory", "TCP on 127.0.0.1"}) {
+    const std::string bk = run_ranks(argv[0], "buckets", btl[0] == 's' ? "" : "--mca btl tcp,self");
+    if (bk.empty()) {
+      std::fprintf(stderr, "bench_distributed: the bucket measurement under mpirun failed\n");
+      return 1;
+    }
+    std::printf("distributed_buckets: 2 ranks x 1 thread, %zu pairs per step, %s: %s\n", batch, btl, bk.c_str());
   }
-  std::printf("distributed_buckets: 2 ranks x 1 thread, %zu pairs per step: one sum after backward %.1f ms/step "
-              "(%.3f ms in the sum), %zu buckets of 256 KB %.1f ms/step (%.3f ms), 25 MB buckets %.1f ms/step "
-              "(%.3f ms)\n", batch, s0, w0, nb, s1, w1, s2, w2);
   const std::string ab = run_ranks(argv[0], "allreduce", "--mca btl tcp,self");
   double alpha = 0, beta = 0, small = 0, large = 0;
   if (ab.empty() || std::sscanf(ab.c_str(), "%lf %lf %lf %lf", &alpha, &beta, &small, &large) != 4) {

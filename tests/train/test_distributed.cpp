@@ -157,8 +157,7 @@ void check_equivalence(const Loss& loss, const Data& data, double tol) {
     if (bytes == 0) MESSAGE("largest difference " << err << " after parameters moved by up to " << moved);
     CHECK(same_on_all_ranks(params(dist)));
     REQUIRE(hd.loss.size() == hs.loss.size());
-    for (std::size_t e = 0; e < hs.loss.size(); ++e)
-      CHECK(std::abs(hd.loss[e] - hs.loss[e]) < 1e-5 * (1 + hs.loss[e]));
+    for (std::size_t e = 0; e < hs.loss.size(); ++e) CHECK(std::abs(hd.loss[e] - hs.loss[e]) < 1e-5 * (1 + hs.loss[e]));
   }
 }
 
@@ -224,7 +223,8 @@ TEST_CASE("the gradient buckets tile the trainable span from the top down, in wh
   const auto& info = m.parameter_info();
   std::size_t top = 0;
   for (const auto& t : info) top = std::max(top, t.offset + t.size);
-  for (std::size_t bytes : {std::size_t{0}, std::size_t{16}, std::size_t{200}, std::size_t{400}, default_bucket_bytes}) {
+  for (std::size_t bytes :
+       {std::size_t{0}, std::size_t{16}, std::size_t{200}, std::size_t{400}, default_bucket_bytes}) {
     const auto b = detail::plan_buckets(info, bytes);
     INFO("buckets of " << bytes << " bytes");
     REQUIRE(!b.empty());

@@ -25,8 +25,8 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <stdexcept>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -361,9 +361,7 @@ class DistributedSync final : public StepHook {
       if (labels) B::copy(dsend_.data() + k * n * d, labels, n);
       else B::fill(dsend_.data() + k * n * d, 0.0f, n);
       drecv_.resize(total * row);
-      guarded([&] {
-        comm_.allgather_data(dsend_.data(), drecv_.data(), bytes, "the embeddings of an in-batch loss");
-      });
+      guarded([&] { comm_.allgather_data(dsend_.data(), drecv_.data(), bytes, "the embeddings of an in-batch loss"); });
       for (std::size_t r = 0; r < w; ++r) {
         const float* src = drecv_.data() + first[r] * row;
         for (std::size_t j = 0; j < k; ++j)
@@ -517,9 +515,9 @@ class Distribution {
   Distribution(Model& m, Communicator* c, bool in_batch = false, std::size_t bucket_bytes = default_bucket_bytes)
       : model_(m) {
     if (c && c->data_on_device() && host_memory<B>)
-      throw std::invalid_argument("fit: FitOptions::communicator sums device memory (NcclCommunicator) and the model "
-                                  "keeps its buffers on the host; train a model on backend::Cuda with it, or use "
-                                  "MpiCommunicator");
+      throw std::invalid_argument(
+          "fit: FitOptions::communicator sums device memory (NcclCommunicator) and the model keeps its buffers on the "
+          "host; train a model on backend::Cuda with it, or use MpiCommunicator");
     if (c && c->size() > 1) {
       sync_.emplace(*c);
       sync_->configure(m.parameter_info(), m.gradients().data(), bucket_bytes, in_batch);
@@ -599,8 +597,9 @@ class Distribution {
                          std::to_string(w) + " ranks it is split over");
       const Shard sh = shard_rows(n, std::size_t(sy.rank()), w);
       slice(global_, sh, out);
-      sy.begin_step(sh.count, n, std::string(what) + " " + std::to_string(index) + " of epoch " +
-                                     std::to_string(epoch + 1), training);
+      sy.begin_step(sh.count, n,
+                    std::string(what) + " " + std::to_string(index) + " of epoch " + std::to_string(epoch + 1),
+                    training);
     } catch (...) {
       sy.step_failed();
       throw;

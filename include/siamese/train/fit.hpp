@@ -292,7 +292,8 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
   s.best_val = maximise ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
   s.monitor = o.monitor;
   History h;
-  Distribution<Model> dist(model, o.communicator, in_batch_loss<Loss>, o.bucket_bytes);  // several ranks: rank 0 reads the checkpoint and sends its model
+  // Several ranks: rank 0 reads the checkpoint and sends its model; the gradients are summed in buckets.
+  Distribution<Model> dist(model, o.communicator, in_batch_loss<Loss>, o.bucket_bytes);
   const bool talk = o.progress && dist.primary();
   dist.template start<Opt>(s, train.size(), validation.size(), o.epochs, [&] {
     if (!o.checkpoint.empty() && o.resume && std::filesystem::exists(o.checkpoint)) {
