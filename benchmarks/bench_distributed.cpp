@@ -5,6 +5,8 @@
 //   distributed_buckets: step time, the final wait and the time of the bucket calls during backward, with one sum
 //                        after backward, 256 KB buckets and 25 MB buckets (2 ranks x 1 thread; shared memory, then
 //                        TCP loopback)
+//   distributed_overlap: the wait after a simulated backward (sleeping layers) for a 16 MB gradient, in one sum or in
+//                        8 buckets started layer by layer (shared memory, then TCP loopback)
 //   distributed_step_compute: siamese_cnn <ms> ms (128 pairs), triplet_cnn <ms> ms (160 samples, SemiHard) on 2 threads
 //   distributed_allreduce_loopback: alpha <us> us, beta <GB/s> GB/s (2 ranks, TCP on 127.0.0.1; <sizes>)
 //   distributed_mining: SemiHard over 2560 x 64 embeddings <ms> ms (one thread)
@@ -30,6 +32,7 @@
 #include <fstream>
 #include <unistd.h>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace siamese;
@@ -137,12 +140,42 @@ double allreduce_seconds(MpiCommunicator& c, std::size_t n) {
   return *std::min_element(t.begin(), t.end());
 }
 
+// The overlap itself, without the load's noise: a backward of 8 layers of `layer_ms` each, simulated by sleeping (the
+// ranks then compete for no core), over a 16 MB gradient in 8 buckets of 2 MB. Bucketed, each bucket's sum starts
+// after its layer and MPI_Testall runs between layers, as in fit(); blocking, the whole sum starts after the last
+// layer. Returns "<blocking wait> <bucketed wait>" in ms: the time from the end of backward until the sums are done
+// (fastest of 5 steps).
+std::string overlap_ms(MpiCommunicator& comm, double layer_ms) {
+  constexpr std::size_t layers = 8, bucket = std::size_t{1} << 19;
+  std::vector<float> g(layers * bucket, 1.0f);
+  double best[2] = {1e30, 1e30};
+  for (int rep = 0; rep < 5; ++rep)
+    for (int bucketed = 0; bucketed < 2; ++bucketed) {
+      float one = 1;
+      comm.allreduce_sum(&one, 1, "the start of a step");  // the ranks start together
+      for (std::size_t l = 0; l < layers; ++l) {
+        std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(layer_ms));
+        if (bucketed) comm.start_sum(g.data() + (layers - 1 - l) * bucket, bucket, "a bucket");
+        comm.progress();
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      if (!bucketed) comm.start_sum(g.data(), g.size(), "the gradient");
+      comm.wait_sums("the gradient");
+      best[bucketed] = std::min(best[bucketed], 1e3 * seconds_since(t0));
+    }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f %.2f", best[0], best[1]);
+  return buf;
+}
+
 int worker(const char* out, const std::string& what) {
   tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
   MpiCommunicator comm(600.0);
   std::string result;
   if (what == "train") {
     result = std::to_string(train_rate(&comm));
+  } else if (what == "overlap") {
+    result = overlap_ms(comm, 2.0) + " " + overlap_ms(comm, 10.0);
   } else if (what == "buckets") {  // one sum after backward, 256 KB buckets, the default 25 MB
     result = "one sum after backward " + bucket_step_ms(comm, 0) + ", " +
              std::to_string(detail::plan_buckets(PairModel(1).parameter_info(), 256 << 10).size()) +
@@ -219,6 +252,15 @@ int main(int argc, char** argv) {
   std::printf("distributed_step_compute: siamese_cnn %.1f ms (%zu pairs), triplet_cnn %.1f ms (160 samples, SemiHard) "
               "on 2 threads\n", pair_ms, batch, triplet_ms);
   for (const char* btl : {"shared memory", "TCP on 127.0.0.1"}) {
+    const std::string ov = run_ranks(argv[0], "overlap", btl[0] == 's' ? "" : "--mca btl tcp,self");
+    double b2 = 0, o2 = 0, b10 = 0, o10 = 0;
+    if (ov.empty() || std::sscanf(ov.c_str(), "%lf %lf %lf %lf", &b2, &o2, &b10, &o10) != 4) {
+      std::fprintf(stderr, "bench_distributed: the overlap measurement under mpirun failed\n");
+      return 1;
+    }
+    std::printf("distributed_overlap: 2 ranks, 16 MB in 8 buckets after 8 sleeping layers, %s: wait after backward "
+                "%.2f ms blocking, %.2f ms bucketed (2 ms layers); %.2f ms, %.2f ms (10 ms layers)\n",
+                btl, b2, o2, b10, o10);
     const std::string bk = run_ranks(argv[0], "buckets", btl[0] == 's' ? "" : "--mca btl tcp,self");
     if (bk.empty()) {
       std::fprintf(stderr, "bench_distributed: the bucket measurement under mpirun failed\n");
