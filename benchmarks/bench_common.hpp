@@ -99,6 +99,12 @@ inline PeerRates mean_rates(const PeerRates& before, const PeerRates& after) {
   return out;
 }
 
+/// The same for rates read by a benchmark's own peer runner.
+inline std::map<std::string, double> mean_rates(const std::map<std::string, double>& before,
+                                                const std::map<std::string, double>& after) {
+  return mean_rates(PeerRates{before, {}}, PeerRates{after, {}}).rates;
+}
+
 /// Both peers measured before and after ours: `before()` once, then `after()` once `ours` ran.
 struct Peers {
   std::string torch_script, keras_script, workloads;
