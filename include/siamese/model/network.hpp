@@ -9,6 +9,7 @@
 
 #include "../core/errors.hpp"
 #include "../core/tensor.hpp"
+#include "../core/tensor_view.hpp"
 #include "../optim/optimizers.hpp"
 #include "init.hpp"
 #include "../layers/token_ids.hpp"
@@ -121,7 +122,7 @@ struct Store {
 /// value is a token id in [0, vocab), on the host before anything runs (a device backend could only turn a bad id
 /// into NaN). Errors name `where`, the input (`what`), the sample and the position.
 template <class Encoder>
-std::size_t check_input(const Tensor& t, const char* where, const char* what) {
+std::size_t check_input(const TensorView& t, const char* where, const char* what) {
   const std::size_t n = check_batch<typename Encoder::in_shape>(t, where, what);
   if constexpr (requires { Encoder::template layer<1>::token_vocab; }) {
     constexpr std::size_t vocab = Encoder::template layer<1>::token_vocab;
