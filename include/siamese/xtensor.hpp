@@ -24,13 +24,9 @@
 namespace siamese {
 
 /// A writable xtensor view of `t` (no copy); valid while `t` lives and keeps its shape.
-inline auto as_xtensor(Tensor& t) {
-  return xt::adapt(t.data(), t.size(), xt::no_ownership(), t.shape());
-}
+inline auto as_xtensor(Tensor& t) { return xt::adapt(t.data(), t.size(), xt::no_ownership(), t.shape()); }
 /// A read-only xtensor view of `t` (no copy).
-inline auto as_xtensor(const Tensor& t) {
-  return xt::adapt(t.data(), t.size(), xt::no_ownership(), t.shape());
-}
+inline auto as_xtensor(const Tensor& t) { return xt::adapt(t.data(), t.size(), xt::no_ownership(), t.shape()); }
 
 /// A Tensor holding the values of an xtensor expression, evaluated once (each element computed once) straight
 /// into the Tensor's memory, row-major and converted to float.
@@ -93,7 +89,8 @@ struct input_source<E> {
       if (shape.size() <= TensorView::max_rank && detail::xt_row_major_contiguous(e)) {
         std::array<std::size_t, TensorView::max_rank> dims{};
         for (std::size_t k = 0; k < shape.size(); ++k) dims[k] = static_cast<std::size_t>(shape[k]);
-        return InputData(TensorView(e.data() + e.data_offset(), std::span<const std::size_t>(dims.data(), shape.size())));
+        return InputData(
+            TensorView(e.data() + e.data_offset(), std::span<const std::size_t>(dims.data(), shape.size())));
       }
     }
     return InputData(to_tensor(e));

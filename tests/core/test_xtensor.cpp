@@ -110,8 +110,8 @@ TEST_CASE("predict, predict_embeddings and embed take xtensor and give the Tenso
   PairModel m(2);
   const Tensor p = m.predict(ta, tb);
   CHECK(same(m.predict(xa, xb), p));
-  CHECK(same(m.predict(xa, tb), p));                // mixed: one Tensor, one xtensor
-  const xt::xarray<float> dyn = xb;                  // dynamic rank
+  CHECK(same(m.predict(xa, tb), p));  // mixed: one Tensor, one xtensor
+  const xt::xarray<float> dyn = xb;   // dynamic rank
   CHECK(same(m.predict(xa, dyn), p));
   CHECK(same(m.predict(xa, xt::view(xb, xt::all())), p));
 
@@ -162,7 +162,8 @@ TEST_CASE("train_step and evaluate on xtensor batches match the Tensor batches s
     const TripletBatch tb{to_tensor(xa), to_tensor(xb), to_tensor(xc)};
     const TripletBatchOf<xt::xtensor<float, 4>> xbatch{xa, xb, xc};
     SGD sgd;
-    for (int s = 0; s < 2; ++s) CHECK(m1.train_step(tb, TripletLoss{}, sgd) == m2.train_step(xbatch, TripletLoss{}, sgd));
+    for (int s = 0; s < 2; ++s)
+      CHECK(m1.train_step(tb, TripletLoss{}, sgd) == m2.train_step(xbatch, TripletLoss{}, sgd));
     CHECK(same_parameters(m1, m2));
     CHECK(m1.evaluate(tb, TripletLoss{}) == m2.evaluate(xbatch, TripletLoss{}));
   }
@@ -206,6 +207,12 @@ TEST_CASE("contiguous row-major float xtensor data is read in place, not copied"
   Recording::sources.clear();
   (void)m.embed(xa);
   CHECK(recorded(xa.data()));
+  // Row ranges of one tensor as a batch of views.
+  const auto va = xt::view(big, xt::range(0, 4)), vb = xt::view(big, xt::range(4, 8));
+  Recording::sources.clear();
+  (void)m.train_step(PairBatchOf<decltype(va)>{va, vb, {1, 0, 1, 0}}, BinaryCrossEntropy{}, adam);
+  CHECK(recorded(big.data()));
+  CHECK(recorded(big.data() + 4 * 36));
 
   // A container with rows and columns swapped, transposed back, is not row-major in memory: the model reads an
   // evaluated copy, not the caller's memory. (With one channel, NCHW to NHWC is no transposition in memory: a view.)
@@ -290,8 +297,10 @@ TEST_CASE("wrong xtensor shapes give the usual ShapeError naming the expected an
                        "number",
                        ShapeError);
   CHECK_THROWS_AS(m.embed(xt::xarray<float>::from_shape({1, 1, 1, 1, 1, 1, 1, 1, 1})), ShapeError);  // rank 9
-  CHECK_THROWS_WITH_AS(to_xtensor<2>(Tensor({3})), "to_xtensor: a result of shape (3) cannot become an xt::xtensor "
-                                                   "of rank 2", ShapeError);
+  CHECK_THROWS_WITH_AS(to_xtensor<2>(Tensor({3})),
+                       "to_xtensor: a result of shape (3) cannot become an xt::xtensor "
+                       "of rank 2",
+                       ShapeError);
 }
 
 TEST_CASE("the IDX and image loaders return xtensor") {

@@ -39,7 +39,8 @@ class TensorView {
   std::span<const std::size_t> shape() const { return {shape_.data(), rank_}; }
   std::size_t dim(std::size_t i) const {
     if (i >= rank_)
-      throw ShapeError("TensorView::dim: extent " + std::to_string(i) + " of a rank-" + std::to_string(rank_) + " view");
+      throw ShapeError("TensorView::dim: extent " + std::to_string(i) + " of a rank-" + std::to_string(rank_) +
+                       " view");
     return shape_[i];
   }
 

@@ -133,7 +133,8 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
                   "and b (model inputs: Tensors, or xtensor with <siamese/xtensor.hpp>) and labels");
     static_assert(PairLoss<Loss, Backend>,
                   "Siamese::evaluate: the loss must be a pair loss (BinaryCrossEntropy, Contrastive, or a PairLoss)");
-    if constexpr (PairBatchInput<Batch> && PairLoss<Loss, Backend>) return forward_backward(PairInputs(batch), loss, false);
+    if constexpr (PairBatchInput<Batch> && PairLoss<Loss, Backend>)
+      return forward_backward(PairInputs(batch), loss, false);
     else return 0.0f;
   }
 
@@ -149,7 +150,8 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
     std::span<const float> labels;
     template <class Batch>
     explicit PairInputs(const Batch& batch)
-        : a(detail::model_input(batch.a)), b(detail::model_input(batch.b)),
+        : a(detail::model_input(batch.a)),
+          b(detail::model_input(batch.b)),
           labels(detail::labels_input(batch.labels, keep_labels)) {}
   };
   std::size_t load_pair(const TensorView& a, const TensorView& b, const char* where) {

@@ -236,7 +236,8 @@ class Embedder : public detail::EncoderModel<Encoder, Backend> {
     InputData x, keep_labels{TensorView()};
     std::span<const float> labels;
     template <class Batch>
-    explicit Inputs(const Batch& b) : x(detail::model_input(b.x)), labels(detail::labels_input(b.labels, keep_labels)) {}
+    explicit Inputs(const Batch& b)
+        : x(detail::model_input(b.x)), labels(detail::labels_input(b.labels, keep_labels)) {}
   };
 };
 
