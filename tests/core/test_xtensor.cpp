@@ -32,7 +32,6 @@ using namespace siamese;
 
 namespace {
 using Enc = Sequential<Input<6, 6, 1>, Flatten, Dense<4>>;
-using PairModel = Siamese<Enc, Head<SqDiff, Cosine>>;
 
 /// Cpu, except that it records the host memory every upload reads from: what the model reads its inputs from.
 struct Recording : backend::Cpu {
@@ -45,6 +44,8 @@ struct Recording : backend::Cpu {
   }
 };
 static_assert(Backend<Recording>);
+// Every pair model of this file records its uploads (one model type: the file compiles faster).
+using PairModel = Siamese<Enc, Head<SqDiff, Cosine>, Recording>;
 
 bool recorded(const float* p) {
   return std::find(Recording::sources.begin(), Recording::sources.end(), p) != Recording::sources.end();
@@ -181,7 +182,7 @@ TEST_CASE("train_step and evaluate on xtensor batches match the Tensor batches s
 
 TEST_CASE("contiguous row-major float xtensor data is read in place, not copied") {
   const xt::xtensor<float, 4> xa = random_batch(4, 8), xb = random_batch(4, 9);
-  Siamese<Enc, Head<SqDiff, Cosine>, Recording> m(2);
+  PairModel m(2);
 
   Recording::sources.clear();
   (void)m.predict(xa, xb);
