@@ -229,6 +229,21 @@ TEST_CASE("contiguous row-major float xtensor data is read in place, not copied"
   CHECK(recorded(nchw.data()));
 }
 
+TEST_CASE("a TensorView over the caller's own memory is a model input, without xtensor") {
+  PairModel m(2);
+  const xt::xtensor<float, 4> xa = random_batch(3, 21);
+  const std::vector<float> raw(xa.begin(), xa.end());
+  const std::array<std::size_t, 4> shape{3, 6, 6, 1};
+  Recording::sources.clear();
+  const Tensor e = m.embed(TensorView(raw.data(), shape));
+  CHECK(recorded(raw.data()));
+  CHECK(same(e, m.embed(to_tensor(xa))));
+  const std::array<std::size_t, 9> deep{};
+  CHECK_THROWS_WITH_AS(
+      TensorView(raw.data(), deep),
+      "TensorView: an input of rank 9 (0, 0, 0, 0, 0, 0, 0, 0, 0); the library takes at most 8 extents", ShapeError);
+}
+
 TEST_CASE("an expression that is not row-major float data is evaluated exactly once") {
   const xt::xtensor<float, 4> xa = random_batch(4, 11), xb = random_batch(4, 12);
   std::size_t calls = 0;
