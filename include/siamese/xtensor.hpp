@@ -3,8 +3,8 @@
 // wherever they take a Tensor (predict, predict_embeddings, embed, train_step and evaluate through the *BatchOf
 // structs): contiguous row-major float data is read in place, anything else is evaluated once. xt_predict,
 // xt_predict_embeddings and xt_embed return xt::xtensor of the result's static rank; as_xtensor and to_tensor convert
-// single tensors. Kept out of every other header: the type xt::xtensor<float, N> depends on the ISA flags of the
-// translation unit (TOOLCHAIN.md), and xtensor is heavy to compile.
+// single tensors. Kept out of every other header: with XTENSOR_USE_XSIMD the type xt::xtensor<float, N> depends on
+// the ISA flags of the translation unit (TOOLCHAIN.md), and xtensor is heavy to compile.
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xnoalias.hpp>

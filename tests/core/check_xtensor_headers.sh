@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Only the xtensor part's headers may include xtensor, and no other header may include them: the type
-# xt::xtensor<float, N> changes with each translation unit's ISA flags (TOOLCHAIN.md), so a library header naming it
-# would break the one-definition rule between units built with different flags, and siamese.pc needs no xtensor.
+# Only the xtensor part's headers may include xtensor, and no other header may include them: with
+# XTENSOR_USE_XSIMD the type xt::xtensor<float, N> changes with each translation unit's ISA flags (TOOLCHAIN.md), so
+# a library header naming it would break the one-definition rule between units built with different flags, and
+# siamese.pc needs no xtensor.
 # usage: check_xtensor_headers.sh INCLUDE_DIR
 set -u
 cd "$1/siamese" || exit 1
@@ -11,7 +12,8 @@ for f in $(grep -rlE '#include <xtensor/' --include='*.hpp' --include='*.cuh' .)
   f=${f#./}
   case " $allowed " in *" $f "*) ;; *) echo "FAIL: $f includes xtensor"; fail=1 ;; esac
 done
-for f in $(grep -rlE '#include "([./]*)(xtensor|idx_xtensor|images_xtensor)\.hpp"' --include='*.hpp' --include='*.cuh' .); do
+pattern='#include "([./]*)(xtensor|idx_xtensor|images_xtensor)\.hpp"'
+for f in $(grep -rlE "$pattern" --include='*.hpp' --include='*.cuh' .); do
   f=${f#./}
   case " $allowed " in *" $f "*) ;; *) echo "FAIL: $f includes an xtensor header of the library"; fail=1 ;; esac
 done
