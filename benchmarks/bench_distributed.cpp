@@ -2,6 +2,11 @@
 // examples/fashion_mnist_siamese (batches of 128 pairs, Adam), and the cost of an all-reduce over Open MPI on TCP
 // loopback, fitted to alpha + n / beta (from the fastest of repeated calls). Prints:
 //   distributed_siamese_cnn_train: 2 ranks x 1 thread <x> pairs/s, 1 rank x 2 threads <y> pairs/s, ratio <x/y>x
+//   distributed_buckets: step time, the final wait and the time of the bucket calls during backward, with one sum
+//                        after backward, 256 KB buckets and 25 MB buckets (2 ranks x 1 thread; shared memory, then
+//                        TCP loopback)
+//   distributed_overlap: the wait after a simulated backward (sleeping layers) for a 16 MB gradient, in one sum or in
+//                        8 buckets started layer by layer (shared memory, then TCP loopback)
 //   distributed_step_compute: siamese_cnn <ms> ms (128 pairs), triplet_cnn <ms> ms (160 samples, SemiHard) on 2 threads
 //   distributed_allreduce_loopback: alpha <us> us, beta <GB/s> GB/s (2 ranks, TCP on 127.0.0.1; <sizes>)
 //   distributed_mining: SemiHard over 2560 x 64 embeddings <ms> ms (one thread)
@@ -27,6 +32,7 @@
 #include <fstream>
 #include <unistd.h>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace siamese;
@@ -61,16 +67,63 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // Pairs per second of fit() over `steps` batches, after a warm-up epoch of 3 batches.
-double train_rate(Communicator* comm) {
+double train_rate(Communicator* comm, std::size_t bucket_bytes = default_bucket_bytes) {
   PairModel m(1);
   Adam adam;
   FitOptions o;
   o.progress = false;
   o.communicator = comm;
+  o.bucket_bytes = bucket_bytes;
   fit(m, BinaryCrossEntropy{}, adam, RandomPairs{3}, o);
   const auto t0 = std::chrono::steady_clock::now();
   fit(m, BinaryCrossEntropy{}, adam, RandomPairs{}, o);
   return double(steps * batch) / seconds_since(t0);
+}
+
+// A communicator that times the gradient sums: starting the buckets and the progress calls between layers (`calls`),
+// and the wait before the optimizer step (`waited`: the communication backward did not hide, plus the time the other
+// rank took to reach the same point).
+struct Timed final : Communicator {
+  Communicator& inner;
+  double waited = 0, calls = 0;
+  explicit Timed(Communicator& c) : inner(c) {}
+  int rank() const override { return inner.rank(); }
+  int size() const override { return inner.size(); }
+  void allreduce_sum(float* d, std::size_t n, const char* w) override { inner.allreduce_sum(d, n, w); }
+  void broadcast(void* d, std::size_t b, int root, const char* w) override { inner.broadcast(d, b, root, w); }
+  void allgather(const void* m, void* a, const std::vector<std::size_t>& c, const char* w) override {
+    inner.allgather(m, a, c, w);
+  }
+  template <class F>
+  void timed(double& into, F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    into += seconds_since(t0);
+  }
+  void start_sum(float* d, std::size_t n, const char* w) override {
+    timed(calls, [&] { inner.start_sum(d, n, w); });
+  }
+  void progress() override {
+    timed(calls, [&] { inner.progress(); });
+  }
+  void wait_sums(const char* w) override {
+    timed(waited, [&] { inner.wait_sums(w); });
+  }
+};
+
+// Step time, and per step the final wait and the bucket calls during backward, for one bucket size: the fastest of
+// three runs (on a loaded machine the slowest measure the scheduler).
+std::string bucket_step_ms(MpiCommunicator& comm, std::size_t bytes) {
+  double best = 1e30, wait = 0, calls = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    Timed t(comm);
+    const double rate = train_rate(&t, bytes);
+    const double ms = 1e3 * double(batch) / rate;
+    if (ms < best) best = ms, wait = 1e3 * t.waited / double(steps + 3), calls = 1e3 * t.calls / double(steps + 3);
+  }
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%.1f ms/step (wait %.2f ms, calls %.2f ms)", best, wait, calls);
+  return buf;
 }
 
 // The shortest time of one all-reduce of n floats: on a machine whose cores other work shares, the median measures
@@ -87,12 +140,47 @@ double allreduce_seconds(MpiCommunicator& c, std::size_t n) {
   return *std::min_element(t.begin(), t.end());
 }
 
+// The overlap itself, without the load's noise: a backward of 8 layers of `layer_ms` each, simulated by sleeping (the
+// ranks then compete for no core), over a 16 MB gradient in 8 buckets of 2 MB. Bucketed, each bucket's sum starts
+// after its layer and MPI_Testall runs between layers, as in fit(); blocking, the whole sum starts after the last
+// layer. Returns "<blocking wait> <bucketed wait>" in ms: the time from the end of backward until the sums are done
+// (fastest of 5 steps).
+std::string overlap_ms(MpiCommunicator& comm, double layer_ms) {
+  constexpr std::size_t layers = 8, bucket = std::size_t{1} << 19;
+  std::vector<float> g(layers * bucket, 1.0f);
+  double best[2] = {1e30, 1e30};
+  for (int rep = 0; rep < 5; ++rep)
+    for (int bucketed = 0; bucketed < 2; ++bucketed) {
+      float one = 1;
+      comm.allreduce_sum(&one, 1, "the start of a step");  // the ranks start together
+      for (std::size_t l = 0; l < layers; ++l) {
+        std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(layer_ms));
+        if (bucketed) comm.start_sum(g.data() + (layers - 1 - l) * bucket, bucket, "a bucket");
+        comm.progress();
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      if (!bucketed) comm.start_sum(g.data(), g.size(), "the gradient");
+      comm.wait_sums("the gradient");
+      best[bucketed] = std::min(best[bucketed], 1e3 * seconds_since(t0));
+    }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f %.2f", best[0], best[1]);
+  return buf;
+}
+
 int worker(const char* out, const std::string& what) {
   tbb::global_control one(tbb::global_control::max_allowed_parallelism, 1);
   MpiCommunicator comm(600.0);
   std::string result;
   if (what == "train") {
     result = std::to_string(train_rate(&comm));
+  } else if (what == "overlap") {
+    result = overlap_ms(comm, 2.0) + " " + overlap_ms(comm, 10.0);
+  } else if (what == "buckets") {  // one sum after backward, 256 KB buckets, the default 25 MB
+    result = "one sum after backward " + bucket_step_ms(comm, 0) + ", " +
+             std::to_string(detail::plan_buckets(PairModel(1).parameter_info(), 256 << 10).size()) +
+             " buckets of 256 KB " + bucket_step_ms(comm, 256 << 10) + ", 25 MB buckets (one) " +
+             bucket_step_ms(comm, default_bucket_bytes);
   } else {  // all-reduce of 4 B .. 16 MB: alpha from the smallest, beta from the slope between the two largest
     std::vector<std::pair<double, double>> t;  // (bytes, seconds)
     for (std::size_t n = 1; n <= (std::size_t{1} << 22); n *= 4)
@@ -163,6 +251,23 @@ int main(int argc, char** argv) {
               "ratio %.2fx\n", two, single, two / single);
   std::printf("distributed_step_compute: siamese_cnn %.1f ms (%zu pairs), triplet_cnn %.1f ms (160 samples, SemiHard) "
               "on 2 threads\n", pair_ms, batch, triplet_ms);
+  for (const char* btl : {"shared memory", "TCP on 127.0.0.1"}) {
+    const std::string ov = run_ranks(argv[0], "overlap", btl[0] == 's' ? "" : "--mca btl tcp,self");
+    double b2 = 0, o2 = 0, b10 = 0, o10 = 0;
+    if (ov.empty() || std::sscanf(ov.c_str(), "%lf %lf %lf %lf", &b2, &o2, &b10, &o10) != 4) {
+      std::fprintf(stderr, "bench_distributed: the overlap measurement under mpirun failed\n");
+      return 1;
+    }
+    std::printf("distributed_overlap: 2 ranks, 16 MB in 8 buckets after 8 sleeping layers, %s: wait after backward "
+                "%.2f ms blocking, %.2f ms bucketed (2 ms layers); %.2f ms, %.2f ms (10 ms layers)\n",
+                btl, b2, o2, b10, o10);
+    const std::string bk = run_ranks(argv[0], "buckets", btl[0] == 's' ? "" : "--mca btl tcp,self");
+    if (bk.empty()) {
+      std::fprintf(stderr, "bench_distributed: the bucket measurement under mpirun failed\n");
+      return 1;
+    }
+    std::printf("distributed_buckets: 2 ranks x 1 thread, %zu pairs per step, %s: %s\n", batch, btl, bk.c_str());
+  }
   const std::string ab = run_ranks(argv[0], "allreduce", "--mca btl tcp,self");
   double alpha = 0, beta = 0, small = 0, large = 0;
   if (ab.empty() || std::sscanf(ab.c_str(), "%lf %lf %lf %lf", &alpha, &beta, &small, &large) != 4) {

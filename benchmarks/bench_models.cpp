@@ -6,9 +6,9 @@
 // Dense 128. Pair head: SqDiff, DiffSq, Cosine, Dense 64 ReLU, Dropout 0.2, Dense 1; BCE; Adam.
 // Triplets: the encoder with TripletLoss (squared Euclidean, margin 0.2); Adam. Batches of 128.
 // Both sides use the same number of threads (2, or the first argument). Timing: 3 warm-up steps,
-// then the median of `rounds` rounds (second argument, default 7) of a few steps each. PyTorch runs
-// benchmarks/torch_models.py through /usr/bin/python3 (Debian's python3-torch) with
-// OPENBLAS_NUM_THREADS=1 and without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, before and after our runs (the mean of the two).
+// then the median of `rounds` rounds (second argument, default 7) of a few steps each. The peers run
+// benchmarks/torch_models.py (PyTorch 2.x, scripts/peers_venv) and benchmarks/keras_peers.py (Keras 3 on
+// TensorFlow, scripts/keras_venv) before and after our runs (the mean of the two).
 #include <tbb/global_control.h>
 
 #include <cstdlib>
@@ -48,7 +48,8 @@ Tensor images(std::size_t n, std::uint64_t seed) {
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::max(1, std::atoi(argv[1])) : 2;
   const int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 7;
-  const auto torch_before = bench::pytorch_rates("torch_models.py", threads, rounds);
+  const bench::Peers peers("torch_models.py", "keras_peers.py", "siamese_cnn_train siamese_cnn_infer triplet_cnn_train",
+                           threads, rounds);
   std::map<std::string, double> ours;
   {
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, std::size_t(threads));
@@ -69,6 +70,13 @@ int main(int argc, char** argv) {
       ours["triplet_cnn_train"] = bench::median_rate([&] { m.train_step(triplets, TripletLoss{}, opt); }, batch, rounds, 5);
     }
   }
-  bench::report({{"siamese_cnn_train", "pairs"}, {"siamese_cnn_infer", "pairs"}, {"triplet_cnn_train", "triplets"}}, ours,
-                bench::mean_rates(torch_before, bench::pytorch_rates("torch_models.py", threads, rounds)));
+  // Forward FLOPs of one image through the encoder, and of the pair head.
+  const double image = bench::conv_flops(26, 26, 32, 3, 1) + bench::conv_flops(11, 11, 64, 3, 32) +
+                       bench::dense_flops(5 * 5 * 64, 128);
+  const double head = bench::dense_flops(2 * 128 + 1, 64) + bench::dense_flops(64, 1);
+  const auto [torch, keras] = peers.after();
+  bench::report({{"siamese_cnn_train", "pairs", 3 * (2 * image + head)},
+                 {"siamese_cnn_infer", "pairs", 2 * image + head},
+                 {"triplet_cnn_train", "triplets", 3 * 3 * image}},
+                ours, torch, keras, threads);
 }

@@ -1,13 +1,15 @@
 // keras-vggface's VGGFace2 ResNet-50 on backend::Cpu against PyTorch 2.x from PyPI (benchmarks/torch_resnet50.py in
-// the peers' environment of scripts/peers_venv; Debian's python3-torch when that is absent), the same topology and
-// the same thread count (2, or the first argument) on both sides:
+// the environment of scripts/peers_venv) and Keras 3 on TensorFlow (benchmarks/keras_peers.py, scripts/keras_venv),
+// the same topology and the same thread count (2, or the first argument) on all sides:
 //   resnet50_infer: images/s, batches of 8 at 224x224x3, inference (BatchNorm on its moving statistics)
 //   resnet50_train: pairs/s of a Siamese training step on 8 pairs at 112x112x3, every layer trainable, head
 //                   (a-b)^2, a^2-b^2, cosine -> Dense 100 ReLU -> Dropout 0.1 -> Dense 1, BCE, Adam
-// PyTorch runs before and after ours; its rate is the mean of the two.
+// The peers run before and after ours; their rates are the means of the two.
 #include <tbb/global_control.h>
 
+#include <cmath>
 #include <cstdio>
+#include <utility>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -31,15 +33,31 @@ Tensor images(std::size_t n, std::size_t size, std::uint64_t seed) {
   vggface2_preprocess(t);
   return t;
 }
+/// Forward FLOPs of the encoder on one image of size x size x 3: conv1 7x7/2 'same', 3x3/2 max pooling without
+/// padding, then 3, 4, 6, 3 bottleneck blocks (stride in the first 1x1 convolution, a projection in each stage's first).
+double resnet50_flops(double size) {
+  double side = std::ceil(size / 2);
+  double flops = bench::conv_flops(side, side, 64, 7, 3), in = 64;
+  side = std::floor((side - 3) / 2) + 1;
+  const std::pair<double, int> stages[] = {{64, 3}, {128, 4}, {256, 6}, {512, 3}};
+  for (int s = 0; s < 4; ++s) {
+    const auto [width, blocks] = stages[s];
+    for (int b = 0; b < blocks; ++b) {
+      if (b == 0 && s > 0) side = std::floor((side - 1) / 2) + 1;
+      flops += bench::conv_flops(side, side, width, 1, in) + bench::conv_flops(side, side, width, 3, width) +
+               bench::conv_flops(side, side, 4 * width, 1, width);
+      if (b == 0) flops += bench::conv_flops(side, side, 4 * width, 1, in);
+      in = 4 * width;
+    }
+  }
+  return flops;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2, rounds = argc > 2 ? std::atoi(argv[2]) : 5;
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, std::size_t(threads));
-  const std::string py = bench::peers_python();
-  std::printf("resnet50: %d threads; PyTorch through %s\n", threads, py.c_str());
-  std::fflush(stdout);
-  const auto before = bench::pytorch_rates("torch_resnet50.py", threads, rounds, py);
+  const bench::Peers peers("torch_resnet50.py", "keras_peers.py", "resnet50_infer resnet50_train", threads, rounds);
   std::map<std::string, double> ours;
   {
     auto m = std::make_unique<Siamese<ResNet50, Head<SqDiff, DiffSq, Cosine>>>(1);
@@ -54,6 +72,9 @@ int main(int argc, char** argv) {
     opt.learning_rate = 1e-5f;
     ours["resnet50_train"] = bench::median_rate([&] { m->train_step(b, BinaryCrossEntropy{}, opt); }, 8, rounds, 1);
   }
-  const auto after = bench::pytorch_rates("torch_resnet50.py", threads, rounds, py);
-  bench::report({{"resnet50_infer", "images"}, {"resnet50_train", "pairs"}}, ours, bench::mean_rates(before, after));
+  const auto [torch, keras] = peers.after();
+  const double head = bench::dense_flops(2 * 4096 + 1, 100) + bench::dense_flops(100, 1);
+  bench::report({{"resnet50_infer", "images", resnet50_flops(224)},
+                 {"resnet50_train", "pairs", 3 * (2 * resnet50_flops(112) + head)}},
+                ours, torch, keras, threads);
 }

@@ -1,6 +1,8 @@
 // siamese::cpu::sgemm against oneDNN's dnnl_sgemm on the im2col products of
 // VGG16's convolutions at 224x224 (M = output pixels, N = output channels,
-// K = 9 x input channels), both on all cores of this process.
+// K = 9 x input channels), and on the 1x1 convolutions that take most of ResNet-50's
+// time (batches of 8 at 224x224: M = 8 x output pixels, K = input channels), both on
+// all cores of this process.
 // Prints one line per shape:
 //   sgemm_vgg_conv1_1: siamese <x> GFLOP/s, onednn <y> GFLOP/s, speedup <x/y>x
 #include <siamese/backend/cpu/gemm.hpp>
@@ -34,6 +36,9 @@ constexpr Shape shapes[] = {
     {"sgemm_vgg_conv1_1", 50176, 64, 27},   {"sgemm_vgg_conv2_2", 12544, 128, 576},
     {"sgemm_vgg_conv3_2", 3136, 256, 1152}, {"sgemm_vgg_conv4_2", 784, 512, 2304},
     {"sgemm_vgg_conv5_2", 196, 512, 4608},
+    // ResNet-50's bottleneck 1x1 convolutions: reduce (4w -> w) and expand (w -> 4w) of stages 1, 3 and 4.
+    {"sgemm_resnet50_s1_reduce", 25088, 64, 256}, {"sgemm_resnet50_s1_expand", 25088, 256, 64},
+    {"sgemm_resnet50_s3_reduce", 1568, 256, 1024}, {"sgemm_resnet50_s4_expand", 392, 2048, 512},
 };
 
 struct FreeDeleter {

@@ -8,8 +8,9 @@
 // updated row-sparse here; PyTorch's rate is the faster of its dense update and its row-sparse one
 // (nn.Embedding(sparse=True) with SparseAdam).
 // Both sides use the same number of threads (2, or the first argument); timing as in bench_models
-// (3 warm-up steps, median of `rounds` rounds, second argument, default 7). PyTorch runs
-// benchmarks/torch_text.py before and after our runs; its rate is the mean of the two.
+// (3 warm-up steps, median of `rounds` rounds, second argument, default 7). The peers run
+// benchmarks/torch_text.py (PyTorch 2.x) and benchmarks/keras_peers.py (Keras 3 on TensorFlow) before and after
+// our runs; their rates are the means of the two.
 #include <tbb/global_control.h>
 
 #include <cstdlib>
@@ -44,7 +45,7 @@ Tensor token_ids(std::size_t n, std::uint64_t seed) {
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::max(1, std::atoi(argv[1])) : 2;
   const int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 7;
-  const auto torch_before = bench::pytorch_rates("torch_text.py", threads, rounds);
+  const bench::Peers peers("torch_text.py", "keras_peers.py", "siamese_lstm_train siamese_lstm_infer", threads, rounds);
   std::map<std::string, double> ours;
   {
     tbb::global_control limit(tbb::global_control::max_allowed_parallelism, std::size_t(threads));
@@ -57,6 +58,11 @@ int main(int argc, char** argv) {
         bench::median_rate([&] { m.train_step(pairs, BinaryCrossEntropy{}, opt); }, batch, rounds, 5);
     ours["siamese_lstm_infer"] = bench::median_rate([&] { m.predict(pairs.a, pairs.b); }, batch, rounds, 10);
   }
-  bench::report({{"siamese_lstm_train", "pairs"}, {"siamese_lstm_infer", "pairs"}}, ours,
-                bench::mean_rates(torch_before, bench::pytorch_rates("torch_text.py", threads, rounds)));
+  // Forward FLOPs of one sentence (the LSTM; the embedding is a lookup) and of the pair head.
+  const double sentence = bench::lstm_flops(length, 100, 64);
+  const double head = bench::dense_flops(2 * 64 + 1, 100) + bench::dense_flops(100, 1);
+  const auto [torch, keras] = peers.after();
+  bench::report({{"siamese_lstm_train", "pairs", 3 * (2 * sentence + head)},
+                 {"siamese_lstm_infer", "pairs", 2 * sentence + head}},
+                ours, torch, keras, threads);
 }

@@ -2,17 +2,22 @@
 // in a training step. Prints:
 //   vgg16_infer: siamese <x> images/s, pytorch <y> images/s, speedup <x/y>x
 //   vggface_frozen_step: trainable <a> ms, frozen <b> ms, speedup <a/b>x (8 pairs at 64x64)
-// VGG16 forward is VGGFaceTop (13 convolutions, fc6, fc7, fc8) at 224x224x3, batch 8, best of 3 after
-// a warm-up. PyTorch runs benchmarks/torch_vgg.py through /usr/bin/python3 (Debian's python3-torch)
-// with 2 threads and OPENBLAS_NUM_THREADS=1, before and after ours (the mean of the two); without it
-// the line says "pytorch unavailable".
+// VGG16 forward is VGGFaceTop (13 convolutions, fc6, fc7, fc8) at 224x224x3, batch 8, the median of 3 rounds
+// after 3 warm-up passes, on 2 threads (or the first argument). The peers run benchmarks/torch_vgg.py (PyTorch
+// 2.x) and benchmarks/keras_peers.py (Keras 3 on TensorFlow) before and after ours (the mean of the two).
+#include <tbb/global_control.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <map>
 #include <string>
+#include <utility>
+
+#include "bench_common.hpp"
 
 #include <siamese/backend/backend.hpp>
 #include <siamese/loss/losses.hpp>
@@ -42,16 +47,6 @@ Tensor images(std::size_t n, std::size_t size, std::uint64_t seed) {
   return t;
 }
 
-/// PyTorch's images/s from benchmarks/torch_vgg.py, or a negative value when it cannot run.
-double pytorch_images_per_second() {
-  const std::string cmd = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 " +
-                          std::string(BENCH_DIR) + "/torch_vgg.py --batch 8 --size 224 --reps 3 --threads 2 2>/dev/null";
-  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd.c_str(), "r"), pclose);
-  double v = -1;
-  if (!p || std::fscanf(p.get(), "pytorch %lf", &v) != 1) return -1;
-  return v;
-}
-
 template <class Enc>
 double train_step_seconds() {
   Siamese<Enc, Head<SqDiff, DiffSq, Cosine>> m(1);
@@ -62,20 +57,24 @@ double train_step_seconds() {
 }
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const int threads = argc > 1 ? std::max(1, std::atoi(argv[1])) : 2, rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 3;
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, std::size_t(threads));
   {
     auto m = std::make_unique<Siamese<VGGFaceTop, Head<SqDiff, Classifier<Dense<1>>>>>(1);
     const Tensor x = images(8, 224, 3);
-    const double torch_before = pytorch_images_per_second();
-    const double s = best_seconds([&] { m->embed(x); }, 3);
-    const double torch_after = pytorch_images_per_second();
-    // PyTorch before and after ours: a drifting machine speed biases neither side.
-    const double ours = 8 / s, torch = torch_before > 0 && torch_after > 0 ? 0.5 * (torch_before + torch_after) : -1;
-    if (torch > 0)
-      std::printf("vgg16_infer: siamese %.3f images/s, pytorch %.3f images/s, speedup %.2fx\n", ours, torch, ours / torch);
-    else
-      std::printf("vgg16_infer: siamese %.3f images/s, pytorch unavailable (python3-torch)\n", ours);
-    std::fflush(stdout);
+    const bench::Peers peers("torch_vgg.py", "keras_peers.py", "vgg16_infer", threads, rounds);
+    std::map<std::string, double> ours;
+    ours["vgg16_infer"] = bench::median_rate([&] { m->embed(x); }, 8, rounds, 1);
+    // Forward FLOPs of one image: 13 'same' 3x3 convolutions, then fc6, fc7, fc8.
+    double flops = 0, side = 224, in = 3;
+    for (const auto& [width, reps] : {std::pair{64.0, 2}, {128.0, 2}, {256.0, 3}, {512.0, 3}, {512.0, 3}}) {
+      for (int r = 0; r < reps; ++r, in = width) flops += bench::conv_flops(side, side, width, 3, in);
+      side /= 2;
+    }
+    flops += bench::dense_flops(7 * 7 * 512, 4096) + bench::dense_flops(4096, 4096) + bench::dense_flops(4096, 2622);
+    const auto [torch, keras] = peers.after();
+    bench::report({{"vgg16_infer", "images", flops}}, ours, torch, keras, threads);
   }
   const double full = train_step_seconds<VGGFaceEncoderAt<64>>();
   const double frozen = train_step_seconds<VGGFaceEncoderFrozenAt<64>>();

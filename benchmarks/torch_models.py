@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """PyTorch counterparts of bench_models' workloads, in PyTorch's native NCHW layout.
 
 Prints one line per workload: "<name> <items per second>" (the median of the timed

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """PyTorch counterparts of the ResNet-50 benchmarks: keras-vggface's VGGFace2 ResNet-50 encoder.
 
 The network is keras-vggface's RESNET50 without its top, as the library's zoo builds it: conv1/7x7_s2 (64
@@ -20,7 +20,7 @@ the faster of PyTorch's two memory formats (NCHW, channels_last):
                   (a-b)^2, a^2-b^2, cos(a,b) -> Dense 100 ReLU -> Dropout 0.1 -> Dense 1, BCE on the logit,
                   Adam (lr 1e-5, epsilon 1e-7 as Keras), every layer trainable.
 The rate of each memory format goes to stderr. Run as the C++ benchmarks run the other torch_*.py scripts:
-/usr/bin/python3 (python3-torch) with OPENBLAS_NUM_THREADS=1.
+the Python of scripts/peers_venv (PyTorch 2.x from PyPI).
 Usage: torch_resnet50.py [threads (2)] [rounds (7)] [workload ...]
 """
 import sys

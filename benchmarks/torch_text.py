@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """PyTorch counterparts of bench_text's workloads: the text pair model of examples/text_similarity.
 
 Embedding 20000 x 100, LSTM 64 (last state), head (a-b)^2, a^2-b^2, cos(a,b), then Dense 100 ReLU,

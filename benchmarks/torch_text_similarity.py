@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """examples/text_similarity in PyTorch, on the same pairs, split, tokens and schedule: the accuracy peer.
 
 Usage: torch_text_similarity.py [--train FILE] [--epochs N] [--batch N] [--seed N] [--lr X]

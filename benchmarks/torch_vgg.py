@@ -1,15 +1,19 @@
-#!/usr/bin/env python3
 """VGGFace (VGG16 with 2,622 classes) inference in PyTorch, for bench_vgg's comparison.
 
-Prints one line: `pytorch <images per second>`, the best of --reps timed forward passes of a batch of
---batch random images at --size x --size x 3 (after one warm-up pass), on --threads threads.
-Run by bench_vgg with Debian's /usr/bin/python3 (python3-torch) and OPENBLAS_NUM_THREADS=1.
+Prints "vgg16_infer <images per second>": the median of the timed rounds (one forward pass of a batch of 8
+random images at 224x224x3 each) after 3 warm-up passes, under torch.inference_mode, the faster of PyTorch's
+two memory formats (NCHW, channels_last; each one's rate goes to stderr).
+Usage: torch_vgg.py [threads (2)] [rounds (3)] [workload ...]
 """
-import argparse
-import time
+import sys
 
 import torch
 import torch.nn as nn
+
+from torch_common import median_rate
+
+THREADS = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 
 
 def vggface(classes=2622, size=224):
@@ -25,25 +29,21 @@ def vggface(classes=2622, size=224):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument('--batch', type=int, default=8)
-    p.add_argument('--size', type=int, default=224)
-    p.add_argument('--reps', type=int, default=3)
-    p.add_argument('--threads', type=int, default=2)
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
+    torch.set_num_threads(THREADS)
     torch.manual_seed(0)
-    model = vggface(size=a.size).eval()
-    x = torch.randn(a.batch, 3, a.size, a.size)
-    best = float('inf')
-    with torch.no_grad():
-        model(x)
-        for _ in range(a.reps):
-            t0 = time.perf_counter()
-            model(x)
-            best = min(best, time.perf_counter() - t0)
-    print('pytorch %.3f' % (a.batch / best))
+    best = 0.0
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        model = vggface().eval().to(memory_format=fmt)
+        x = torch.randn(8, 3, 224, 224).to(memory_format=fmt)
+
+        def infer():
+            with torch.inference_mode():
+                model(x)
+        rate = median_rate(infer, 8, ROUNDS, 1)
+        print(f"torch_vgg: {fmt} {rate:.3f} images/s", file=sys.stderr)
+        best = max(best, rate)
+    print(f"vgg16_infer {best:.3f}", flush=True)
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     main()

@@ -3,8 +3,12 @@
 // embedding); head (a-b)^2, a^2-b^2, cos(a,b), then Dense, Dropout and a sigmoid; binary
 // cross-entropy on balanced pairs. Validation comes from the training files; the threshold is
 // calibrated there and applied unchanged to pairs of the official test set.
+// The pairs are scored from xtensor views of the embeddings (siamese/xtensor.hpp).
 // Under mpirun (`mpirun -np 2 build/examples/fashion_mnist_siamese`) the ranks split every batch; rank 0 evaluates.
 #include <siamese/siamese.hpp>
+#include <siamese/xtensor.hpp>
+
+#include <xtensor/xview.hpp>
 
 #include "common/distributed.hpp"
 #include "common/fashion.hpp"
@@ -50,14 +54,12 @@ int main(int argc, char** argv) try {
   // Every image is embedded once; pairs are scored by the head alone on those embeddings.
   const auto train_emb = example::embed_all(model, d.train), val_emb = example::embed_all(model, d.validation),
              test_emb = example::embed_all(model, d.test);
+  // The pairs' rows are gathered by xtensor index views, which the model evaluates once into its input.
   auto scores = [&](const std::vector<float>& emb, const IndexPairs& pairs) {
     constexpr std::size_t D = Model::embedding_width;
-    Tensor ea({pairs.size(), D}), eb({pairs.size(), D});
-    for (std::size_t i = 0; i < pairs.size(); ++i) {
-      std::copy_n(emb.begin() + long(pairs.left[i] * D), D, ea.data() + i * D);
-      std::copy_n(emb.begin() + long(pairs.right[i] * D), D, eb.data() + i * D);
-    }
-    const Tensor p = model.predict_embeddings(ea, eb);
+    const auto e = xt::adapt(emb, std::array<std::size_t, 2>{emb.size() / D, D});  // a view of emb, no copy
+    const xt::xtensor<float, 1> p = xt_predict_embeddings(model, xt::view(e, xt::keep(pairs.left), xt::all()),
+                                                          xt::view(e, xt::keep(pairs.right), xt::all()));
     return std::vector<float>(p.begin(), p.end());
   };
   // Calibrate the threshold on validation pairs, then apply it unchanged to test pairs.

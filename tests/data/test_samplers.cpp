@@ -180,6 +180,43 @@ TEST_CASE("PKSampler: P distinct classes, K samples each") {
   CHECK_THROWS_AS(siamese::PKSampler(labels, 2, 1, 1), std::invalid_argument);
 }
 
+TEST_CASE("PKSchedule: P x K batches as a function of (epoch, index), and shards that concatenate to them") {
+  const auto labels = uneven_labels();
+  const siamese::PKSchedule pk(labels, 4, 5, 21), again(labels, 4, 5, 21);
+  CHECK(pk.batch_size() == 20);
+  std::set<std::vector<std::size_t>> distinct;
+  for (std::size_t e = 0; e < 3; ++e)
+    for (std::size_t i = 0; i < 10; ++i) {
+      const auto b = pk.batch(e, i);
+      REQUIRE(b.indices.size() == 20);
+      std::set<int> classes;
+      for (std::size_t k = 0; k < 20; ++k) {
+        CHECK(labels[b.indices[k]] == b.labels[k]);
+        CHECK(b.labels[k] == b.labels[k / 5 * 5]);
+        classes.insert(b.labels[k]);
+      }
+      CHECK(classes.size() == 4);
+      CHECK(again.batch(e, i).indices == b.indices);  // a pure function of (seed, epoch, index)
+      distinct.insert(b.indices);
+      for (std::size_t world = 1; world <= 4; ++world) {  // the shards of every world size, in rank order
+        std::vector<std::size_t> joined;
+        std::vector<int> joined_labels;
+        for (std::size_t r = 0; r < world; ++r) {
+          const auto s = pk.shard(e, i, r, world);
+          CHECK(s.indices.size() == 20 * (r + 1) / world - 20 * r / world);
+          joined.insert(joined.end(), s.indices.begin(), s.indices.end());
+          joined_labels.insert(joined_labels.end(), s.labels.begin(), s.labels.end());
+          if (world == 2 || world == 4) CHECK(s.indices.size() == 20 / world);  // whole classes when world divides P
+        }
+        CHECK(joined == b.indices);
+        CHECK(joined_labels == b.labels);
+      }
+    }
+  CHECK(distinct.size() == 30);
+  CHECK_THROWS_AS(pk.shard(0, 0, 2, 2), std::invalid_argument);
+  CHECK_THROWS_AS(siamese::PKSchedule(labels, 6, 2, 1), std::invalid_argument);
+}
+
 TEST_CASE("gather copies indexed images into a contiguous batch") {
   siamese::ImageSet set;
   set.count = 6;

@@ -20,6 +20,7 @@
 #include <doctest/doctest.h>
 #include <tbb/global_control.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -82,16 +83,19 @@ struct Triplets {
     }
   }
 };
-// P = 4 classes x K = 3 samples, class by class: the global batch of the P x K sampler, split over the ranks.
+std::vector<int> six_classes_of_four() {
+  std::vector<int> labels;
+  for (int c = 0; c < 6; ++c)
+    for (int k = 0; k < 4; ++k) labels.push_back(c);
+  return labels;
+}
+// P = 4 classes x K = 3 samples, class by class: the global batch of the P x K schedule, split over the ranks.
 struct PK {
   std::size_t steps = 3;
+  PKSchedule pk{six_classes_of_four(), 4, 3, 100};
   std::size_t size() const { return steps; }
   void batch(std::size_t e, std::size_t i, LabeledBatch& b) const {
-    std::vector<int> labels;
-    for (int c = 0; c < 6; ++c)
-      for (int k = 0; k < 4; ++k) labels.push_back(c);
-    PKSampler pk(labels, 4, 3, 100 * e + i);
-    const PKBatch p = pk.next();
+    const PKBatch p = pk.batch(e, i);
     b.x = Tensor({p.indices.size(), F});
     b.labels.assign(p.labels.begin(), p.labels.end());
     for (std::size_t s = 0; s < p.indices.size(); ++s) sample(b.x.data() + s * F, p.labels[s], p.indices[s] * 31 + e);
@@ -118,33 +122,71 @@ bool same_on_all_ranks(const std::vector<float>& v) {
   return true;
 }
 
+// The bucket sizes every equivalence is checked with: one sum after backward, a bucket per tensor (started layer by
+// layer during backward), the default (one bucket for these small models).
+constexpr std::size_t bucket_sizes[] = {0, 16, default_bucket_bytes};
+
 // Trains the model type on `data` for 2 epochs on every rank and in one process; both must agree.
 template <class M, class Loss, class Data>
 void check_equivalence(const Loss& loss, const Data& data, double tol) {
-  M dist(7), single(7);
+  M single(7);
   const auto start = params(single);
   // SGD with momentum: Adam divides by the root of its second moment, which turns rounding noise in gradients near
   // zero into visible steps (it agrees on BCE, below, and in the resume test).
-  SGD a1, a2;
-  a1.learning_rate = a2.learning_rate = 0.1f;
-  a1.momentum = a2.momentum = 0.9f;
+  SGD a1;
+  a1.learning_rate = 0.1f;
+  a1.momentum = 0.9f;
   FitOptions o;
   o.epochs = 2;
   o.progress = false;
   const History hs = fit(single, loss, a1, data, o);
-  o.communicator = &world();
-  const History hd = fit(dist, loss, a2, data, o);
-  CHECK(dist.step() == single.step());
-  const double moved = max_diff(params(single), start), err = max_diff(params(dist), params(single));
-  INFO("rank " << world().rank() << " of " << world().size() << ": parameters moved by " << moved
-               << ", distributed vs one process " << err);
-  CHECK(moved > 100 * tol);  // the comparison means something: training changed the parameters
-  CHECK(err < tol);
-  MESSAGE("largest difference " << err << " after parameters moved by up to " << moved);
-  CHECK(same_on_all_ranks(params(dist)));
-  REQUIRE(hd.loss.size() == hs.loss.size());
-  for (std::size_t e = 0; e < hs.loss.size(); ++e) CHECK(std::abs(hd.loss[e] - hs.loss[e]) < 1e-5 * (1 + hs.loss[e]));
+  for (std::size_t bytes : bucket_sizes) {
+    M dist(7);
+    SGD a2 = SGD{};
+    a2.learning_rate = 0.1f;
+    a2.momentum = 0.9f;
+    o.communicator = &world();
+    o.bucket_bytes = bytes;
+    const History hd = fit(dist, loss, a2, data, o);
+    CHECK(dist.step() == single.step());
+    const double moved = max_diff(params(single), start), err = max_diff(params(dist), params(single));
+    INFO("rank " << world().rank() << " of " << world().size() << ", buckets of " << bytes
+                 << " bytes: parameters moved by " << moved << ", distributed vs one process " << err);
+    CHECK(moved > 100 * tol);  // the comparison means something: training changed the parameters
+    CHECK(err < tol);
+    if (bytes == 0) MESSAGE("largest difference " << err << " after parameters moved by up to " << moved);
+    CHECK(same_on_all_ranks(params(dist)));
+    REQUIRE(hd.loss.size() == hs.loss.size());
+    for (std::size_t e = 0; e < hs.loss.size(); ++e) CHECK(std::abs(hd.loss[e] - hs.loss[e]) < 1e-5 * (1 + hs.loss[e]));
+  }
 }
+
+// What fit() asks of the communicator, in order: s (a bucket's sum started), p (progress between layers), w (the wait
+// before the optimizer step).
+struct Recording final : Communicator {
+  Communicator& inner;
+  std::string log;
+  explicit Recording(Communicator& c) : inner(c) {}
+  int rank() const override { return inner.rank(); }
+  int size() const override { return inner.size(); }
+  void allreduce_sum(float* d, std::size_t n, const char* w) override { inner.allreduce_sum(d, n, w); }
+  void broadcast(void* d, std::size_t b, int root, const char* w) override { inner.broadcast(d, b, root, w); }
+  void allgather(const void* m, void* a, const std::vector<std::size_t>& c, const char* w) override {
+    inner.allgather(m, a, c, w);
+  }
+  void start_sum(float* d, std::size_t n, const char* w) override {
+    log += 's';
+    inner.start_sum(d, n, w);
+  }
+  void progress() override {
+    log += 'p';
+    inner.progress();
+  }
+  void wait_sums(const char* w) override {
+    log += 'w';
+    inner.wait_sums(w);
+  }
+};
 
 std::filesystem::path shared_temp(const char* name) {
   long pid = long(::getpid());
@@ -179,6 +221,106 @@ TEST_CASE("distributed fit equals one process on the global batch: ArcFace, its 
 
 TEST_CASE("distributed fit equals one process on the global batch: MultipleNegativesRanking over every rank's pairs") {
   check_equivalence<PairModel>(MultipleNegativesRanking{}, Pairs{}, 1e-6);
+}
+
+TEST_CASE("the gradient buckets tile the trainable span from the top down, in whole tensors") {
+  PairModel m(1);
+  const auto& info = m.parameter_info();
+  std::size_t top = 0;
+  for (const auto& t : info) top = std::max(top, t.offset + t.size);
+  for (std::size_t bytes :
+       {std::size_t{0}, std::size_t{16}, std::size_t{200}, std::size_t{400}, default_bucket_bytes}) {
+    const auto b = detail::plan_buckets(info, bytes);
+    INFO("buckets of " << bytes << " bytes");
+    REQUIRE(!b.empty());
+    CHECK(b.front().hi == top);
+    CHECK(b.back().lo == 0);
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      CHECK(b[i].lo < b[i].hi);
+      if (i) CHECK(b[i].hi == b[i - 1].lo);  // contiguous, descending
+      bool starts = false, one_tensor = false;
+      for (const auto& t : info) {
+        starts = starts || t.offset == b[i].lo;
+        one_tensor = one_tensor || (t.offset == b[i].lo && t.offset + t.size == b[i].hi);
+        CHECK_FALSE((t.offset < b[i].hi && t.offset + t.size > b[i].hi));  // no tensor straddles a boundary
+      }
+      CHECK(starts);
+      if (bytes) CHECK(((b[i].hi - b[i].lo) * sizeof(float) <= bytes || one_tensor));
+    }
+    if (bytes == 0 || bytes == default_bucket_bytes) CHECK(b.size() == 1);
+    if (bytes == 16) CHECK(b.size() == info.size());  // every tensor is larger than 16 bytes
+    if (bytes == 400) CHECK(b.size() < detail::plan_buckets(info, 200).size());
+  }
+}
+
+TEST_CASE("buckets start while backward still runs, and every rank sums the same buckets") {
+  Recording rec(world());
+  PairModel m(3);
+  SGD sgd;
+  FitOptions o;
+  o.progress = false;
+  o.communicator = &rec;
+  o.bucket_bytes = 16;
+  Pairs data;
+  data.steps = 2;
+  fit(m, BinaryCrossEntropy{}, sgd, data, o);
+  const std::size_t buckets = detail::plan_buckets(m.parameter_info(), 16).size();
+  INFO(rec.log);
+  CHECK(std::size_t(std::count(rec.log.begin(), rec.log.end(), 's')) == 2 * buckets);
+  CHECK(std::count(rec.log.begin(), rec.log.end(), 'w') == 2);
+  // Each step: the head's and the top layer's buckets start, progress runs, the lowest layer's bucket starts after
+  // it (overlap), then the wait.
+  const std::size_t w1 = rec.log.find('w');
+  const std::string step1 = rec.log.substr(0, w1);
+  CHECK(step1.find('s') < step1.find('p'));
+  CHECK(step1.find('p') < step1.rfind('s'));
+  CHECK(same_on_all_ranks(params(m)));
+}
+
+TEST_CASE("a P x K schedule's shards, drawn by each rank alone, gather into the global P x K batch") {
+  const std::size_t w = std::size_t(world().size()), me = std::size_t(world().rank());
+  for (std::size_t p : {std::size_t{4}, std::size_t{5}}) {  // 4: whole classes on 2 ranks; 5: a class split
+    const PKSchedule pk(six_classes_of_four(), p, 3, 42);
+    for (std::size_t e = 0; e < 2; ++e)
+      for (std::size_t i = 0; i < 3; ++i) {
+        const PKBatch mine = pk.shard(e, i, me, w);
+        const Shard sh = shard_rows(p * 3, me, w);
+        REQUIRE(mine.indices.size() == sh.count);
+        REQUIRE(mine.labels.size() == sh.count);
+        // Gathered in rank order, as fit gathers an in-batch loss's rows.
+        std::vector<std::size_t> counts(w);
+        for (std::size_t r = 0; r < w; ++r) counts[r] = shard_rows(p * 3, r, w).count;
+        std::vector<std::uint64_t> idx(p * 3), mine64(mine.indices.begin(), mine.indices.end());
+        std::vector<int> lab(p * 3);
+        auto bytes = counts;
+        for (auto& c : bytes) c *= sizeof(std::uint64_t);
+        world().allgather(mine64.data(), idx.data(), bytes, "test shards");
+        for (auto& c : bytes) c = c / sizeof(std::uint64_t) * sizeof(int);
+        world().allgather(mine.labels.data(), lab.data(), bytes, "test labels");
+        const PKBatch global = pk.batch(e, i);
+        CHECK(std::vector<std::size_t>(idx.begin(), idx.end()) == global.indices);
+        CHECK(lab == global.labels);
+        // P distinct classes x K samples, class by class, each sample of its class.
+        const auto labels = six_classes_of_four();
+        std::vector<int> seen;
+        for (std::size_t c = 0; c < p; ++c) {
+          for (std::size_t k = 0; k < 3; ++k) {
+            CHECK(lab[c * 3 + k] == lab[c * 3]);
+            CHECK(labels[idx[c * 3 + k]] == lab[c * 3]);
+          }
+          CHECK(std::find(seen.begin(), seen.end(), lab[c * 3]) == seen.end());
+          seen.push_back(lab[c * 3]);
+        }
+        if (p % w == 0) {  // whole classes: this rank's rows start a class and hold P / world of them
+          CHECK(sh.first % 3 == 0);
+          CHECK(sh.count == p / w * 3);
+        }
+        // The same batch on every rank, and another for another (epoch, index).
+        CHECK(same_on_all_ranks(std::vector<float>(lab.begin(), lab.end())));
+        CHECK(pk.batch(e, i + 1).indices != global.indices);
+      }
+  }
+  CHECK_THROWS_AS(PKSchedule(six_classes_of_four(), 4, 3, 1).shard(0, 0, w, w), std::invalid_argument);
 }
 
 TEST_CASE("BatchNorm's moving statistics are rank 0's on every rank after each step") {
@@ -218,6 +360,7 @@ TEST_CASE("a checkpoint written by the ranks resumes bit-exactly on them and cor
   FitOptions o;
   o.progress = false;
   o.communicator = &world();
+  o.bucket_bytes = 64;  // several buckets, started during backward
   o.epochs = 3;
   PairModel whole(5);
   Adam aw = a;
@@ -264,12 +407,14 @@ struct FailsOnLastRank : Pairs {
 };
 }  // namespace
 
-TEST_CASE("a step failing on one rank fails on every rank and changes nothing") {
+namespace {
+void check_failed_step(std::size_t bytes) {
   PairModel m(2);
   SGD sgd;
   FitOptions o;
   o.progress = false;
   o.communicator = &world();
+  o.bucket_bytes = bytes;
   // Two steps succeed, the third fails on the last rank only.
   FitOptions two = o;
   Pairs data;
@@ -293,6 +438,57 @@ TEST_CASE("a step failing on one rank fails on every rank and changes nothing") 
   // The ranks go on together afterwards.
   fit(m, BinaryCrossEntropy{}, sgd, data, o);
   CHECK(same_on_all_ranks(params(m)));
+}
+
+// Contrastive, whose gradient on the last rank's third step is NaN: the bucket of the encoder's top layer fails its
+// check during backward, after the head's buckets have started.
+struct NanGradientOnLastRank {
+  Contrastive inner{1.0f};
+  mutable int calls = 0;
+  static constexpr std::size_t arity = 2;
+  template <class B>
+  float operator()(const float* emb, const float* labels, float* demb, std::size_t n, std::size_t d) const {
+    const float l = inner.operator()<B>(emb, labels, demb, n, d);
+    if (demb && ++calls == 3 && world().rank() == world().size() - 1) demb[0] = std::nanf("");
+    return l;
+  }
+};
+}  // namespace
+
+TEST_CASE("a step failing on one rank fails on every rank and changes nothing") {
+  // The failing rank joins the buckets the others sum (one, or one per tensor) before it reports.
+  check_failed_step(default_bucket_bytes);
+  check_failed_step(16);
+}
+
+TEST_CASE("a gradient that is not finite on one rank, found during backward, fails the step on every rank") {
+  for (std::size_t bytes : {std::size_t{16}, std::size_t{0}}) {
+    PairModel m(2), ref(2);
+    SGD sgd, sref;
+    FitOptions o;
+    o.progress = false;
+    o.communicator = &world();
+    o.bucket_bytes = bytes;
+    Pairs two;
+    two.steps = 2;
+    fit(ref, Contrastive{1.0f}, sref, two, o);
+    const bool last = world().rank() == world().size() - 1;
+    std::string what;
+    try {
+      fit(m, NanGradientOnLastRank{}, sgd, Pairs{}, o);
+    } catch (const std::exception& e) {
+      what = e.what();
+      CHECK(last == (dynamic_cast<const NumericError*>(&e) != nullptr));
+    }
+    INFO(what);
+    if (last) CHECK(what.find("the gradient of 'encoder/") != std::string::npos);
+    if (last) CHECK(what.find("is not finite on rank " + std::to_string(world().rank())) != std::string::npos);
+    else CHECK(what.find("rank(s) " + std::to_string(world().size() - 1)) != std::string::npos);
+    CHECK(m.step() == 2);
+    CHECK(max_diff(params(m), params(ref)) == 0.0);
+    fit(m, Contrastive{1.0f}, sgd, two, o);  // the ranks go on together
+    CHECK(same_on_all_ranks(params(m)));
+  }
 }
 
 TEST_CASE("ranks that train different models refuse to start, naming both signatures") {

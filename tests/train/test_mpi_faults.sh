@@ -22,8 +22,8 @@ check() {  # name, seconds allowed, command...: runs it, then greps its output f
 # A killed rank: Open MPI's launcher ends the job and names the rank and the signal.
 expect=("rank 2: killed at step 3" "rank 2 .*exited on signal 9")
 check "killed rank (mpirun ends the job)" 30 "${run[@]}" "$exe" kill 3
-# A killed rank with the launcher told to keep the job: the survivors time out and say so.
-expect=("rank 2: killed at step 3" "rank 0: DistributedError: distributed training, training batch 2 of epoch 1: MpiCommunicator (rank 0 of 3): the all-gather of the ranks. status after backward got no answer from every rank within 3 s"
+# A killed rank with the launcher told to keep the job: the survivors time out in the gradients' sum and say so.
+expect=("rank 2: killed at step 3" "rank 0: DistributedError: distributed training, training batch 2 of epoch 1: MpiCommunicator (rank 0 of 3): the all-reduce of the gradients got no answer from every rank within 3 s"
         "rank 1: DistributedError: distributed training, training batch 2 of epoch 1: MpiCommunicator (rank 1 of 3)")
 check "killed rank (survivors time out)" 30 "${run[@]}" --enable-recovery "$exe" kill 3
 # A rank that hangs: the others time out, then the launcher ends the job.

@@ -51,20 +51,4 @@ class Tensor {
   HostBuffer data_;
 };
 
-namespace detail {
-/// Throws a ShapeError naming `where` and `what` unless `t` is (batch, dims...) for Shape S.
-template <class S>
-std::size_t check_batch(const Tensor& t, const char* where, const char* what) {
-  bool ok = t.rank() == S::rank + 1;
-  for (std::size_t i = 0; ok && i < S::rank; ++i) ok = t.dim(i + 1) == S::dims[i];
-  if (!ok || t.dim(0) == 0) {
-    std::string want = "(batch";
-    for (auto d : S::dims) want += ", " + std::to_string(d);
-    throw ShapeError(std::string(where) + ": " + what + " has shape " + Tensor::shape_str(t.shape()) +
-                     ", but the model expects " + want + ") with batch > 0");
-  }
-  return t.dim(0);
-}
-}  // namespace detail
-
 }  // namespace siamese

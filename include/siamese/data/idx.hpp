@@ -208,9 +208,13 @@ inline ImageSet subset(const ImageSet& set, std::span<const std::size_t> idx) {
 
 }  // namespace detail
 
-// Reads an IDX3 unsigned-byte image file (magic 0x00000803); the returned set has no labels. A file of no
-// images is a DataError, as is a label file of no labels.
-inline ImageSet load_idx_images(const std::filesystem::path& path) {
+namespace detail {
+// An IDX3 unsigned-byte image file's extents and pixel bytes, checked (load_idx_images' contract).
+struct IdxImageBytes {
+  std::size_t count = 0, rows = 0, cols = 0;
+  std::vector<std::uint8_t> raw;
+};
+inline IdxImageBytes read_idx_image_bytes(const std::filesystem::path& path) {
   detail::GzReader in(path);
   const auto dims = detail::read_idx_header(in, path, 3);
   if (dims[0] == 0) throw DataError("siamese: IDX file " + detail::quoted(path) + " holds no images (its header says 0)");
@@ -218,17 +222,28 @@ inline ImageSet load_idx_images(const std::filesystem::path& path) {
     throw DataError("siamese: IDX file " + detail::quoted(path) + " declares empty images (" +
                     std::to_string(dims[1]) + " x " + std::to_string(dims[2]) + ")");
   const std::size_t n = static_cast<std::size_t>(dims[0] * dims[1] * dims[2]);
-  const std::vector<std::uint8_t> raw =
-      in.read_vector(n, "pixel data (" + std::to_string(dims[0]) + " images of " + std::to_string(dims[1]) + " x " +
-                            std::to_string(dims[2]) + ")");
+  IdxImageBytes out{dims[0], dims[1], dims[2],
+                    in.read_vector(n, "pixel data (" + std::to_string(dims[0]) + " images of " +
+                                          std::to_string(dims[1]) + " x " + std::to_string(dims[2]) + ")")};
   detail::expect_end(in, path, n);
+  return out;
+}
+// Pixel bytes to floats in [0, 1], into raw.size() floats at `out`.
+inline void scale_pixels(const std::vector<std::uint8_t>& raw, float* out) {
+  std::transform(raw.begin(), raw.end(), out, [](std::uint8_t v) { return static_cast<float>(v) * (1.0f / 255.0f); });
+}
+}  // namespace detail
+
+// Reads an IDX3 unsigned-byte image file (magic 0x00000803); the returned set has no labels. A file of no
+// images is a DataError, as is a label file of no labels.
+inline ImageSet load_idx_images(const std::filesystem::path& path) {
+  const detail::IdxImageBytes bytes = detail::read_idx_image_bytes(path);
   ImageSet set;
-  set.count = dims[0];
-  set.rows = dims[1];
-  set.cols = dims[2];
-  set.pixels.resize(n);
-  std::transform(raw.begin(), raw.end(), set.pixels.begin(),
-                 [](std::uint8_t v) { return static_cast<float>(v) * (1.0f / 255.0f); });
+  set.count = bytes.count;
+  set.rows = bytes.rows;
+  set.cols = bytes.cols;
+  set.pixels.resize(bytes.raw.size());
+  detail::scale_pixels(bytes.raw, set.pixels.data());
   return set;
 }
 

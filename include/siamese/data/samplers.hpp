@@ -1,6 +1,7 @@
 #pragma once
 // Seeded, reproducible samplers of pairs, triplets and P x K batches over a labelled set.
 
+#include <siamese/core/random.hpp>
 #include <siamese/data/idx.hpp>
 
 #include <algorithm>
@@ -237,38 +238,83 @@ class PKSampler {
                                   " classes have two or more samples");
   }
 
-  PKBatch next() {
+  PKBatch next() { return draw(rng_, scratch_); }
+
+  std::size_t batch_size() const noexcept { return p_ * k_; }
+  std::size_t classes_per_batch() const noexcept { return p_; }
+  std::size_t samples_per_class() const noexcept { return k_; }
+  const ClassIndex& index() const noexcept { return index_; }
+
+  /// next() with the random draws taken from `rng` (PKSchedule draws each batch from its own generator).
+  PKBatch draw(std::mt19937_64& rng, std::vector<std::size_t>& scratch) const {
     PKBatch out;
     out.indices.reserve(p_ * k_);
     out.labels.reserve(p_ * k_);
     std::vector<std::size_t> classes = index_.classes_with_pairs();
     for (std::size_t i = 0; i < p_; ++i)  // partial Fisher-Yates: the first P entries become the chosen classes
-      std::swap(classes[i], classes[i + detail::uniform_below(rng_, classes.size() - i)]);
+      std::swap(classes[i], classes[i + detail::uniform_below(rng, classes.size() - i)]);
     for (std::size_t i = 0; i < p_; ++i) {
       const std::size_t c = classes[i];
       const auto m = index_.members(c);
       if (m.size() >= k_) {
-        scratch_.assign(m.begin(), m.end());
+        scratch.assign(m.begin(), m.end());
         for (std::size_t j = 0; j < k_; ++j) {
-          std::swap(scratch_[j], scratch_[j + detail::uniform_below(rng_, scratch_.size() - j)]);
-          out.indices.push_back(scratch_[j]);
+          std::swap(scratch[j], scratch[j + detail::uniform_below(rng, scratch.size() - j)]);
+          out.indices.push_back(scratch[j]);
         }
       } else {
-        for (std::size_t j = 0; j < k_; ++j) out.indices.push_back(index_.draw_member(c, rng_));
+        for (std::size_t j = 0; j < k_; ++j) out.indices.push_back(index_.draw_member(c, rng));
       }
       out.labels.insert(out.labels.end(), k_, static_cast<int>(c));
     }
     return out;
   }
 
-  std::size_t batch_size() const noexcept { return p_ * k_; }
-  const ClassIndex& index() const noexcept { return index_; }
-
  private:
   ClassIndex index_;
   std::size_t p_, k_;
   std::mt19937_64 rng_;
   std::vector<std::size_t> scratch_;
+};
+
+// P x K batches as a pure function of (seed, epoch, index), drawn as PKSampler draws them: the same batch on every
+// rank, in every run and after a resume. A data-parallel fit trains rank r of `world` on rows shard_rows(P * K, r,
+// world) of each global batch (train/distributed.hpp); shard() is that slice alone, a function of (epoch, index, rank,
+// world), so a rank loads only its own samples. With P a multiple of `world` every rank gets P / world whole classes;
+// otherwise a class may be split between neighbouring ranks. Either way the slices, gathered in rank order (as fit
+// gathers an in-batch loss's embeddings), are the global batch: P classes x K samples, class by class.
+class PKSchedule {
+ public:
+  template <class Labels>
+  PKSchedule(const Labels& labels, std::size_t classes_per_batch, std::size_t samples_per_class, std::uint64_t seed)
+      : sampler_(labels, classes_per_batch, samples_per_class, seed), seed_(seed) {}
+
+  /// The global batch `index` of `epoch`.
+  PKBatch batch(std::size_t epoch, std::size_t index) const {
+    std::mt19937_64 rng(detail::hash2(detail::hash2(seed_, epoch), index));
+    std::vector<std::size_t> scratch;
+    return sampler_.draw(rng, scratch);
+  }
+  /// Rank `rank` of `world`'s rows of that batch: [P K rank / world, P K (rank + 1) / world), as fit shards it.
+  PKBatch shard(std::size_t epoch, std::size_t index, std::size_t rank, std::size_t world) const {
+    if (world == 0 || rank >= world)
+      throw std::invalid_argument("siamese::PKSchedule::shard: rank " + std::to_string(rank) + " of a world of " +
+                                  std::to_string(world) + " ranks");
+    PKBatch all = batch(epoch, index);
+    const std::size_t n = all.indices.size(), lo = n * rank / world, hi = n * (rank + 1) / world;
+    PKBatch out;
+    out.indices.assign(all.indices.begin() + long(lo), all.indices.begin() + long(hi));
+    out.labels.assign(all.labels.begin() + long(lo), all.labels.begin() + long(hi));
+    return out;
+  }
+
+  std::size_t batch_size() const noexcept { return sampler_.batch_size(); }
+  std::size_t classes_per_batch() const noexcept { return sampler_.classes_per_batch(); }
+  std::size_t samples_per_class() const noexcept { return sampler_.samples_per_class(); }
+
+ private:
+  PKSampler sampler_;
+  std::uint64_t seed_;
 };
 
 // Copies the images set.image(indices[i]) one after another into `out` (indices.size() * image_size floats).

@@ -65,6 +65,16 @@ struct Forward {
   std::size_t tokens_stride = 0;
 };
 
+/// Hears, during a model's backward pass, that every parameter gradient at or above `dw` in the model's gradient
+/// buffer is final (distributed training starts reducing those while backward goes on). Only a model's top-level
+/// layer list calls it, after each of its layers; combinators do not pass it on.
+struct GradientsFinal {
+  virtual void gradients_final_from(const float* dw) = 0;
+
+ protected:
+  ~GradientsFinal() = default;
+};
+
 /// Arguments of a backward pass. dx == nullptr: the input gradient is not needed. dw == nullptr: the
 /// layer is frozen, no parameter gradient. Gradients are overwritten, not accumulated.
 struct Backward {
@@ -82,6 +92,9 @@ struct Backward {
   /// The `training` of the forward pass being differentiated (false inside Frozen groups, which run in inference
   /// mode): BatchNorm's gradient differs between batch and moving statistics. Combinators pass it on unchanged.
   bool training = true;
+  /// Told after each layer of the model's top-level list that the gradients from that layer up are final; null in a
+  /// single process (then the check per layer is all it costs).
+  GradientsFinal* final_listener = nullptr;
 };
 
 /// A parameter of a whole model, with its place in the packed parameter buffer.

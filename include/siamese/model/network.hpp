@@ -9,6 +9,7 @@
 
 #include "../core/errors.hpp"
 #include "../core/tensor.hpp"
+#include "../core/tensor_view.hpp"
 #include "../optim/optimizers.hpp"
 #include "init.hpp"
 #include "../layers/token_ids.hpp"
@@ -19,10 +20,11 @@ namespace siamese::detail {
 /// What distributed training (train/distributed.hpp) attaches to a model's store: called once per training step
 /// after backward, with the step's local gradients and the states its forward pass moved (both in the backend's
 /// memory), and when a training step fails on this rank, so that the other ranks learn of it instead of waiting.
-struct StepHook {
+/// During backward it hears, layer by layer, which gradients are final (GradientsFinal), to start reducing them.
+struct StepHook : GradientsFinal {
   virtual ~StepHook() = default;
-  /// Every gradient of the step is complete and finite on this rank (`grads`: the span of the trainable ones):
-  /// combine them (and the states) over the ranks.
+  /// Every gradient of the step is complete on this rank (`grads`: the span of the trainable ones): combine them (and
+  /// the states) over the ranks. The hook checks that they are finite (Store does without a hook).
   /// Throws when another rank's step failed; the model then applies no update.
   virtual void after_backward(float* grads, std::size_t n_grads, float* states, std::size_t n_states,
                               std::size_t step) = 0;
@@ -71,10 +73,12 @@ struct Store {
   /// Stops on a non-finite gradient, naming the tensor and the step.
   /// Then hands the gradients to the hook, if any (distributed training averages them over the ranks).
   void check_gradients(const char* where) {
-    for (const auto& t : param_info)
-      if (t.trainable && !B::all_finite(grads.data() + t.offset, t.size))
-        throw NumericError(std::string(where) + ": the gradient of '" + t.name + "' is not finite at step " +
-                           std::to_string(step + 1));
+    if (!hook)
+      for (const auto& t : param_info)
+        if (t.trainable && !B::all_finite(grads.data() + t.offset, t.size))
+          throw NumericError(std::string(where) + ": the gradient of '" + t.name + "' is not finite at step " +
+                             std::to_string(step + 1));
+    // The hook checks each bucket of the span before reducing it, some of them while backward still ran.
     if (hook && !segments.empty()) {  // the trainable span only: frozen gradients are zero on every rank
       const std::size_t lo = segments.front().offset, hi = segments.back().offset + segments.back().size;
       hook->after_backward(grads.data() + lo, hi - lo, states.data(), states.size(), step);
@@ -118,7 +122,7 @@ struct Store {
 /// value is a token id in [0, vocab), on the host before anything runs (a device backend could only turn a bad id
 /// into NaN). Errors name `where`, the input (`what`), the sample and the position.
 template <class Encoder>
-std::size_t check_input(const Tensor& t, const char* where, const char* what) {
+std::size_t check_input(const TensorView& t, const char* where, const char* what) {
   const std::size_t n = check_batch<typename Encoder::in_shape>(t, where, what);
   if constexpr (requires { Encoder::template layer<1>::token_vocab; }) {
     constexpr std::size_t vocab = Encoder::template layer<1>::token_vocab;
@@ -167,7 +171,7 @@ struct EncoderRunner {
   void backward(Store<B>& st) {
     encoder::template backward<B>(
         Backward{x, emb, demb, nullptr, rows_, st.params.data(), st.grads.data(), st.states.data(), scratch, tokens(),
-                 in_size, training_});
+                 in_size, training_, st.hook});
   }
   bool training_ = true;  // the mode of the last forward, which backward differentiates
 };

@@ -175,6 +175,7 @@ struct SequentialImpl {
                                                  p.scratch[I], b.tokens, b.tokens_stride,
                                                  b.training && !Frozen});
         if (need_dx) g = dst;
+        if (b.final_listener && dw) b.final_listener->gradients_final_from(dw + param_offsets[I]);
       };
       (step.template operator()<count - 1 - J>(), ...);
     }(std::make_index_sequence<count>{});

@@ -51,9 +51,12 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
     store_.setup(std::move(p), std::move(s), param_count, state_count, seed);
   }
 
-  /// Match probabilities sigmoid(logit) for n pairs; a and b are (n, input shape...).
-  Tensor predict(const Tensor& a, const Tensor& b) {
-    const std::size_t n = load_pair(a, b, "Siamese::predict");
+  /// Match probabilities sigmoid(logit) for n pairs; a and b are (n, input shape...): Tensors, or any ModelInput
+  /// (core/tensor_view.hpp; xtensor containers and expressions with <siamese/xtensor.hpp>), read in place.
+  template <class A, class B>
+  Tensor predict(const A& a, const B& b) {
+    const InputData da = detail::model_input(a), db = detail::model_input(b);
+    const std::size_t n = load_pair(da.view(), db.view(), "Siamese::predict");
     run_forward(n, false);
     Tensor out({n});
     Backend::activation({.act = Act::Sigmoid, .x = logits_, .y = logits_, .n = n});
@@ -63,7 +66,10 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
 
   /// Match probabilities from embeddings computed earlier by embed(): the head alone, so a set
   /// embedded once can be scored in any pairing without running the encoder again.
-  Tensor predict_embeddings(const Tensor& ea, const Tensor& eb) {
+  template <class A, class B>
+  Tensor predict_embeddings(const A& a, const B& b) {
+    const InputData da = detail::model_input(a), db = detail::model_input(b);
+    const TensorView &ea = da.view(), &eb = db.view();
     const std::size_t n = detail::check_batch<embedding_shape>(ea, "Siamese::predict_embeddings", "embeddings 'a'");
     if (detail::check_batch<embedding_shape>(eb, "Siamese::predict_embeddings", "embeddings 'b'") != n)
       throw ShapeError("Siamese::predict_embeddings: 'a' and 'b' hold " + std::to_string(n) + " and " +
@@ -82,8 +88,11 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
     return out;
   }
 
-  /// Embeddings (n, embedding_width) of n inputs.
-  Tensor embed(const Tensor& x) {
+  /// Embeddings (n, embedding_width) of n inputs (a Tensor or any ModelInput, read in place).
+  template <class X>
+  Tensor embed(const X& input) {
+    const InputData d = detail::model_input(input);
+    const TensorView& x = d.view();
     const std::size_t n = detail::check_input<encoder>(x, "Siamese::embed", "input 'x'");
     run_.prepare(n, 0);
     Backend::to_device(run_.x, x.data(), x.size());
@@ -93,17 +102,22 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
     return out;
   }
 
-  /// One optimizer step on a batch of pairs; returns the batch's mean loss before the step.
-  template <class Loss, class Opt>
-  float train_step(const PairBatch& batch, const Loss& loss, const Opt& opt) {
+  /// One optimizer step on a batch of pairs (a PairBatch, a PairBatchOf, or any PairBatchInput); returns the
+  /// batch's mean loss before the step.
+  template <class Batch, class Loss, class Opt>
+  float train_step(const Batch& batch, const Loss& loss, const Opt& opt) {
+    static_assert(PairBatchInput<Batch>,
+                  "Siamese::train_step: the batch must be a PairBatch, a PairBatchOf<...>, or a type with members a "
+                  "and b (model inputs: Tensors, or xtensor with <siamese/xtensor.hpp>) and labels");
     static_assert(PairLoss<Loss, Backend>,
                   "Siamese::train_step: the loss must be a pair loss: BinaryCrossEntropy (on the head's logits), "
                   "Contrastive (on the two embeddings), or a type meeting PairLoss; triplet losses train Triplet, "
                   "mining losses Embedder");
     static_assert(Optimizer<Opt, Backend>,
                   "Siamese::train_step: the optimizer must be SGD, Adam, AdamW or a type meeting Optimizer");
-    if constexpr (PairLoss<Loss, Backend> && Optimizer<Opt, Backend>) {
-      const float l = store_.keeping_states_on_failure([&] { return forward_backward(batch, loss, true); });
+    if constexpr (PairBatchInput<Batch> && PairLoss<Loss, Backend> && Optimizer<Opt, Backend>) {
+      const PairInputs in(batch);
+      const float l = store_.keeping_states_on_failure([&] { return forward_backward(in, loss, true); });
       store_.optimize(opt);
       return l;
     } else {
@@ -112,11 +126,15 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
   }
 
   /// The mean loss of a batch at inference (no dropout, moving statistics), without any update.
-  template <class Loss>
-  float evaluate(const PairBatch& batch, const Loss& loss) {
+  template <class Batch, class Loss>
+  float evaluate(const Batch& batch, const Loss& loss) {
+    static_assert(PairBatchInput<Batch>,
+                  "Siamese::evaluate: the batch must be a PairBatch, a PairBatchOf<...>, or a type with members a "
+                  "and b (model inputs: Tensors, or xtensor with <siamese/xtensor.hpp>) and labels");
     static_assert(PairLoss<Loss, Backend>,
                   "Siamese::evaluate: the loss must be a pair loss (BinaryCrossEntropy, Contrastive, or a PairLoss)");
-    if constexpr (PairLoss<Loss, Backend>) return forward_backward(batch, loss, false);
+    if constexpr (PairBatchInput<Batch> && PairLoss<Loss, Backend>)
+      return forward_backward(PairInputs(batch), loss, false);
     else return 0.0f;
   }
 
@@ -126,7 +144,17 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
   }
 
  private:
-  std::size_t load_pair(const Tensor& a, const Tensor& b, const char* where) {
+  /// A pair batch as the model reads it: views of its members (evaluated once where they are not row-major floats).
+  struct PairInputs {
+    InputData a, b, keep_labels{TensorView()};
+    std::span<const float> labels;
+    template <class Batch>
+    explicit PairInputs(const Batch& batch)
+        : a(detail::model_input(batch.a)),
+          b(detail::model_input(batch.b)),
+          labels(detail::labels_input(batch.labels, keep_labels)) {}
+  };
+  std::size_t load_pair(const TensorView& a, const TensorView& b, const char* where) {
     const std::size_t n = detail::check_input<encoder>(a, where, "input 'a'");
     if (detail::check_input<encoder>(b, where, "input 'b'") != n)
       throw ShapeError(std::string(where) + ": inputs 'a' and 'b' hold " + std::to_string(n) + " and " +
@@ -152,9 +180,9 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
                                     head_scratch_, training, detail::hash2(seed, 0x4ead));
   }
   template <class Loss>
-  float forward_backward(const PairBatch& batch, const Loss& loss, bool training) {
+  float forward_backward(const PairInputs& batch, const Loss& loss, bool training) {
     const char* where = training ? "Siamese::train_step" : "Siamese::evaluate";
-    const std::size_t n = load_pair(batch.a, batch.b, where);
+    const std::size_t n = load_pair(batch.a.view(), batch.b.view(), where);
     if (batch.labels.size() != n)
       throw ShapeError(std::string(where) + ": the batch holds " + std::to_string(n) + " pairs but " +
                        std::to_string(batch.labels.size()) + " labels");

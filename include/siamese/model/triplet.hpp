@@ -51,8 +51,11 @@ class EncoderModel : public ModelBuffers<checked_backend<BackendSpec>> {
     store_.setup(std::move(p), std::move(s), param_count, state_count, seed);
   }
 
-  /// Embeddings (n, embedding_width) of n inputs.
-  Tensor embed(const Tensor& x) {
+  /// Embeddings (n, embedding_width) of n inputs (a Tensor or any ModelInput, read in place).
+  template <class X>
+  Tensor embed(const X& input) {
+    const InputData d = model_input(input);
+    const TensorView& x = d.view();
     const std::size_t n = check_input<encoder>(x, "embed", "input 'x'");
     run_.prepare(n, 0);
     Backend::to_device(run_.x, x.data(), x.size());
@@ -63,12 +66,13 @@ class EncoderModel : public ModelBuffers<checked_backend<BackendSpec>> {
   }
 
  protected:
-  /// Uploads the k tensors as one batch of k*n rows; `labels` (n floats) follow when given.
-  std::size_t load(std::initializer_list<const Tensor*> parts, const std::vector<float>* labels, const char* where) {
+  /// Uploads the k inputs as one batch of k*n rows; `labels` (n floats) follow when given.
+  std::size_t load(std::initializer_list<const TensorView*> parts, const std::span<const float>* labels,
+                   const char* where) {
     static constexpr const char* triplet_names[] = {"anchor", "positive", "negative"};
     const auto name = [&](std::size_t i) { return parts.size() == 3 ? triplet_names[i] : "input"; };
     std::size_t n = 0, i = 0;
-    for (const Tensor* t : parts) {
+    for (const TensorView* t : parts) {
       const std::size_t m = check_input<encoder>(*t, where, name(i));
       if (i && m != n)
         throw ShapeError(std::string(where) + ": the " + name(0) + " holds " + std::to_string(n) + " samples but the " +
@@ -88,7 +92,7 @@ class EncoderModel : public ModelBuffers<checked_backend<BackendSpec>> {
       }
     run_.prepare(parts.size() * n, align_floats(n));
     std::size_t off = 0;
-    for (const Tensor* t : parts) {
+    for (const TensorView* t : parts) {
       Backend::to_device(run_.x + off, t->data(), t->size());
       off += t->size();
     }
@@ -134,16 +138,23 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
   /// summary_table as text, Keras' model.summary() layout.
   static std::string summary() { return summary_table.str(); }
 
-  template <class Loss, class Opt>
-  float train_step(const TripletBatch& b, const Loss& loss, const Opt& opt) {
+  /// One optimizer step on a TripletBatch, a TripletBatchOf or any TripletBatchInput; returns the mean loss.
+  template <class Batch, class Loss, class Opt>
+  float train_step(const Batch& b, const Loss& loss, const Opt& opt) {
+    static_assert(TripletBatchInput<Batch>,
+                  "Triplet::train_step: the batch must be a TripletBatch, a TripletBatchOf<...>, or a type with "
+                  "members anchor, positive and negative (model inputs: Tensors, or xtensor with "
+                  "<siamese/xtensor.hpp>)");
     static_assert(TripletLossType<Loss, typename base::backend_type>,
                   "Triplet::train_step: the loss must be a triplet loss (TripletLoss, or a type of arity 3 on "
                   "(anchor, positive, negative) embeddings); pair losses train Siamese, mining losses Embedder");
     static_assert(Optimizer<Opt, typename base::backend_type>,
                   "Triplet::train_step: the optimizer must be SGD, Adam, AdamW or a type meeting Optimizer");
-    if constexpr (TripletLossType<Loss, typename base::backend_type> && Optimizer<Opt, typename base::backend_type>) {
+    if constexpr (TripletBatchInput<Batch> && TripletLossType<Loss, typename base::backend_type> &&
+                  Optimizer<Opt, typename base::backend_type>) {
+      const Inputs in(b);
       const float l = this->store_.keeping_states_on_failure([&] {
-        const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::train_step");
+        const std::size_t n = this->load({&in.a.view(), &in.p.view(), &in.n.view()}, nullptr, "Triplet::train_step");
         return this->run_step(n, loss, true, "Triplet::train_step");
       });
       this->store_.optimize(opt);
@@ -152,18 +163,31 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
       return 0.0f;
     }
   }
-  template <class Loss>
-  float evaluate(const TripletBatch& b, const Loss& loss) {
+  template <class Batch, class Loss>
+  float evaluate(const Batch& b, const Loss& loss) {
+    static_assert(TripletBatchInput<Batch>,
+                  "Triplet::evaluate: the batch must be a TripletBatch, a TripletBatchOf<...>, or a type with members "
+                  "anchor, positive and negative (model inputs)");
     static_assert(TripletLossType<Loss, typename base::backend_type>,
                   "Triplet::evaluate: the loss must be a triplet loss (TripletLoss, or a type of arity 3)");
-    if constexpr (TripletLossType<Loss, typename base::backend_type>) {
-      const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::evaluate");
+    if constexpr (TripletBatchInput<Batch> && TripletLossType<Loss, typename base::backend_type>) {
+      const Inputs in(b);
+      const std::size_t n = this->load({&in.a.view(), &in.p.view(), &in.n.view()}, nullptr, "Triplet::evaluate");
       return this->run_step(n, loss, false, "Triplet::evaluate");
     } else {
       return 0.0f;
     }
   }
   static std::string signature() { return "Triplet[" + base::encoder::describe() + "]"; }
+
+ private:
+  /// A triplet batch as the model reads it: views of its members (evaluated once where not row-major floats).
+  struct Inputs {
+    InputData a, p, n;
+    template <class Batch>
+    explicit Inputs(const Batch& b)
+        : a(detail::model_input(b.anchor)), p(detail::model_input(b.positive)), n(detail::model_input(b.negative)) {}
+  };
 };
 
 /// An encoder trained on labelled samples with a loss that mines pairs or triplets inside the batch
@@ -182,9 +206,9 @@ class Embedder : public detail::EncoderModel<Encoder, Backend, LossParams> {
   static constexpr bool needs_weights_it_lacks =
       ClassWeightLoss<Loss, typename base::backend_type> && base::loss_classes == 0;
   template <class Loss>
-  void check_labels(const LabeledBatch& b, const char* where) const {
+  static void check_labels(std::span<const float> labels, const char* where) {
     if constexpr (ClassWeightLoss<Loss, typename base::backend_type>)
-      detail::check_class_labels(b.labels.data(), b.labels.size(), base::loss_classes, where);
+      detail::check_class_labels(labels.data(), labels.size(), base::loss_classes, where);
   }
 
  public:
@@ -219,8 +243,12 @@ class Embedder : public detail::EncoderModel<Encoder, Backend, LossParams> {
   /// summary_table as text, Keras' model.summary() layout.
   static std::string summary() { return summary_table.str(); }
 
-  template <class Loss, class Opt>
-  float train_step(const LabeledBatch& b, const Loss& loss, const Opt& opt) {
+  /// One optimizer step on a LabeledBatch, a LabeledBatchOf or any LabeledBatchInput; returns the mean loss.
+  template <class Batch, class Loss, class Opt>
+  float train_step(const Batch& b, const Loss& loss, const Opt& opt) {
+    static_assert(LabeledBatchInput<Batch>,
+                  "Embedder::train_step: the batch must be a LabeledBatch, a LabeledBatchOf<...>, or a type with "
+                  "members x (model inputs: Tensors, or xtensor with <siamese/xtensor.hpp>) and labels");
     static_assert(!needs_weights_it_lacks<Loss>,
                   "Embedder::train_step: ArcFace and CosFace train class weights, which the model holds: declare it "
                   "Embedder<Encoder, Backend, ClassWeights<number of classes>>");
@@ -229,10 +257,11 @@ class Embedder : public detail::EncoderModel<Encoder, Backend, LossParams> {
                   "a type of arity 1 on labelled embeddings), or ArcFace or CosFace");
     static_assert(Optimizer<Opt, typename base::backend_type>,
                   "Embedder::train_step: the optimizer must be SGD, Adam, AdamW or a type meeting Optimizer");
-    if constexpr (usable<Loss> && Optimizer<Opt, typename base::backend_type>) {
-      check_labels<Loss>(b, "Embedder::train_step");
+    if constexpr (LabeledBatchInput<Batch> && usable<Loss> && Optimizer<Opt, typename base::backend_type>) {
+      const Inputs in(b);
+      check_labels<Loss>(in.labels, "Embedder::train_step");
       const float l = this->store_.keeping_states_on_failure([&] {
-        const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::train_step");
+        const std::size_t n = this->load({&in.x.view()}, &in.labels, "Embedder::train_step");
         return this->run_step(n, loss, true, "Embedder::train_step");
       });
       this->store_.optimize(opt);
@@ -241,23 +270,37 @@ class Embedder : public detail::EncoderModel<Encoder, Backend, LossParams> {
       return 0.0f;
     }
   }
-  template <class Loss>
-  float evaluate(const LabeledBatch& b, const Loss& loss) {
+  template <class Batch, class Loss>
+  float evaluate(const Batch& b, const Loss& loss) {
+    static_assert(LabeledBatchInput<Batch>,
+                  "Embedder::evaluate: the batch must be a LabeledBatch, a LabeledBatchOf<...>, or a type with members "
+                  "x (model inputs) and labels");
     static_assert(!needs_weights_it_lacks<Loss>,
                   "Embedder::evaluate: ArcFace and CosFace need class weights, which the model holds: declare it "
                   "Embedder<Encoder, Backend, ClassWeights<number of classes>>");
     static_assert(usable<Loss> || needs_weights_it_lacks<Loss>,
                   "Embedder::evaluate: the loss must be an in-batch mining loss (BatchHard, BatchAll, SemiHard), or "
                   "ArcFace or CosFace");
-    if constexpr (usable<Loss>) {
-      check_labels<Loss>(b, "Embedder::evaluate");
-      const std::size_t n = this->load({&b.x}, &b.labels, "Embedder::evaluate");
+    if constexpr (LabeledBatchInput<Batch> && usable<Loss>) {
+      const Inputs in(b);
+      check_labels<Loss>(in.labels, "Embedder::evaluate");
+      const std::size_t n = this->load({&in.x.view()}, &in.labels, "Embedder::evaluate");
       return this->run_step(n, loss, false, "Embedder::evaluate");
     } else {
       return 0.0f;
     }
   }
   static std::string signature() { return "Embedder[" + base::encoder::describe() + "]"; }
+
+ private:
+  /// A labelled batch as the model reads it: a view of x (evaluated once where not row-major floats), the labels.
+  struct Inputs {
+    InputData x, keep_labels{TensorView()};
+    std::span<const float> labels;
+    template <class Batch>
+    explicit Inputs(const Batch& b)
+        : x(detail::model_input(b.x)), labels(detail::labels_input(b.labels, keep_labels)) {}
+  };
 };
 
 }  // namespace siamese

@@ -7,19 +7,26 @@
 //     batches and the same optimizer; rank 0 alone reads the checkpoint, then broadcasts parameters, states,
 //     optimizer slots, step and the training history, so every rank starts from rank 0's model;
 //   - each global batch of the generator is split into N contiguous shards in rank order (shard_rows); rank r trains
-//     on shard r, and after backward the gradients are averaged over the ranks, weighted by shard size, so N ranks x
-//     b samples take the same step as one process on the N*b samples;
+//     on shard r, and the gradients are averaged over the ranks, weighted by shard size, so N ranks x b samples take
+//     the same step as one process on the N*b samples. The average runs in buckets of whole tensors
+//     (FitOptions::bucket_bytes, plan_buckets), each started as soon as backward has finished its layers and all
+//     waited for before the optimizer step, so communication overlaps the rest of backward; the buckets are a
+//     function of the model alone, so every step sums the same ranges the same way (resume stays bit-exact);
 //   - in-batch losses (BatchHard, SemiHard, BatchAll, MultipleNegativesRanking: in_batch_loss) see every rank's
 //     embeddings, gathered in rank order; each rank's gradient is that of the global loss on its own rows;
 //   - BatchNorm's moving statistics are rank 0's, sent to the others after each step; training and validation losses are reduced over
 //     the ranks; rank 0 alone prints progress and writes the checkpoint, and the ranks check once per epoch that
 //     their parameters are still equal.
-// A step that fails on one rank (a NaN loss, a bad batch) fails on every rank, with no update applied; a rank that
-// dies or stops answering makes the others throw DistributedError after the communicator's timeout.
+// A step that fails on one rank (a NaN loss or gradient, a bad batch) fails on every rank, with no update applied (the
+// failing rank still joins the buckets the others sum, then reports); a rank that dies or stops answering makes the
+// others throw DistributedError after the communicator's timeout. NcclCommunicator (train/nccl.cuh) keeps the
+// gradients and gathered embeddings of a backend::Cuda model on the GPUs.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -33,8 +40,9 @@
 
 namespace siamese {
 
-/// How the ranks of a data-parallel run talk: fit() needs these four operations. Every call is collective: all
-/// ranks make the same calls in the same order. A failure (another rank died, a timeout) throws DistributedError.
+/// How the ranks of a data-parallel run talk: fit() needs the four operations below, and uses the gradient-bucket and
+/// device-data ones after them (their defaults fall back on the four). Every call is collective: all ranks make the
+/// same calls in the same order. A failure (another rank died, a timeout) throws DistributedError.
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -46,7 +54,29 @@ class Communicator {
   virtual void broadcast(void* data, std::size_t bytes, int root, const char* what) = 0;
   /// counts[r] bytes from each rank r, concatenated in rank order into `all`; this rank sends counts[rank()] bytes.
   virtual void allgather(const void* mine, void* all, const std::vector<std::size_t>& counts, const char* what) = 0;
+
+  // The gradient buckets: fit() starts the sum of each bucket as soon as backward has finished its layers, calls
+  // progress() between layers and wait_sums() before the optimizer step. Every rank starts the same buckets in the
+  // same order. The defaults sum at once, without overlap.
+  /// Starts the element-wise sum over the ranks of n floats in place; `data` must stay untouched until wait_sums().
+  virtual void start_sum(float* data, std::size_t n, const char* what) { allreduce_sum(data, n, what); }
+  /// Lets the started sums advance (an MPI library without a progress thread moves only inside its calls).
+  virtual void progress() {}
+  /// Waits until every started sum is complete.
+  virtual void wait_sums(const char* /*what*/) {}
+
+  /// True when start_sum and allgather_data take the model backend's device memory (NcclCommunicator); false when
+  /// fit() copies the model's data to the host first (every host communicator).
+  virtual bool data_on_device() const { return false; }
+  /// The all-gather of the model's data (an in-batch loss's embeddings): `mine` and `all` are in the memory that
+  /// data_on_device() says. The default is allgather().
+  virtual void allgather_data(const void* mine, void* all, const std::vector<std::size_t>& counts, const char* what) {
+    allgather(mine, all, counts, what);
+  }
 };
+
+/// The default size of a gradient bucket, PyTorch DistributedDataParallel's bucket_cap_mb (FitOptions::bucket_bytes).
+inline constexpr std::size_t default_bucket_bytes = std::size_t{25} << 20;
 
 /// One process: rank 0 of 1. fit() without a communicator, or with this one, runs exactly as before (no copies,
 /// no calls); it exists for code written against Communicator.
@@ -156,7 +186,40 @@ inline std::string rank_list(const std::vector<Report>& all) {
 template <class B>
 inline constexpr bool host_memory = std::is_same_v<typename B::Buffer, HostBuffer>;
 
-/// The step hook fit() attaches to a model: exchanges, the gradient all-reduce, the in-batch gather.
+/// A bucket of the gradient buffer: the floats [lo, hi), summed over the ranks by one operation.
+struct Bucket {
+  std::size_t lo = 0, hi = 0;
+};
+/// The buckets of a model's trainable span: consecutive whole tensors of at most `bytes` together (a larger tensor is
+/// a bucket of its own), from the top of the buffer down, the order in which backward finishes them. A pure function
+/// of the model and `bytes` (0: the whole span in one bucket), so every step and every rank sums the same ranges by
+/// the same operations, whenever each starts: the result does not depend on the timing.
+inline std::vector<Bucket> plan_buckets(const std::vector<ParamInfo>& params, std::size_t bytes) {
+  std::size_t lo = SIZE_MAX, hi = 0;
+  for (const auto& t : params)
+    if (t.trainable && t.size) lo = std::min(lo, t.offset), hi = std::max(hi, t.offset + t.size);
+  if (hi == 0) return {};
+  std::vector<std::size_t> starts;  // where tensors start inside the span, from the top down, ending with lo
+  if (bytes)
+    for (const auto& t : params)
+      if (t.offset > lo && t.offset < hi) starts.push_back(t.offset);
+  std::sort(starts.begin(), starts.end(), std::greater<>());
+  starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+  starts.push_back(lo);
+  std::vector<Bucket> out;
+  std::size_t top = hi, bottom = hi;  // the open bucket [bottom, top)
+  for (std::size_t at : starts) {
+    if (bottom < top && (top - at) * sizeof(float) > bytes) {
+      out.push_back({bottom, top});
+      top = bottom;
+    }
+    bottom = at;
+  }
+  out.push_back({bottom, top});
+  return out;
+}
+
+/// The step hook fit() attaches to a model: exchanges, the bucketed gradient sums, the in-batch gather.
 template <class B>
 class DistributedSync final : public StepHook {
  public:
@@ -164,6 +227,19 @@ class DistributedSync final : public StepHook {
   Communicator& comm() const { return comm_; }
   int rank() const { return comm_.rank(); }
   int size() const { return comm_.size(); }
+
+  /// The model's parameters (for the buckets and for naming a non-finite gradient), the bucket size, and whether
+  /// training steps gather an in-batch loss's embeddings before backward.
+  void configure(const std::vector<ParamInfo>& info, float* grads, std::size_t bucket_bytes, bool gathers) {
+    info_ = &info;
+    grads_ = grads;
+    buckets_ = plan_buckets(info, bucket_bytes);
+    gathers_ = gathers;
+    if (!staged() && !buckets_.empty()) host_.resize(buckets_.front().hi - buckets_.back().lo);
+  }
+  /// Where the gradient buffer is (it could move between calls of fit).
+  void set_gradients(float* grads) { grads_ = grads; }
+  const std::vector<Bucket>& buckets() const { return buckets_; }
 
   /// Every rank's report, in rank order.
   std::vector<Report> exchange(const Report& mine, const char* what) {
@@ -191,20 +267,35 @@ class DistributedSync final : public StepHook {
     return s;
   }
 
-  /// Starts a step (or a validation batch) of `rows` of a global batch of `total`.
-  void begin_step(std::size_t rows, std::size_t total, std::string where) {
-    done_ = false;
+  /// Starts a step (or a validation batch) of `rows` of a global batch of `total`; `training`: a training step,
+  /// whose gradients the ranks sum.
+  void begin_step(std::size_t rows, std::size_t total, std::string where, bool training = false) {
+    done_ = gathered_ = summed_ = false;
+    next_ = 0;
+    training_ = training;
     grad_share_ = loss_share_ = double(rows) / double(total);
     where_ = std::move(where);
   }
   /// What this rank's loss contributes to the global mean loss.
   double loss_share() const { return loss_share_; }
 
-  void after_backward(float* grads, std::size_t n, float* states, std::size_t ns, std::size_t) override {
+  /// Backward has finished the gradients from `dw` up: start the buckets that lie there, and let the started ones
+  /// advance.
+  void gradients_final_from(const float* dw) override {
+    if (!training_ || summed_ || !grads_) return;
+    const std::size_t at = std::size_t(dw - grads_);
+    while (next_ < buckets_.size() && buckets_[next_].lo >= at) launch(true);
+    if (next_) guarded([&] { comm_.progress(); });
+  }
+
+  void after_backward(float*, std::size_t, float* states, std::size_t ns, std::size_t) override {
+    while (next_ < buckets_.size()) launch(true);
+    guarded([&] { comm_.wait_sums("the gradients"); });
+    summed_ = true;
     done_ = true;
     checkpoint(Report{}, "the ranks' status after backward");
-    if (grad_share_ != 1.0) B::scale(grads, float(grad_share_), n);
-    reduce(grads, n, "the gradients");
+    if (staged())  // the summed host copy back to the device
+      B::to_device(grads_ + buckets_.back().lo, host_.data(), host_.size());
     // Rank 0's moving statistics (as DistributedDataParallel's broadcast_buffers): an average would round frozen ones.
     if (ns) broadcast(states, ns, "the states (BatchNorm's moving statistics)");
   }
@@ -212,22 +303,18 @@ class DistributedSync final : public StepHook {
     if (done_) return;
     done_ = true;
     try {
+      // The other ranks sum every bucket of a training step that got past the gather (if any): join those sums (on
+      // whatever the buffer holds; nothing is applied), then report the failure in the exchange that follows.
+      if (training_ && !summed_ && (!gathers_ || gathered_)) {
+        summed_ = true;
+        while (next_ < buckets_.size()) launch(false);
+        guarded([&] { comm_.wait_sums("the gradients of a failed step"); });
+      }
       exchange(Report{.status = -1}, "a failed step");
     } catch (...) {  // the communicator is broken: the caller's own error is the one to report
     }
   }
 
-  /// Sums n floats in backend memory over the ranks.
-  void reduce(float* p, std::size_t n, const char* what) {
-    if constexpr (host_memory<B>) {
-      guarded([&] { comm_.allreduce_sum(p, n, what); });
-    } else {
-      host_.resize(n);
-      B::to_host(host_.data(), p, n);
-      guarded([&] { comm_.allreduce_sum(host_.data(), n, what); });
-      B::to_device(p, host_.data(), n);
-    }
-  }
   /// Runs a communicator call; its DistributedError gains the place in training (batch and epoch).
   template <class F>
   void guarded(F&& f) {
@@ -243,10 +330,10 @@ class DistributedSync final : public StepHook {
     if constexpr (host_memory<B>) {
       guarded([&] { comm_.broadcast(p, n * sizeof(float), 0, what); });
     } else {
-      host_.resize(n);
-      if (rank() == 0) B::to_host(host_.data(), p, n);
-      guarded([&] { comm_.broadcast(host_.data(), n * sizeof(float), 0, what); });
-      B::to_device(p, host_.data(), n);
+      bcast_.resize(n);
+      if (rank() == 0) B::to_host(bcast_.data(), p, n);
+      guarded([&] { comm_.broadcast(bcast_.data(), n * sizeof(float), 0, what); });
+      B::to_device(p, bcast_.data(), n);
     }
   }
 
@@ -265,23 +352,39 @@ class DistributedSync final : public StepHook {
       total += rows[r];
       bytes[r] = rows[r] * row * sizeof(float);
     }
-    // This rank's k blocks of rows and labels, then every rank's.
-    send_.resize(n * row);
-    B::to_host(send_.data(), emb, k * n * d);
-    if (labels) B::to_host(send_.data() + k * n * d, labels, n);
-    else std::fill(send_.begin() + long(k * n * d), send_.end(), 0.0f);
-    recv_.resize(total * row);
-    guarded([&] { comm_.allgather(send_.data(), recv_.data(), bytes, "the embeddings of an in-batch loss"); });
-    // Global layout: block j holds the j-th members of all ranks' rows in rank order, then the labels.
-    glob_.resize(total * row);
-    for (std::size_t r = 0; r < w; ++r) {
-      const float* src = recv_.data() + first[r] * row;
-      for (std::size_t j = 0; j < k; ++j)
-        std::copy_n(src + j * rows[r] * d, rows[r] * d, glob_.data() + (j * total + first[r]) * d);
-      std::copy_n(src + k * rows[r] * d, rows[r], glob_.data() + k * total * d + first[r]);
-    }
+    // This rank's k blocks of rows and labels, then every rank's; global layout: block j holds the j-th members of
+    // all ranks' rows in rank order, then the labels.
     gemb_.resize(total * row);
-    B::to_device(gemb_.data(), glob_.data(), total * row);
+    if (comm_.data_on_device()) {
+      dsend_.resize(n * row);
+      B::copy(dsend_.data(), emb, k * n * d);
+      if (labels) B::copy(dsend_.data() + k * n * d, labels, n);
+      else B::fill(dsend_.data() + k * n * d, 0.0f, n);
+      drecv_.resize(total * row);
+      guarded([&] { comm_.allgather_data(dsend_.data(), drecv_.data(), bytes, "the embeddings of an in-batch loss"); });
+      for (std::size_t r = 0; r < w; ++r) {
+        const float* src = drecv_.data() + first[r] * row;
+        for (std::size_t j = 0; j < k; ++j)
+          B::copy(gemb_.data() + (j * total + first[r]) * d, src + j * rows[r] * d, rows[r] * d);
+        B::copy(gemb_.data() + k * total * d + first[r], src + k * rows[r] * d, rows[r]);
+      }
+    } else {
+      send_.resize(n * row);
+      B::to_host(send_.data(), emb, k * n * d);
+      if (labels) B::to_host(send_.data() + k * n * d, labels, n);
+      else std::fill(send_.begin() + long(k * n * d), send_.end(), 0.0f);
+      recv_.resize(total * row);
+      guarded([&] { comm_.allgather(send_.data(), recv_.data(), bytes, "the embeddings of an in-batch loss"); });
+      glob_.resize(total * row);
+      for (std::size_t r = 0; r < w; ++r) {
+        const float* src = recv_.data() + first[r] * row;
+        for (std::size_t j = 0; j < k; ++j)
+          std::copy_n(src + j * rows[r] * d, rows[r] * d, glob_.data() + (j * total + first[r]) * d);
+        std::copy_n(src + k * rows[r] * d, rows[r], glob_.data() + k * total * d + first[r]);
+      }
+      B::to_device(gemb_.data(), glob_.data(), total * row);
+    }
+    gathered_ = true;  // from here on every rank sums the step's buckets, whatever fails
     if (demb) gdemb_.resize(k * total * d);
     const float l = inner.template operator()<B>(gemb_.data(), gemb_.data() + k * total * d,
                                                  demb ? gdemb_.data() : nullptr, total, d);
@@ -293,12 +396,51 @@ class DistributedSync final : public StepHook {
   }
 
  private:
+  /// True when the sums run on a host copy of the gradients (a device backend, a host communicator).
+  bool staged() const { return !host_memory<B> && !comm_.data_on_device(); }
+
+  /// Starts the sum of the next bucket: `checked`, its gradients must be finite, then they are scaled by this rank's
+  /// share. A bucket that fails its check stays the next one: the failed step still sums it with the others.
+  void launch(bool checked) {
+    const Bucket& k = buckets_[next_];
+    float* p = grads_ + k.lo;
+    const std::size_t n = k.hi - k.lo;
+    if (checked) {
+      if (!B::all_finite(p, n)) not_finite(k);
+      if (grad_share_ != 1.0) B::scale(p, float(grad_share_), n);
+    }
+    if (staged()) {
+      float* h = host_.data() + (k.lo - buckets_.back().lo);
+      B::to_host(h, p, n);
+      p = h;
+    }
+    ++next_;
+    guarded([&] { comm_.start_sum(p, n, "the gradients"); });
+  }
+  [[noreturn]] void not_finite(const Bucket& k) const {
+    std::string name = "?";
+    for (const auto& t : *info_)
+      if (t.trainable && t.size && t.offset >= k.lo && t.offset + t.size <= k.hi &&
+          !B::all_finite(grads_ + t.offset, t.size)) {
+        name = t.name;
+        break;
+      }
+    throw NumericError("distributed training, " + where_ + ": the gradient of '" + name + "' is not finite on rank " +
+                       std::to_string(rank()));
+  }
+
   Communicator& comm_;
+  const std::vector<ParamInfo>* info_ = nullptr;
+  float* grads_ = nullptr;
+  std::vector<Bucket> buckets_;  // from the top of the gradient buffer down
+  std::size_t next_ = 0;         // buckets started this step
+  bool gathers_ = false;         // training steps gather an in-batch loss's embeddings first
+  bool training_ = false, gathered_ = false, summed_ = false;
   bool done_ = false;  // this step's final exchange has been joined (or a failure was exchanged)
   double grad_share_ = 1.0, loss_share_ = 1.0;
   std::string where_;
-  std::vector<float> host_, send_, recv_, glob_;
-  typename B::Buffer gemb_, gdemb_;
+  std::vector<float> host_, bcast_, send_, recv_, glob_;
+  typename B::Buffer gemb_, gdemb_, dsend_, drecv_;
 };
 
 /// An in-batch loss whose batch is every rank's: what fit() trains with in place of `L` on several ranks.
@@ -369,9 +511,16 @@ class Distribution {
   using B = typename Model::backend_type;
 
  public:
-  Distribution(Model& m, Communicator* c) : model_(m) {
+  /// `in_batch`: the loss gathers every rank's embeddings (in_batch_loss); `bucket_bytes`: FitOptions::bucket_bytes.
+  Distribution(Model& m, Communicator* c, bool in_batch = false, std::size_t bucket_bytes = default_bucket_bytes)
+      : model_(m) {
+    if (c && c->data_on_device() && host_memory<B>)
+      throw std::invalid_argument(
+          "fit: FitOptions::communicator sums device memory (NcclCommunicator) and the model keeps its buffers on the "
+          "host; train a model on backend::Cuda with it, or use MpiCommunicator");
     if (c && c->size() > 1) {
       sync_.emplace(*c);
+      sync_->configure(m.parameter_info(), m.gradients().data(), bucket_bytes, in_batch);
       m.attach_step_hook(&*sync_, std::uint64_t(c->rank()));
     }
   }
@@ -430,12 +579,15 @@ class Distribution {
     if (sy.rank() != 0) serialize(b, s, false);
   }
 
-  /// This rank's shard of batch `index` of `epoch`.
+  /// This rank's shard of batch `index` of `epoch` (of the training data, or with `training` false of the validation
+  /// data).
   template <class Gen, class Batch>
-  void batch(const Gen& g, std::size_t epoch, std::size_t index, Batch& out, const char* what = "training batch") {
+  void batch(const Gen& g, std::size_t epoch, std::size_t index, Batch& out, bool training = true) {
     if (!sync_) return g.batch(epoch, index, out);
     auto& sy = *sync_;
-    sy.begin_step(1, 1, std::string(what) + " " + std::to_string(index) + " of epoch " + std::to_string(epoch + 1));
+    const char* what = training ? "training batch" : "validation batch";
+    sy.begin_step(1, 1, std::string(what) + " " + std::to_string(index) + " of epoch " + std::to_string(epoch + 1),
+                  training);
     try {
       g.batch(epoch, index, global_);
       const std::size_t n = global_rows(global_), w = std::size_t(sy.size());
@@ -445,8 +597,9 @@ class Distribution {
                          std::to_string(w) + " ranks it is split over");
       const Shard sh = shard_rows(n, std::size_t(sy.rank()), w);
       slice(global_, sh, out);
-      sy.begin_step(sh.count, n, std::string(what) + " " + std::to_string(index) + " of epoch " +
-                                     std::to_string(epoch + 1));
+      sy.begin_step(sh.count, n,
+                    std::string(what) + " " + std::to_string(index) + " of epoch " + std::to_string(epoch + 1),
+                    training);
     } catch (...) {
       sy.step_failed();
       throw;
@@ -457,6 +610,7 @@ class Distribution {
   template <class Loss, class Opt>
   float train_step(const typename Model::batch_type& b, const Loss& loss, const Opt& opt) {
     if (!sync_) return model_.train_step(b, loss, opt);
+    sync_->set_gradients(model_.gradients().data());
     float l;
     if constexpr (in_batch_loss<Loss>) l = model_.train_step(b, GatheredLoss<Loss, B>{&loss, &*sync_}, opt);
     else l = model_.train_step(b, loss, opt);

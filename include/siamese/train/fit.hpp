@@ -156,6 +156,10 @@ struct FitOptions {
   /// shard of every batch and the gradients are averaged (train/distributed.hpp says what else changes). Null: one
   /// process, exactly as without it.
   Communicator* communicator = nullptr;
+  /// With a communicator: the gradients are summed in buckets of about this many bytes (whole tensors), each started
+  /// as soon as backward has finished its layers, so that communication overlaps the rest of backward. 0: one sum of
+  /// the whole gradient after backward.
+  std::size_t bucket_bytes = default_bucket_bytes;
 };
 
 /// A learning rate that rises linearly from 0 over `warmup` steps, then falls linearly to 0 at step `total`
@@ -288,7 +292,8 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
   s.best_val = maximise ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
   s.monitor = o.monitor;
   History h;
-  Distribution<Model> dist(model, o.communicator);  // several ranks: rank 0 reads the checkpoint and sends its model
+  // Several ranks: rank 0 reads the checkpoint and sends its model; the gradients are summed in buckets.
+  Distribution<Model> dist(model, o.communicator, in_batch_loss<Loss>, o.bucket_bytes);
   const bool talk = o.progress && dist.primary();
   dist.template start<Opt>(s, train.size(), validation.size(), o.epochs, [&] {
     if (!o.checkpoint.empty() && o.resume && std::filesystem::exists(o.checkpoint)) {
@@ -346,7 +351,7 @@ History fit_checked(Model& model, const Loss& loss, Opt& optimizer, const Gen& t
     if (has_val) {
       double vs = 0;
       for (std::size_t i = 0; i < validation.size(); ++i) {
-        dist.batch(validation, 0, i, batch, "validation batch");
+        dist.batch(validation, 0, i, batch, false);
         vs += dist.evaluate(batch, loss);
       }
       const double v = float(dist.total(vs, "the validation loss") / double(validation.size()));

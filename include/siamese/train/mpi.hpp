@@ -97,6 +97,32 @@ class MpiCommunicator final : public Communicator {
       wait(q, "all-reduce", what);
     }
   }
+  /// A bucket's MPI_Iallreduce, left running: backward goes on while it travels.
+  void start_sum(float* data, std::size_t n, const char* what) override {
+    if (runtime_.broken)
+      throw DistributedError("MpiCommunicator (rank " + std::to_string(rank_) + "): all-reduce of " + what +
+                             " after an earlier failure of the communicator");
+    for (std::size_t at = 0; at < n; at += chunk) {
+      pending_.emplace_back();
+      check(MPI_Iallreduce(MPI_IN_PLACE, data + at, int(std::min(chunk, n - at)), MPI_FLOAT, MPI_SUM, comm_,
+                           &pending_.back()),
+            "MPI_Iallreduce", what);
+    }
+  }
+  /// Open MPI moves non-blocking collectives only inside MPI calls: one MPI_Testall between layers.
+  void progress() override {
+    if (pending_.empty()) return;
+    int done = 0;
+    check(MPI_Testall(int(pending_.size()), pending_.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall",
+          "the gradient buckets");
+    if (done) pending_.clear();
+  }
+  void wait_sums(const char* what) override {
+    for (auto& q : pending_)
+      if (q != MPI_REQUEST_NULL) wait(q, "all-reduce", what);
+    pending_.clear();
+  }
+
   void broadcast(void* data, std::size_t bytes, int root, const char* what) override {
     for (std::size_t at = 0; at < bytes; at += chunk) {
       const int m = int(std::min(chunk, bytes - at));
@@ -173,6 +199,7 @@ class MpiCommunicator final : public Communicator {
 
   detail::MpiRuntime& runtime_;
   MPI_Comm comm_ = MPI_COMM_NULL;
+  std::vector<MPI_Request> pending_;  // the started bucket sums
   int rank_ = 0, size_ = 1;
   double timeout_;
 };
