@@ -86,8 +86,9 @@ struct AttentionWork {
   Workspace pack, data;
   std::vector<std::size_t> pos;
 };
-inline AttentionWork& attention_work() {
-  static thread_local AttentionWork w;
+/// The calling thread's buffers, one set per thread of the arena (see PerThread).
+inline PerThread<AttentionWork>& attention_work() {
+  static thread_local PerThread<AttentionWork> w;
   return w;
 }
 
@@ -225,9 +226,10 @@ inline void attention_head_backward(const backend::AttentionGradArgs& a, std::si
 inline void attention_forward(const backend::AttentionArgs& a) {
   const std::size_t heads = a.heads;
   const detail::AttentionSizes sizes(a.T, a.head_dim);
+  auto& work = detail::attention_work();
+  work.prepare([&](detail::AttentionWork& w) { sizes.reserve(w, a.T); });
   detail::for_ranges(a.n * heads, 1, a.n * heads * a.T * a.T, [&](std::size_t i0, std::size_t i1) {
-    detail::AttentionWork& w = detail::attention_work();
-    sizes.reserve(w, a.T);
+    detail::AttentionWork& w = work.local();
     for (std::size_t i = i0; i < i1; ++i) detail::attention_head_forward(a, i / heads, i % heads, w);
   });
 }
@@ -236,9 +238,10 @@ inline void attention_forward(const backend::AttentionArgs& a) {
 inline void attention_backward(const backend::AttentionGradArgs& a) {
   const std::size_t heads = a.heads;
   const detail::AttentionSizes sizes(a.T, a.head_dim);
+  auto& work = detail::attention_work();
+  work.prepare([&](detail::AttentionWork& w) { sizes.reserve(w, a.T); });
   detail::for_ranges(a.n * heads, 1, a.n * heads * a.T * a.T, [&](std::size_t i0, std::size_t i1) {
-    detail::AttentionWork& w = detail::attention_work();
-    sizes.reserve(w, a.T);
+    detail::AttentionWork& w = work.local();
     for (std::size_t i = i0; i < i1; ++i) detail::attention_head_backward(a, i / heads, i % heads, w);
   });
 }

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <new>
 #include <type_traits>
+#include <memory>
 #include <utility>
 
 namespace siamese::cpu::detail {
@@ -37,6 +38,34 @@ void for_ranges(std::size_t n, std::size_t grain, std::size_t work, F&& f) {
                       [&](const tbb::blocked_range<std::size_t>& r) { f(r.begin(), r.end()); });
   });
 }
+
+/// One T per thread of the task arena, prepared by the calling thread before a parallel region, so that
+/// a pool thread that first joins a kernel's region in a later step finds its buffers ready and
+/// allocates nothing (a thread_local buffer would be allocated on that thread's first visit). Keep one
+/// per calling thread (thread_local) and pass it to the region.
+template <class T>
+class PerThread {
+ public:
+  /// Gives every thread of the current arena a slot and calls prepare(slot) on each (grow-only).
+  template <class Prepare>
+  void prepare(Prepare&& prepare) {
+    const auto n = static_cast<std::size_t>(std::max(1, tbb::this_task_arena::max_concurrency()));
+    if (n > count_) {  // T need not be movable: a larger arena gets fresh slots
+      slots_ = std::make_unique<T[]>(n);
+      count_ = n;
+    }
+    for (std::size_t i = 0; i < count_; ++i) prepare(slots_[i]);
+  }
+  /// The slot of the thread running this: its index in the arena.
+  T& local() {
+    const int i = tbb::this_task_arena::current_thread_index();
+    return slots_[i >= 0 && std::size_t(i) < count_ ? std::size_t(i) : 0];
+  }
+
+ private:
+  std::unique_ptr<T[]> slots_;
+  std::size_t count_ = 0;
+};
 
 /// True when g[0, width) holds a value other than zero (a NaN counts).
 inline bool any_nonzero(const float* g, std::size_t width) {

@@ -43,11 +43,22 @@ inline void lane_store(float* p, float v) { *p = v; }
 inline void lane_store(float* p, const Vec& v) { v.store_unaligned(p); }
 inline float lane_tanh(float x) { return std::tanh(x); }
 inline Vec lane_tanh(const Vec& x) { return xsimd::tanh(x); }
-/// One flag per time step of a sample (thread-local, grow-only: no allocation after the first call).
-inline float* step_flags(std::size_t steps) {
-  static thread_local Workspace ws;
-  return ws.reserve(steps ? steps : 1);
-}
+/// One flag per time step of a sample: on the stack up to 1024 steps, so that a pool thread that first runs a
+/// range in a later step allocates nothing; longer sequences use a thread-local, grow-only workspace.
+class StepFlags {
+ public:
+  explicit StepFlags(std::size_t steps) : p_(steps <= local_steps ? local_ : workspace(steps)) {}
+  float* data() { return p_; }
+
+ private:
+  static constexpr std::size_t local_steps = 1024;
+  static float* workspace(std::size_t steps) {
+    static thread_local Workspace ws;
+    return ws.reserve(steps);
+  }
+  float local_[local_steps];
+  float* p_;
+};
 /// valid[t] = 1 when row t of xs (c wide) is not all zero, else 0; returns the count of such rows.
 inline std::size_t flag_rows(const float* xs, std::size_t steps, std::size_t c, float* valid) {
   std::size_t cnt = 0;
@@ -307,7 +318,8 @@ struct SequenceKernels : Base {
     const std::size_t T = a.rows, c = a.c;
     const float lowest = -std::numeric_limits<float>::infinity();
     detail::for_ranges(a.n, 1, a.n * T * c, [&](std::size_t b0, std::size_t b1) {
-      float* valid = detail::step_flags(T);
+      detail::StepFlags flags(T);
+      float* valid = flags.data();
       for (std::size_t b = b0; b < b1; ++b) {
         const float* xs = a.x + b * T * c;
         float* o = a.y + b * c;
@@ -340,7 +352,8 @@ struct SequenceKernels : Base {
     using detail::Vec, detail::vw;
     const std::size_t T = a.rows, c = a.c;
     detail::for_ranges(a.n, 1, 2 * a.n * T * c, [&](std::size_t b0, std::size_t b1) {
-      float* valid = detail::step_flags(T);
+      detail::StepFlags flags(T);
+      float* valid = flags.data();
       for (std::size_t b = b0; b < b1; ++b) {
         const float* xs = a.x + b * T * c;
         float* ds = a.dx + b * T * c;
