@@ -8,6 +8,7 @@
 #include "batches.hpp"
 #include "head.hpp"
 #include "model_api.hpp"
+#include "device_step.hpp"
 #include "network.hpp"
 #include "summary.hpp"
 
@@ -53,6 +54,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
 
   /// Match probabilities sigmoid(logit) for n pairs; a and b are (n, input shape...).
   Tensor predict(const Tensor& a, const Tensor& b) {
+    const auto on_queue = store_.enter();
     const std::size_t n = load_pair(a, b, "Siamese::predict");
     run_forward(n, false);
     Tensor out({n});
@@ -64,6 +66,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
   /// Match probabilities from embeddings computed earlier by embed(): the head alone, so a set
   /// embedded once can be scored in any pairing without running the encoder again.
   Tensor predict_embeddings(const Tensor& ea, const Tensor& eb) {
+    const auto on_queue = store_.enter();
     const std::size_t n = detail::check_batch<embedding_shape>(ea, "Siamese::predict_embeddings", "embeddings 'a'");
     if (detail::check_batch<embedding_shape>(eb, "Siamese::predict_embeddings", "embeddings 'b'") != n)
       throw ShapeError("Siamese::predict_embeddings: 'a' and 'b' hold " + std::to_string(n) + " and " +
@@ -84,6 +87,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
 
   /// Embeddings (n, embedding_width) of n inputs.
   Tensor embed(const Tensor& x) {
+    const auto on_queue = store_.enter();
     const std::size_t n = detail::check_input<encoder>(x, "Siamese::embed", "input 'x'");
     run_.prepare(n, 0);
     Backend::to_device(run_.x, x.data(), x.size());
@@ -103,6 +107,10 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
     static_assert(Optimizer<Opt, Backend>,
                   "Siamese::train_step: the optimizer must be SGD, Adam, AdamW or a type meeting Optimizer");
     if constexpr (PairLoss<Loss, Backend> && Optimizer<Opt, Backend>) {
+      if constexpr (detail::DeviceStep<Backend, Loss, Opt>)
+        if (detail::can_step_on_device(store_))
+          return detail::device_step(store_, opt, "Siamese::train_step",
+                                     [&] { return forward_backward(batch, loss, true); });
       const float l = store_.keeping_states_on_failure([&] { return forward_backward(batch, loss, true); });
       store_.optimize(opt);
       return l;
@@ -114,6 +122,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
   /// The mean loss of a batch at inference (no dropout, moving statistics), without any update.
   template <class Loss>
   float evaluate(const PairBatch& batch, const Loss& loss) {
+    const auto on_queue = store_.enter();
     static_assert(PairLoss<Loss, Backend>,
                   "Siamese::evaluate: the loss must be a pair loss (BinaryCrossEntropy, Contrastive, or a PairLoss)");
     if constexpr (PairLoss<Loss, Backend>) return forward_backward(batch, loss, false);

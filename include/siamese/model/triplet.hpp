@@ -8,6 +8,7 @@
 #include "../loss/online.hpp"
 #include "batches.hpp"
 #include "model_api.hpp"
+#include "device_step.hpp"
 #include "network.hpp"
 #include "summary.hpp"
 
@@ -45,6 +46,7 @@ class EncoderModel : public ModelBuffers<checked_backend<BackendSpec>> {
 
   /// Embeddings (n, embedding_width) of n inputs.
   Tensor embed(const Tensor& x) {
+    const auto on_queue = store_.enter();
     const std::size_t n = check_input<encoder>(x, "embed", "input 'x'");
     run_.prepare(n, 0);
     Backend::to_device(run_.x, x.data(), x.size());
@@ -126,6 +128,12 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
     static_assert(Optimizer<Opt, typename base::backend_type>,
                   "Triplet::train_step: the optimizer must be SGD, Adam, AdamW or a type meeting Optimizer");
     if constexpr (TripletLossType<Loss, typename base::backend_type> && Optimizer<Opt, typename base::backend_type>) {
+      if constexpr (detail::DeviceStep<typename base::backend_type, Loss, Opt>)
+        if (detail::can_step_on_device(this->store_))
+          return detail::device_step(this->store_, opt, "Triplet::train_step", [&] {
+            const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::train_step");
+            return this->run_step(n, loss, true, "Triplet::train_step");
+          });
       const float l = this->store_.keeping_states_on_failure([&] {
         const std::size_t n = this->load({&b.anchor, &b.positive, &b.negative}, nullptr, "Triplet::train_step");
         return this->run_step(n, loss, true, "Triplet::train_step");
@@ -138,6 +146,7 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
   }
   template <class Loss>
   float evaluate(const TripletBatch& b, const Loss& loss) {
+    const auto on_queue = this->store_.enter();
     static_assert(TripletLossType<Loss, typename base::backend_type>,
                   "Triplet::evaluate: the loss must be a triplet loss (TripletLoss, or a type of arity 3)");
     if constexpr (TripletLossType<Loss, typename base::backend_type>) {
@@ -185,6 +194,7 @@ class Embedder : public detail::EncoderModel<Encoder, Backend> {
   }
   template <class Loss>
   float evaluate(const LabeledBatch& b, const Loss& loss) {
+    const auto on_queue = this->store_.enter();
     static_assert(MiningLoss<Loss, typename base::backend_type>,
                   "Embedder::evaluate: the loss must be an in-batch mining loss (BatchHard, BatchAll, SemiHard)");
     if constexpr (MiningLoss<Loss, typename base::backend_type>) {
