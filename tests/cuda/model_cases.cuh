@@ -8,6 +8,7 @@
 #include <siamese/layers/time_pooling.hpp>
 
 #include <filesystem>
+#include <limits>
 
 #include "support.cuh"
 
@@ -166,6 +167,76 @@ TEST_CASE("training: the loss curve of 25 Adam steps matches backend::Cpu") {
   expect_close("loss curve", cb, cc, 2e-3, 1e-4);
   CHECK(cb.back() < cb.front());  // it trains
   expect_close("parameters after training", params_of(mb), params_of(mc), 5e-3, 5e-4);
+}
+
+TEST_CASE("training step on the device: one host wait per step; a failed step changes nothing") {
+  using NormHead = Head<AbsDiff, Product, Classifier<Dense<1>>>;
+  Siamese<NormCnn, NormHead, B> mb(5);  // BatchNorm: moving statistics that a failed step must restore
+  Siamese<NormCnn, NormHead, backend::Cpu> mc(5);
+  SGD sgd;
+  sgd.learning_rate = 0.05f;
+  sgd.momentum = 0.9f;
+  sgd.clip_norm = 0.5f;
+  sgd.clip_value = 0.02f;
+  for (std::uint64_t s = 0; s < 4; ++s) {
+    const auto batch = pair_batch<decltype(mc)>(6, 50 + s);
+    const std::size_t w0 = B::host_waits();
+    const float lb = mb.train_step(batch, BinaryCrossEntropy{}, sgd);
+    if (s > 0) CHECK(B::host_waits() - w0 == 1);  // the first step also grows scratch memory
+    expect_close("SGD loss of step " + std::to_string(s), lb, mc.train_step(batch, BinaryCrossEntropy{}, sgd), 1e-3,
+                 1e-5);
+  }
+  expect_close("parameters after clipped SGD", params_of(mb), params_of(mc), 1e-3, 1e-4);
+  expect_close("moving statistics", states_of(mb), states_of(mc), 1e-3, 1e-5);
+
+  Triplet<SmallCnn, B> tb(3);
+  Triplet<SmallCnn, backend::Cpu> tc(3);
+  AdamW adamw;
+  adamw.learning_rate = 1e-2f;
+  // cosine: a translation of all embeddings changes the loss, so the last bias has a gradient that is
+  // not rounding noise (Adam would amplify that noise into updates of either sign)
+  const TripletLoss triplet{0.2f, Distance::Cosine};
+  for (std::uint64_t s = 0; s < 3; ++s) {
+    const auto batch = triplet_batch<decltype(tc)>(5, 70 + s);
+    const std::size_t w0 = B::host_waits();
+    const float lb = tb.train_step(batch, triplet, adamw);
+    if (s > 0) CHECK(B::host_waits() - w0 == 1);
+    expect_close("AdamW triplet loss of step " + std::to_string(s), lb, tc.train_step(batch, triplet, adamw),
+                 1e-3, 1e-5);
+  }
+  expect_close("parameters after AdamW", params_of(tb), params_of(tc), 2e-3, 2e-4);
+
+  // A NaN input: BatchNorm's statistics turn NaN, the ReLU after it maps them to 0, so the loss is finite
+  // and the gradients are not. Nothing moves (parameters, moving statistics, step count).
+  auto bad = pair_batch<decltype(mc)>(6, 60);
+  bad.a[3] = std::numeric_limits<float>::quiet_NaN();
+  const auto p0 = params_of(mb), st0 = states_of(mb);
+  CHECK_THROWS_WITH_AS(mb.train_step(bad, BinaryCrossEntropy{}, sgd),
+                       doctest::Contains("Siamese::train_step: the gradient of 'encoder/1_conv2d/kernel' is not finite at step 5"),
+                       NumericError);
+  expect_equal("parameters after a failed step", params_of(mb), p0);
+  expect_equal("moving statistics after a failed step", states_of(mb), st0);
+  CHECK(mb.step() == 4);
+  const auto good = pair_batch<decltype(mc)>(6, 61);
+  expect_close("the step after a failed one", mb.train_step(good, BinaryCrossEntropy{}, sgd),
+               mc.train_step(good, BinaryCrossEntropy{}, sgd), 1e-3, 1e-5);
+
+  // A finite loss with a NaN gradient (ReLU maps the NaN input to 0): the tensor is named.
+  Siamese<SmallCnn, Head<SqDiff>, B> r(2);
+  auto nan_in = pair_batch<decltype(r)>(3, 9);
+  nan_in.a[5] = std::numeric_limits<float>::quiet_NaN();
+  const auto r0 = params_of(r);
+  CHECK_THROWS_WITH_AS(r.train_step(nan_in, BinaryCrossEntropy{}, Adam{}),
+                       doctest::Contains("the gradient of 'encoder/1_conv2d/kernel' is not finite at step 1"),
+                       NumericError);
+  expect_equal("parameters after a NaN gradient", params_of(r), r0);
+  CHECK(r.step() == 0);
+  auto nan_label = pair_batch<decltype(r)>(3, 10);
+  nan_label.labels[1] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(r.train_step(nan_label, BinaryCrossEntropy{}, Adam{}),
+                       doctest::Contains("Siamese::train_step: the loss is NaN at step 1"), NumericError);
+  expect_equal("parameters after a NaN loss", params_of(r), r0);
+  CHECK(r.step() == 0);
 }
 
 TEST_CASE("weight files: saved from a Reference model, loaded into a B model (and back)") {

@@ -2,6 +2,7 @@
 // The sequence kernels of a CUDA-backend type B (Embedding, masks, LSTM and GRU steps, masked time
 // pooling) against backend::Reference. Included after `using B = ...;`.
 #include <cmath>
+#include <string>
 
 #include "support.cuh"
 
@@ -37,6 +38,38 @@ TEST_CASE("embedding forward and backward (repeated ids, mask_zero on and off, a
       const bool is_bad = i == 7 || i == 9;
       CHECK(std::isnan(h[i * dim + j]) == is_bad);
     }
+}
+
+TEST_CASE("embedding backward, deterministic: fixed-point sums, the same bits on every run") {
+  const std::size_t vocab = 3, dim = 8, count = 600;  // each id about 200 times: float atomics would race
+  auto ids = random_ints(count, 54, 0, int(vocab) - 1);
+  const auto dy = random_values(count * dim, 55);
+  const bool keep = B::deterministic_embeddings;
+  B::deterministic_embeddings = true;
+  for (bool mask_zero : {true, false}) {
+    Dev<B> di(ids), ddy(dy), g(vocab * dim, 5.0f);
+    std::vector<float> gw(vocab * dim);
+    B::embedding_backward({di.p(), ddy.p(), g.p(), count, vocab, dim, mask_zero});
+    Ref::embedding_backward({ids.data(), dy.data(), gw.data(), count, vocab, dim, mask_zero});
+    const auto first = g.host();
+    expect_close("deterministic embedding backward", first, gw, 1e-5, 1e-6);  // Reference sums in float
+    std::vector<double> exact(vocab * dim, 0.0);  // the sums in double: fixed point is as close
+    for (std::size_t i = 0; i < count; ++i)
+      if (!(mask_zero && ids[i] == 0.0f))
+        for (std::size_t j = 0; j < dim; ++j) exact[std::size_t(ids[i]) * dim + j] += dy[i * dim + j];
+    expect_close("against sums in double", first, std::vector<float>(exact.begin(), exact.end()), 1e-7, 1e-9);
+    for (int run = 0; run < 4; ++run) {
+      B::embedding_backward({di.p(), ddy.p(), g.p(), count, vocab, dim, mask_zero});
+      expect_equal("run " + std::to_string(run + 2), g.host(), first);
+    }
+  }
+  // a NaN in dy: NaN gradients, which the training step's check stops at
+  auto bad = dy;
+  bad[17] = std::nanf("");
+  Dev<B> di(ids), ddy(bad), g(vocab * dim);
+  B::embedding_backward({di.p(), ddy.p(), g.p(), count, vocab, dim, false});
+  CHECK(std::isnan(g.host()[0]));
+  B::deterministic_embeddings = keep;
 }
 
 TEST_CASE("row_mask, scale_rows, shift_time") {

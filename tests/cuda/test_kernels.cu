@@ -1,6 +1,8 @@
 // backend::Cuda's kernels on the GPU against backend::Reference (exit 77 without a GPU).
 #include <siamese/backend/cuda/cuda.cuh>
 
+#include <cstdlib>
+
 using B = siamese::backend::Cuda;
 
 #include "kernel_cases.cuh"
@@ -24,6 +26,11 @@ TEST_CASE("errors name the CUDA call and the error string") {
   Dev<B> x(std::vector<float>{1.0f, 2.0f});
   B::scale(x.p(), 2.0f, 2);
   CHECK(x.host() == std::vector<float>{2.0f, 4.0f});
+}
+
+TEST_CASE("cuDNN is built in where scripts/gpu_check asks for it (SIAMESE_REQUIRE_CUDNN=1)") {
+  const char* require = std::getenv("SIAMESE_REQUIRE_CUDNN");
+  if (require && require[0] == '1') CHECK_MESSAGE(B::cudnn_available, "built without -DSIAMESE_CUDNN=1");
 }
 
 TEST_CASE("TF32 is off by default and can be switched on") {

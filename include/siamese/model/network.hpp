@@ -32,6 +32,22 @@ struct StepHook : GradientsFinal {
   virtual void step_failed() noexcept = 0;
 };
 
+/// A model's own queue of work on a backend that has them (backend::Cuda: a stream per model);
+/// nothing on the others. enter() returns a scope during which the model's work goes to its queue.
+template <class B>
+struct ModelQueue {
+  struct Scope {
+    ~Scope() {}  // user-provided: a scope variable is not "unused"
+  };
+  Scope enter() { return {}; }
+};
+template <class B>
+  requires requires { typename B::Queue; }
+struct ModelQueue<B> {
+  typename B::Queue queue;
+  auto enter() { return queue.enter(); }
+};
+
 /// Parameters, gradients, states and optimizer slots of a model, in backend B's memory.
 template <class B>
 struct Store {
@@ -44,6 +60,12 @@ struct Store {
   typename B::Buffer states_before;  // keeping_states_on_failure's copy
   StepHook* hook = nullptr;          // distributed training; null in a single process
   std::uint64_t stream = 0;          // distributed training: the rank, so that ranks draw different dropout masks
+  typename B::Buffer step_status;    // a training step on the device (model/device_step.hpp): loss, flags
+  bool checks_on_device = false;     // set during such a step: the gradients are checked by the device
+  ModelQueue<B> queue;               // the model's stream (backend::Cuda)
+
+  /// While the returned scope lives, the model's work is queued on its own stream.
+  [[nodiscard]] auto enter() { return queue.enter(); }
 
   /// The seed of the current step's random draws (dropout): a function of the model's seed, the step and the stream.
   std::uint64_t step_seed() const { return stream ? hash2(hash2(seed, step), stream) : hash2(seed, step); }
@@ -72,7 +94,9 @@ struct Store {
 
   /// Stops on a non-finite gradient, naming the tensor and the step.
   /// Then hands the gradients to the hook, if any (distributed training averages them over the ranks).
+  /// In a training step on the device (checks_on_device) the step checks them itself, without a wait.
   void check_gradients(const char* where) {
+    if (checks_on_device) return;  // never with a hook: the device step serves single-process training
     if (!hook)
       for (const auto& t : param_info)
         if (t.trainable && !B::all_finite(grads.data() + t.offset, t.size))
@@ -91,6 +115,7 @@ struct Store {
   /// With a hook, a failure is also reported to it (the other ranks then fail the step too).
   template <class F>
   auto keeping_states_on_failure(F&& f) {
+    const auto on_queue = enter();
     const bool keep = states.size() != 0;
     if (keep) {
       if (states_before.size() != states.size()) states_before.resize(states.size());
@@ -107,6 +132,7 @@ struct Store {
 
   template <class Opt>
   void optimize(const Opt& opt) {
+    const auto on_queue = enter();
     const std::size_t need = Opt::slots * params.size();
     if (slots_per_param != Opt::slots || slots.size() != need) {
       slots.resize(need);

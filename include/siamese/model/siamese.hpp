@@ -8,6 +8,7 @@
 #include "batches.hpp"
 #include "head.hpp"
 #include "model_api.hpp"
+#include "device_step.hpp"
 #include "network.hpp"
 #include "summary.hpp"
 
@@ -55,6 +56,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
   /// (core/tensor_view.hpp; xtensor containers and expressions with <siamese/xtensor.hpp>), read in place.
   template <class A, class B>
   Tensor predict(const A& a, const B& b) {
+    const auto on_queue = store_.enter();
     const InputData da = detail::model_input(a), db = detail::model_input(b);
     const std::size_t n = load_pair(da.view(), db.view(), "Siamese::predict");
     run_forward(n, false);
@@ -68,6 +70,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
   /// embedded once can be scored in any pairing without running the encoder again.
   template <class A, class B>
   Tensor predict_embeddings(const A& a, const B& b) {
+    const auto on_queue = store_.enter();
     const InputData da = detail::model_input(a), db = detail::model_input(b);
     const TensorView &ea = da.view(), &eb = db.view();
     const std::size_t n = detail::check_batch<embedding_shape>(ea, "Siamese::predict_embeddings", "embeddings 'a'");
@@ -91,6 +94,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
   /// Embeddings (n, embedding_width) of n inputs (a Tensor or any ModelInput, read in place).
   template <class X>
   Tensor embed(const X& input) {
+    const auto on_queue = store_.enter();
     const InputData d = detail::model_input(input);
     const TensorView& x = d.view();
     const std::size_t n = detail::check_input<encoder>(x, "Siamese::embed", "input 'x'");
@@ -117,6 +121,10 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
                   "Siamese::train_step: the optimizer must be SGD, Adam, AdamW or a type meeting Optimizer");
     if constexpr (PairBatchInput<Batch> && PairLoss<Loss, Backend> && Optimizer<Opt, Backend>) {
       const PairInputs in(batch);
+      if constexpr (detail::DeviceStep<Backend, Loss, Opt>)
+        if (detail::can_step_on_device(store_))
+          return detail::device_step(store_, opt, "Siamese::train_step",
+                                     [&] { return forward_backward(in, loss, true); });
       const float l = store_.keeping_states_on_failure([&] { return forward_backward(in, loss, true); });
       store_.optimize(opt);
       return l;
@@ -131,6 +139,7 @@ class Siamese : public ModelBuffers<detail::checked_backend<BackendSpec>> {
     static_assert(PairBatchInput<Batch>,
                   "Siamese::evaluate: the batch must be a PairBatch, a PairBatchOf<...>, or a type with members a "
                   "and b (model inputs: Tensors, or xtensor with <siamese/xtensor.hpp>) and labels");
+    const auto on_queue = store_.enter();
     static_assert(PairLoss<Loss, Backend>,
                   "Siamese::evaluate: the loss must be a pair loss (BinaryCrossEntropy, Contrastive, or a PairLoss)");
     if constexpr (PairBatchInput<Batch> && PairLoss<Loss, Backend>)

@@ -9,6 +9,7 @@
 #include "../loss/online.hpp"
 #include "batches.hpp"
 #include "model_api.hpp"
+#include "device_step.hpp"
 #include "network.hpp"
 #include "summary.hpp"
 
@@ -54,6 +55,7 @@ class EncoderModel : public ModelBuffers<checked_backend<BackendSpec>> {
   /// Embeddings (n, embedding_width) of n inputs (a Tensor or any ModelInput, read in place).
   template <class X>
   Tensor embed(const X& input) {
+    const auto on_queue = store_.enter();
     const InputData d = model_input(input);
     const TensorView& x = d.view();
     const std::size_t n = check_input<encoder>(x, "embed", "input 'x'");
@@ -153,6 +155,12 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
     if constexpr (TripletBatchInput<Batch> && TripletLossType<Loss, typename base::backend_type> &&
                   Optimizer<Opt, typename base::backend_type>) {
       const Inputs in(b);
+      if constexpr (detail::DeviceStep<typename base::backend_type, Loss, Opt>)
+        if (detail::can_step_on_device(this->store_))
+          return detail::device_step(this->store_, opt, "Triplet::train_step", [&] {
+            const std::size_t n = this->load({&in.a.view(), &in.p.view(), &in.n.view()}, nullptr, "Triplet::train_step");
+            return this->run_step(n, loss, true, "Triplet::train_step");
+          });
       const float l = this->store_.keeping_states_on_failure([&] {
         const std::size_t n = this->load({&in.a.view(), &in.p.view(), &in.n.view()}, nullptr, "Triplet::train_step");
         return this->run_step(n, loss, true, "Triplet::train_step");
@@ -168,6 +176,7 @@ class Triplet : public detail::EncoderModel<Encoder, Backend> {
     static_assert(TripletBatchInput<Batch>,
                   "Triplet::evaluate: the batch must be a TripletBatch, a TripletBatchOf<...>, or a type with members "
                   "anchor, positive and negative (model inputs)");
+    const auto on_queue = this->store_.enter();
     static_assert(TripletLossType<Loss, typename base::backend_type>,
                   "Triplet::evaluate: the loss must be a triplet loss (TripletLoss, or a type of arity 3)");
     if constexpr (TripletBatchInput<Batch> && TripletLossType<Loss, typename base::backend_type>) {
@@ -272,6 +281,7 @@ class Embedder : public detail::EncoderModel<Encoder, Backend, LossParams> {
   }
   template <class Batch, class Loss>
   float evaluate(const Batch& b, const Loss& loss) {
+    const auto on_queue = this->store_.enter();
     static_assert(LabeledBatchInput<Batch>,
                   "Embedder::evaluate: the batch must be a LabeledBatch, a LabeledBatchOf<...>, or a type with members "
                   "x (model inputs) and labels");

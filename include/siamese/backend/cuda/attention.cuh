@@ -25,7 +25,7 @@ struct AttentionOps {
         if (v > std::size_t(INT_MAX))
           throw CudaError("backend::Cuda: batched gemm extent " + std::to_string(v) + " exceeds cuBLAS' int range");
       Context& ctx = Context::get();
-      check(cublasSgemmStridedBatched(ctx.blas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+      check(cublasSgemmStridedBatched(ctx.blas_for_gemm(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                                       int(n), int(m), int(k), &alpha, b, int(ldb), static_cast<long long>(sb), a,
                                       int(lda), static_cast<long long>(sa), &beta, c, int(ldc),
                                       static_cast<long long>(sc), int(count)),

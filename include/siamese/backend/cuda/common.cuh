@@ -4,6 +4,7 @@
 // HostExec), which keeps every kernel testable on the host.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <utility>
 
 #include "../../core/random.hpp"
@@ -89,12 +90,30 @@ __host__ __device__ inline void atomic_add(float* p, float v) {
 #endif
 }
 
+/// Adds concurrently on the device; integer addition is associative, so the sum does not depend on
+/// the order of the adds (embedding_backward_fixed relies on it).
+__host__ __device__ inline void atomic_add(unsigned long long* p, unsigned long long v) {
+#ifdef __CUDA_ARCH__
+  atomicAdd(p, v);
+#else
+  *p += v;
+#endif
+}
+
+/// True when the environment variable `name` is "1".
+inline bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && v[0] == '1' && v[1] == '\0';
+}
+
 // ---- reductions -----------------------------------------------------------------------------------
-/// Sum over i in [0, n) of f(i) (a double), in two stages of partial sums and a last one on the host.
-/// f may write per-index results as a side effect: it runs once for each i.
+/// Partial sums of a reduction's second stage (the host or one thread adds them).
+inline constexpr std::size_t reduce_width = 256;
+
+/// The partial sums of f(i) over i in [0, n), in two stages; returns the q partial sums' pointer
+/// (device memory, the Reduce2 slot) and sets q. f may write per-index results: it runs once for each i.
 template <class X, class F>
-double reduce_sum(const char* what, std::size_t n, const F& f) {
-  if (n == 0) return 0.0;
+double* reduce_parts(const char* what, std::size_t n, const F& f, std::size_t& q) {
   const std::size_t p = n < (std::size_t{1} << 15) ? n : (std::size_t{1} << 15);
   double* part = static_cast<double*>(X::scratch(Slot::Reduce, p * sizeof(double)));
   X::launch(what, p, [=] __host__ __device__(std::size_t t) {
@@ -102,27 +121,110 @@ double reduce_sum(const char* what, std::size_t n, const F& f) {
     for (std::size_t i = t; i < n; i += p) s += f(i);
     part[t] = s;
   });
-  constexpr std::size_t q_max = 256;
-  const std::size_t q = p < q_max ? p : q_max;
+  q = p < reduce_width ? p : reduce_width;
+  const std::size_t qq = q;
   double* part2 = static_cast<double*>(X::scratch(Slot::Reduce2, q * sizeof(double)));
   X::launch(what, q, [=] __host__ __device__(std::size_t u) {
     double s = 0;
-    for (std::size_t t = u; t < p; t += q) s += part[t];
+    for (std::size_t t = u; t < p; t += qq) s += part[t];
     part2[u] = s;
   });
-  double host[q_max];
+  return part2;
+}
+
+/// Sum over i in [0, n) of f(i) (a double), in two stages of partial sums and a last one on the host.
+/// f may write per-index results as a side effect: it runs once for each i.
+template <class X, class F>
+double reduce_sum(const char* what, std::size_t n, const F& f) {
+  if (n == 0) return 0.0;
+  std::size_t q = 0;
+  const double* part2 = reduce_parts<X>(what, n, f, q);
+  double host[reduce_width];
   X::download(host, part2, q * sizeof(double));
   double s = 0;
   for (std::size_t u = 0; u < q; ++u) s += host[u];
   return s;
 }
 
+/// reduce_sum without the host: the sum stays on the device, where finish(sum) runs (one thread, in
+/// the same order of additions as reduce_sum's last stage). Nothing waits for the stream.
+template <class X, class F, class G>
+void reduce_sum_into(const char* what, std::size_t n, const F& f, const G& finish) {
+  std::size_t q = 0;
+  const double* part2 = n ? reduce_parts<X>(what, n, f, q) : nullptr;
+  const std::size_t qq = q;
+  X::launch(what, 1, [=] __host__ __device__(std::size_t) {
+    double s = 0;
+    for (std::size_t u = 0; u < qq; ++u) s += part2[u];
+    finish(s);
+  });
+}
+
+/// A loss kernel's mean over n of f(i): returned (the host waits), or, while a scalar sink is set
+/// (ScalarSink), written to it on the device and 0 returned, with no wait.
+template <class X, class F>
+float loss_mean(const char* what, std::size_t n, const F& f) {
+  if (float* sink = X::scalar_sink()) {
+    X::set_scalar_sink(nullptr);  // one result per sink
+    const double dn = double(n);
+    reduce_sum_into<X>(what, n, f, [=] __host__ __device__(double s) { *sink = float(s / dn); });
+    return 0.0f;
+  }
+  return float(reduce_sum<X>(what, n, f) / double(n));
+}
+
+/// Row lanes of channel_sum_blocks' blocks: a block is 32 neighbouring channels by this many lanes.
+inline constexpr unsigned channel_lanes = 8;
+
+/// One block sums rows [blockIdx.y * split, + split) of 32 neighbouring channels: each of its
+/// channel_lanes lanes a stride of the rows (a warp reads 32 neighbouring floats of a row), then the
+/// lanes are added as a tree in shared memory. part[blockIdx.y * c + k]: the block's sum of channel k.
+template <class F>
+__global__ void channel_sum_blocks(std::size_t rows, std::size_t c, std::size_t split, F f, double* part) {
+  __shared__ double lane[channel_lanes][33];  // 33: no bank conflicts between lanes
+  const unsigned tx = threadIdx.x, ty = threadIdx.y;
+  const std::size_t k = std::size_t(blockIdx.x) * 32 + tx;
+  const std::size_t r0 = std::size_t(blockIdx.y) * split, r1 = r0 + split < rows ? r0 + split : rows;
+  double acc = 0;
+  if (k < c)
+    for (std::size_t r = r0 + ty; r < r1; r += channel_lanes) acc += f(r, k);
+  lane[ty][tx] = acc;
+  __syncthreads();
+  for (unsigned s = channel_lanes / 2; s > 0; s >>= 1) {
+    if (ty < s) lane[ty][tx] += lane[ty + s][tx];
+    __syncthreads();
+  }
+  if (ty == 0 && k < c) part[std::size_t(blockIdx.y) * c + k] = lane[0][tx];
+}
+
 /// out[k] = sum over r in [0, rows) of f(r, k) for k in [0, c): per-channel sums of a (rows, c)
-/// matrix, in stripes of rows that keep neighbouring threads on neighbouring channels. `out` is in
+/// matrix. On the device: channel_sum_blocks over tiles of 32 channels and splits of the rows, then
+/// one thread per channel over the splits' sums (few). On the host (the emulation, which runs no
+/// block-level code): stripes of rows, then the stripes, the same sums in another order. `out` is in
 /// X's memory and must not be the Reduce slot.
 template <class X, class F>
 void channel_sums(const char* what, std::size_t rows, std::size_t c, const F& f, double* out) {
   if (c == 0) return;
+  if constexpr (X::on_device) {
+    const std::size_t tiles = (c + 31) / 32;
+    std::size_t splits = (rows + 255) / 256;  // at least 32 rows per lane
+    const std::size_t enough = 2048 / tiles + 1;  // blocks to fill the device
+    splits = splits > enough ? enough : splits;
+    splits = splits < 1 ? 1 : splits > 65535 ? 65535 : splits;
+    std::size_t split = (rows + splits - 1) / splits;
+    split = split < 1 ? 1 : split;
+    splits = rows ? (rows + split - 1) / split : 1;
+    double* part = splits == 1 ? out : static_cast<double*>(X::scratch(Slot::Reduce, splits * c * sizeof(double)));
+    X::launch_blocks(what, dim3(unsigned(tiles), unsigned(splits)), dim3(32, channel_lanes),
+                     channel_sum_blocks<F>, rows, c, split, f, part);
+    if (splits > 1)
+      X::launch(what, c, [=] __host__ __device__(std::size_t k) {
+        double acc = 0;
+        for (std::size_t s = 0; s < splits; ++s) acc += part[s * c + k];
+        out[k] = acc;
+      });
+    return;
+  }
   std::size_t j = (std::size_t{1} << 16) / c;
   j = j < 1 ? 1 : j > rows ? (rows ? rows : 1) : j;
   double* part = static_cast<double*>(X::scratch(Slot::Reduce, j * c * sizeof(double)));

@@ -1,12 +1,14 @@
 #pragma once
-// backend::Cuda's convolution (NHWC input, HWIO kernel) as im2col + cuBLAS GEMM, in chunks of
-// samples that bound the column buffer; the input gradient is gathered per input element (col2im
-// without atomics, so results do not depend on thread timing).
+// backend::Cuda's convolution (NHWC input, HWIO kernel): through cuDNN where the build has it and the
+// shape suits it (cudnn_conv.cuh), else as im2col + cuBLAS GEMM, in chunks of samples that bound the
+// column buffer; the input gradient is gathered per input element (col2im without atomics, so results
+// do not depend on thread timing). The emulation runs the im2col path, the reference of the cuDNN one.
 #include <cstddef>
 
 #include "../args/conv.hpp"
 #include "../kinds.hpp"
 #include "common.cuh"
+#include "cudnn_conv.cuh"
 #include "dense.cuh"
 
 namespace siamese::backend::detail_cuda {
@@ -16,6 +18,15 @@ struct ConvOps {
   /// Floats of the column buffer (256 MB by default; tests lower it to exercise the chunks). A chunk
   /// holds at least one sample.
   static inline std::size_t column_budget = std::size_t{64} << 20;
+  /// Convolutions through cuDNN when it is built in (cudnn_available) and the shape suits it; tests
+  /// switch it off to compare with the im2col path. cudnn_calls counts the cuDNN calls made.
+  static inline bool use_cudnn = true;
+  static inline std::size_t cudnn_calls = 0;
+#if defined(SIAMESE_CUDNN) && SIAMESE_CUDNN
+  static constexpr bool cudnn_available = X::on_device;
+#else
+  static constexpr bool cudnn_available = false;
+#endif
 
   static void conv2d_forward(const ConvArgs& a) {
     products(a.geom, a.x, a.w, a.y, a.n);
@@ -49,6 +60,17 @@ struct ConvOps {
       if (dx && n) X::zero(dx, n * g.h * g.w * g.c * sizeof(float));
       return;
     }
+#if defined(SIAMESE_CUDNN) && SIAMESE_CUDNN
+    if constexpr (cudnn_available) {
+      if (use_cudnn && !pointwise(g))
+        if (const auto& p = CudnnConv::plan(g, n); p.usable) {
+          if (dw) CudnnConv::backward_filter(p, g, x, dy, dw);
+          if (dx) CudnnConv::backward_data(p, g, dy, w, dx);
+          cudnn_calls += (dw ? 1 : 0) + (dx ? 1 : 0);
+          return;
+        }
+    }
+#endif
     if (pointwise(g)) {
       if (dw)
         DenseOps<X>::gemm({.trans_a = true,
@@ -113,6 +135,16 @@ struct ConvOps {
   static void products(const siamese::detail::ConvGeom& g, const float* x, const float* w, float* y, std::size_t n) {
     const std::size_t kkc = g.kh * g.kw * g.c, pix = g.oh * g.ow;
     if (n == 0 || g.f == 0) return;
+#if defined(SIAMESE_CUDNN) && SIAMESE_CUDNN
+    if constexpr (cudnn_available) {
+      if (use_cudnn && !pointwise(g))
+        if (const auto& p = CudnnConv::plan(g, n); p.usable) {
+          CudnnConv::forward(p, g, x, w, y);
+          ++cudnn_calls;
+          return;
+        }
+    }
+#endif
     if (pointwise(g)) {
       DenseOps<X>::gemm({.m = n * pix, .n = g.f, .k = g.c, .a = x, .lda = g.c, .b = w, .ldb = g.f, .c = y, .ldc = g.f});
       return;

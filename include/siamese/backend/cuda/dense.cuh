@@ -35,7 +35,7 @@ struct DenseOps {
     if (cols == 0) return;
     X::launch("add_bias", rows * cols, [=] __host__ __device__(std::size_t i) { y[i] += bias[i % cols]; });
   }
-  /// db[c] = sum_r dy[r, c], in double: stripes of rows summed in parallel, then the stripes (a
+  /// db[c] = sum_r dy[r, c], in double, by channel_sums (block-level tree reductions on the device; a
   /// matrix product with a row of ones would leave cuBLAS a 1-row output to parallelise).
   static void bias_grad(const BiasGradArgs& a) {
     const float* dy = a.dy;

@@ -32,22 +32,21 @@ struct HostExec {
     if (p) ::operator delete(p, std::align_val_t{64});
   }
   static void upload(void* dst, const void* host, std::size_t bytes) { std::memcpy(dst, host, bytes); }
-  static void download(void* host, const void* src, std::size_t bytes) { std::memcpy(host, src, bytes); }
+  static void download(void* host, const void* src, std::size_t bytes) {
+    ++state().waits;
+    std::memcpy(host, src, bytes);
+  }
+  static void download_async(void* host, const void* src, std::size_t bytes) { std::memcpy(host, src, bytes); }
+  static void* staging(std::size_t bytes) { return scratch_block(state().staging, bytes); }
+  /// Counted where DeviceExec waits for its stream, so that tests on the host see the device's waits.
+  static std::size_t host_waits() { return state().waits; }
+  static float* scalar_sink() { return state().sink; }
+  static void set_scalar_sink(float* p) { state().sink = p; }
   static void copy(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
   static void zero(void* dst, std::size_t bytes) { std::memset(dst, 0, bytes); }
-  static void synchronize() {}
+  static void synchronize() { ++state().waits; }
 
-  static void* scratch(Slot slot, std::size_t bytes) {
-    Block& s = blocks()[std::size_t(slot)];
-    if (bytes > s.bytes) {
-      release(s.ptr);
-      s.ptr = nullptr;
-      s.bytes = 0;
-      s.ptr = allocate(bytes);
-      s.bytes = bytes;
-    }
-    return s.ptr;
-  }
+  static void* scratch(Slot slot, std::size_t bytes) { return scratch_block(blocks()[std::size_t(slot)], bytes); }
 
   static void sgemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
                     std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
@@ -70,6 +69,26 @@ struct HostExec {
   static Block* blocks() {
     thread_local Block b[slot_count];
     return b;
+  }
+  struct State {
+    std::size_t waits = 0;
+    float* sink = nullptr;
+    Block staging;
+  };
+  static State& state() {
+    thread_local State s;
+    return s;
+  }
+  static void* scratch_block(Block& s, std::size_t bytes) {
+    if (bytes > s.bytes) {
+      if (s.ptr) ++state().waits;  // the device waits for its stream before freeing a block
+      release(s.ptr);
+      s.ptr = nullptr;
+      s.bytes = 0;
+      s.ptr = allocate(bytes);
+      s.bytes = bytes;
+    }
+    return s.ptr;
   }
 };
 

@@ -12,6 +12,7 @@
 #include "losses.cuh"
 #include "pool.cuh"
 #include "sequence.cuh"
+#include "step.cuh"
 
 namespace siamese::backend::detail_cuda {
 
@@ -25,7 +26,8 @@ struct Kernels : ElementwiseOps<X>,
                  LossOps<X>,
                  SequenceOps<X>,
                  BertOps<X>,
-                 AttentionOps<X> {
+                 AttentionOps<X>,
+                 StepOps<X> {
   using exec = X;
   /// Waits until every queued kernel has finished (timing; errors of earlier kernels surface here).
   static void synchronize() { X::synchronize(); }

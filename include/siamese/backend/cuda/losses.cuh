@@ -1,6 +1,7 @@
 #pragma once
 // backend::Cuda's losses: each writes the gradient of the batch mean on the device while summing the
-// per-sample terms (one thread per sample), and returns the mean to the host.
+// per-sample terms (one thread per sample), and returns the mean to the host, or, in a training step
+// on the device (ScalarSink), leaves it in device memory.
 #include <cstddef>
 
 #include "../args/losses.hpp"
@@ -51,12 +52,11 @@ struct LossOps {
     const float *z = a.z, *t = a.t;
     float* dz = a.dz;
     const std::size_t n = a.n;
-    const double s = reduce_sum<X>("bce_logits", n, [=] __host__ __device__(std::size_t i) {
+    return loss_mean<X>("bce_logits", n, [=] __host__ __device__(std::size_t i) {
       const float zi = z[i];
       if (dz) dz[i] = (sigmoid(zi) - t[i]) / float(n);
       return double(max_of(zi, 0.0f)) - double(zi) * t[i] + ::log1p(::exp(-::fabs(double(zi))));
     });
-    return float(s / double(n));
   }
 
   /// Contrastive loss 0.5 (t d^2 + (1 - t) max(0, margin - d)^2), t = 1 for similar pairs.
@@ -65,7 +65,7 @@ struct LossOps {
     float *da = args.da, *db = args.db;
     const std::size_t n = args.n, d = args.d;
     const float margin = args.margin;
-    const double s = reduce_sum<X>("contrastive", n, [=] __host__ __device__(std::size_t i) {
+    return loss_mean<X>("contrastive", n, [=] __host__ __device__(std::size_t i) {
       const float *x = a + i * d, *z = b + i * d;
       double dd = 0;
       for (std::size_t j = 0; j < d; ++j) dd += double(x[j] - z[j]) * (x[j] - z[j]);
@@ -78,7 +78,6 @@ struct LossOps {
       }
       return 0.5 * (t[i] * dd + (1 - t[i]) * hinge * hinge);
     });
-    return float(s / double(n));
   }
 
   /// Triplet loss mean(max(d(a, p) - d(a, n) + margin, 0)).
@@ -88,7 +87,7 @@ struct LossOps {
     const std::size_t n = args.n, d = args.d;
     const float margin = args.margin;
     const Distance k = args.distance;
-    const double s = reduce_sum<X>("triplet", n, [=] __host__ __device__(std::size_t i) {
+    return loss_mean<X>("triplet", n, [=] __host__ __device__(std::size_t i) {
       const float *x = a + i * d, *pos = p + i * d, *neg = q + i * d;
       const RowDistance dpos = RowDistance::of(k, x, pos, d), dneg = RowDistance::of(k, x, neg, d);
       const double l = dpos.value - dneg.value + margin;
@@ -101,7 +100,6 @@ struct LossOps {
         }
       return active ? l : 0.0;
     });
-    return float(s / double(n));
   }
 
   /// NTXent, SupCon or MultiSimilarity (with its miner) from a similarity matrix: one thread per query, each over

@@ -34,8 +34,15 @@ struct SequenceOps {
       y[e] = mask_zero && id == 0 ? 0.0f : table[id * dim + j];
     });
   }
-  /// dtable = 0, then dtable[ids[i], :] += dy[i, :] (atomic adds: ids repeat).
+  /// Embedding gradients the same from run to run (float atomic adds of repeated ids depend on thread
+  /// timing): set from the environment (SIAMESE_CUDA_DETERMINISTIC=1) or by the program. Costs a pass
+  /// over a 64-bit copy of the table per backward step.
+  static inline bool deterministic_embeddings = env_flag("SIAMESE_CUDA_DETERMINISTIC");
+
+  /// dtable = 0, then dtable[ids[i], :] += dy[i, :] (atomic adds: ids repeat); deterministic_embeddings:
+  /// the adds in fixed point, which sum alike in any order (embedding_backward_fixed).
   static void embedding_backward(const EmbeddingGradArgs& a) {
+    if (deterministic_embeddings) return embedding_backward_fixed(a);
     const float *ids = a.ids, *dy = a.dy;
     float* dtable = a.dtable;
     const std::size_t count = a.count, vocab = a.vocab, dim = a.dim;
@@ -49,6 +56,48 @@ struct SequenceOps {
       const std::size_t id = static_cast<std::size_t>(v);
       if (mask_zero && id == 0) return;
       atomic_add(dtable + id * dim + j, dy[e]);
+    });
+  }
+
+  /// embedding_backward with 64-bit fixed-point sums: every dy is rounded to a multiple of 1 / scale,
+  /// scale = 2^62 / sum |dy| rounded down to a power of two (computed on the device), so no sum can
+  /// overflow and each term is off by at most sum |dy| * 2^-62; integer adds give the same sum in any
+  /// order. A non-finite dy among the counted ones makes the whole table's gradient NaN.
+  static void embedding_backward_fixed(const EmbeddingGradArgs& a) {
+    const float *ids = a.ids, *dy = a.dy;
+    float* dtable = a.dtable;
+    const std::size_t count = a.count, vocab = a.vocab, dim = a.dim;
+    const bool mask_zero = a.mask_zero;
+    if (dim == 0 || vocab == 0) return;
+    const std::size_t cells = vocab * dim;
+    auto* acc = static_cast<unsigned long long*>(
+        X::scratch(Slot::Fixed, cells * sizeof(unsigned long long) + sizeof(double)));
+    double* scale = reinterpret_cast<double*>(acc + cells);
+    X::zero(acc, cells * sizeof(unsigned long long));
+    reduce_sum_into<X>("embedding_backward (scale)", count * dim,
+                       [=] __host__ __device__(std::size_t e) {
+                         const float v = ids[e / dim];
+                         const bool counted = v >= 0.0f && v < float(vocab) && !(mask_zero && v < 1.0f);
+                         return counted ? double(::fabsf(dy[e])) : 0.0;
+                       },
+                       [=] __host__ __device__(double total) {
+                         int e = 0;
+                         (void)::frexp(total, &e);  // total = m 2^e, m in [0.5, 1): total 2^(62 - e) <= 2^62
+                         *scale = !(total - total == 0.0) ? 0.0 : total > 0.0 ? ::ldexp(1.0, 62 - e) : 1.0;
+                       });
+    X::launch("embedding_backward (fixed point)", count * dim, [=] __host__ __device__(std::size_t e) {
+      const std::size_t i = e / dim, j = e % dim;
+      const float v = ids[i];
+      if (!(v >= 0.0f && v < float(vocab))) return;
+      const std::size_t id = static_cast<std::size_t>(v);
+      if (mask_zero && id == 0) return;
+      const long long q = ::llrint(double(dy[e]) * *scale);
+      atomic_add(acc + id * dim + j, static_cast<unsigned long long>(q));
+    });
+    X::launch("embedding_backward (from fixed point)", cells, [=] __host__ __device__(std::size_t e) {
+      const double s = *scale;
+      dtable[e] = s > 0.0 ? float(double(static_cast<long long>(acc[e])) / s)
+                          : std::numeric_limits<float>::quiet_NaN();
     });
   }
 
