@@ -83,8 +83,11 @@ int main(int argc, char** argv) {
   // Q_h K_h^T and P V_h, without softmax.
   const Time products = ms(
       [&] {
+        auto& work = cpu::detail::attention_work();
+        const cpu::detail::AttentionSizes sizes(T, dh);
+        work.prepare([&](cpu::detail::AttentionWork& w) { sizes.reserve(w, T); });
         cpu::detail::for_ranges(n * H, 1, n * H * T * T, [&](std::size_t i0, std::size_t i1) {
-          auto& wk = cpu::detail::attention_work();
+          auto& wk = work.local();
           for (std::size_t i = i0; i < i1; ++i) {
             const std::size_t b = i / H, h = i % H, o = b * T * D + h * dh;
             float* P = probs + i * T * T;
