@@ -163,9 +163,14 @@ inline void conv2d_forward_winograd(const siamese::detail::ConvGeom& g, Act act,
   // 1 MiB, so that they stay in cache from transform to product to output.
   const std::size_t block = std::clamp<std::size_t>((std::size_t{1} << 18) / (16 * (c + f)), 32, 256);
   const std::size_t blocks = (total + block - 1) / block;
+  // One block buffer per thread of the arena, prepared here: a pool thread joining in a later step allocates nothing.
+  // (A thread_local named inside the region would be the running thread's own: the region uses `blocks_ws`.)
+  static thread_local PerThread<Workspace> block_ws;
+  PerThread<Workspace>& blocks_ws = block_ws;
+  const std::size_t block_floats = 16 * block * (c + f);
+  blocks_ws.prepare([&](Workspace& w) { w.reserve(block_floats); });
   for_ranges(blocks, 1, total * 16 * (c + f), [&](std::size_t b0, std::size_t b1) {
-    static thread_local Workspace block_ws;
-    float* v = block_ws.reserve(16 * block * (c + f));
+    float* v = blocks_ws.local().reserve(block_floats);
     float* m = v + 16 * block * c;
     for (std::size_t bi = b0; bi < b1; ++bi) {
       const std::size_t t0 = bi * block, count = std::min(block, total - t0);

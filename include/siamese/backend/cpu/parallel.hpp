@@ -42,7 +42,8 @@ void for_ranges(std::size_t n, std::size_t grain, std::size_t work, F&& f) {
 /// One T per thread of the task arena, prepared by the calling thread before a parallel region, so that
 /// a pool thread that first joins a kernel's region in a later step finds its buffers ready and
 /// allocates nothing (a thread_local buffer would be allocated on that thread's first visit). Keep one
-/// per calling thread (thread_local) and pass it to the region.
+/// per calling thread (thread_local) and pass it to the region through a reference: a thread_local
+/// named inside the region's body would be the running thread's own, not the caller's.
 template <class T>
 class PerThread {
  public:
