@@ -83,17 +83,9 @@ double train_rate(Communicator* comm, std::size_t bucket_bytes = default_bucket_
 // A communicator that times the gradient sums: starting the buckets and the progress calls between layers (`calls`),
 // and the wait before the optimizer step (`waited`: the communication backward did not hide, plus the time the other
 // rank took to reach the same point).
-struct Timed final : Communicator {
-  Communicator& inner;
+struct Timed final : CommunicatorWrapper {
   double waited = 0, calls = 0;
-  explicit Timed(Communicator& c) : inner(c) {}
-  int rank() const override { return inner.rank(); }
-  int size() const override { return inner.size(); }
-  void allreduce_sum(float* d, std::size_t n, const char* w) override { inner.allreduce_sum(d, n, w); }
-  void broadcast(void* d, std::size_t b, int root, const char* w) override { inner.broadcast(d, b, root, w); }
-  void allgather(const void* m, void* a, const std::vector<std::size_t>& c, const char* w) override {
-    inner.allgather(m, a, c, w);
-  }
+  using CommunicatorWrapper::CommunicatorWrapper;
   template <class F>
   void timed(double& into, F&& f) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -178,7 +170,7 @@ int worker(const char* out, const std::string& what) {
     result = overlap_ms(comm, 2.0) + " " + overlap_ms(comm, 10.0);
   } else if (what == "buckets") {  // one sum after backward, 256 KB buckets, the default 25 MB
     result = "one sum after backward " + bucket_step_ms(comm, 0) + ", " +
-             std::to_string(detail::plan_buckets(PairModel(1).parameter_info(), 256 << 10).size()) +
+             std::to_string(plan_buckets(PairModel(1).parameter_info(), 256 << 10).size()) +
              " buckets of 256 KB " + bucket_step_ms(comm, 256 << 10) + ", 25 MB buckets (one) " +
              bucket_step_ms(comm, default_bucket_bytes);
   } else {  // all-reduce of 4 B .. 16 MB: alpha from the smallest, beta from the slope between the two largest

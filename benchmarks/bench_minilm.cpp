@@ -84,11 +84,7 @@ int main(int argc, char** argv) {
     std::ofstream f(tmp / "sentences.txt");
     for (const auto& s : sentences) f << s << "\n";
   }
-  const char* cache = std::getenv("SIAMESE_CACHE");
-  const char* home = std::getenv("HOME");
-  const fs::path python = fs::path(cache && *cache ? cache : (std::string(home ? home : "/root") + "/.cache/siamese")) /
-                          "peers-venv" / "bin" / "python";
-  const std::string py = fs::exists(python) ? python.string() : std::string();
+  const std::string py = bench::peers_python();
   const auto before = peer_rates(py, model_dir, tmp / "sentences.txt", threads, rounds);
 
   const WordPieceTokenizer tok((model_dir / "vocab.txt").string());

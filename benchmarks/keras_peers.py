@@ -20,13 +20,12 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import statistics  # noqa: E402
-import time  # noqa: E402
-
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
+
+from peer_timing import median_rate  # noqa: E402
 
 THREADS = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 7
@@ -35,18 +34,6 @@ tf.config.threading.set_intra_op_parallelism_threads(THREADS)
 tf.config.threading.set_inter_op_parallelism_threads(THREADS)
 keras.utils.set_random_seed(1)
 RNG = np.random.default_rng(1)
-
-
-def median_rate(step, items, rounds, reps):
-    for _ in range(3):
-        step()
-    rates = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            step()
-        rates.append(items * reps / (time.perf_counter() - t0))
-    return statistics.median(rates)
 
 
 class PairFeatures(layers.Layer):

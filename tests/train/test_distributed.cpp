@@ -163,17 +163,9 @@ void check_equivalence(const Loss& loss, const Data& data, double tol) {
 
 // What fit() asks of the communicator, in order: s (a bucket's sum started), p (progress between layers), w (the wait
 // before the optimizer step).
-struct Recording final : Communicator {
-  Communicator& inner;
+struct Recording final : CommunicatorWrapper {
   std::string log;
-  explicit Recording(Communicator& c) : inner(c) {}
-  int rank() const override { return inner.rank(); }
-  int size() const override { return inner.size(); }
-  void allreduce_sum(float* d, std::size_t n, const char* w) override { inner.allreduce_sum(d, n, w); }
-  void broadcast(void* d, std::size_t b, int root, const char* w) override { inner.broadcast(d, b, root, w); }
-  void allgather(const void* m, void* a, const std::vector<std::size_t>& c, const char* w) override {
-    inner.allgather(m, a, c, w);
-  }
+  using CommunicatorWrapper::CommunicatorWrapper;
   void start_sum(float* d, std::size_t n, const char* w) override {
     log += 's';
     inner.start_sum(d, n, w);
@@ -230,7 +222,7 @@ TEST_CASE("the gradient buckets tile the trainable span from the top down, in wh
   for (const auto& t : info) top = std::max(top, t.offset + t.size);
   for (std::size_t bytes :
        {std::size_t{0}, std::size_t{16}, std::size_t{200}, std::size_t{400}, default_bucket_bytes}) {
-    const auto b = detail::plan_buckets(info, bytes);
+    const auto b = plan_buckets(info, bytes);
     INFO("buckets of " << bytes << " bytes");
     REQUIRE(!b.empty());
     CHECK(b.front().hi == top);
@@ -249,7 +241,7 @@ TEST_CASE("the gradient buckets tile the trainable span from the top down, in wh
     }
     if (bytes == 0 || bytes == default_bucket_bytes) CHECK(b.size() == 1);
     if (bytes == 16) CHECK(b.size() == info.size());  // every tensor is larger than 16 bytes
-    if (bytes == 400) CHECK(b.size() < detail::plan_buckets(info, 200).size());
+    if (bytes == 400) CHECK(b.size() < plan_buckets(info, 200).size());
   }
 }
 
@@ -264,7 +256,7 @@ TEST_CASE("buckets start while backward still runs, and every rank sums the same
   Pairs data;
   data.steps = 2;
   fit(m, BinaryCrossEntropy{}, sgd, data, o);
-  const std::size_t buckets = detail::plan_buckets(m.parameter_info(), 16).size();
+  const std::size_t buckets = plan_buckets(m.parameter_info(), 16).size();
   INFO(rec.log);
   CHECK(std::size_t(std::count(rec.log.begin(), rec.log.end(), 's')) == 2 * buckets);
   CHECK(std::count(rec.log.begin(), rec.log.end(), 'w') == 2);

@@ -75,6 +75,32 @@ class Communicator {
   }
 };
 
+/// A communicator that forwards every call to another one: derive from it and override what you want to observe
+/// (timing the gradient sums, logging the calls), forwarding to `inner` as the defaults do.
+class CommunicatorWrapper : public Communicator {
+ public:
+  explicit CommunicatorWrapper(Communicator& wrapped) : inner(wrapped) {}
+  int rank() const override { return inner.rank(); }
+  int size() const override { return inner.size(); }
+  void allreduce_sum(float* data, std::size_t n, const char* what) override { inner.allreduce_sum(data, n, what); }
+  void broadcast(void* data, std::size_t bytes, int root, const char* what) override {
+    inner.broadcast(data, bytes, root, what);
+  }
+  void allgather(const void* mine, void* all, const std::vector<std::size_t>& counts, const char* what) override {
+    inner.allgather(mine, all, counts, what);
+  }
+  void start_sum(float* data, std::size_t n, const char* what) override { inner.start_sum(data, n, what); }
+  void progress() override { inner.progress(); }
+  void wait_sums(const char* what) override { inner.wait_sums(what); }
+  bool data_on_device() const override { return inner.data_on_device(); }
+  void allgather_data(const void* mine, void* all, const std::vector<std::size_t>& counts, const char* what) override {
+    inner.allgather_data(mine, all, counts, what);
+  }
+
+ protected:
+  Communicator& inner;
+};
+
 /// The default size of a gradient bucket, PyTorch DistributedDataParallel's bucket_cap_mb (FitOptions::bucket_bytes).
 inline constexpr std::size_t default_bucket_bytes = std::size_t{25} << 20;
 
@@ -113,6 +139,40 @@ inline constexpr bool in_batch_loss = [] {
 }();
 template <>
 inline constexpr bool in_batch_loss<MultipleNegativesRanking> = true;
+
+/// A bucket of the gradient buffer: the floats [lo, hi), summed over the ranks by one operation.
+struct Bucket {
+  std::size_t lo = 0, hi = 0;
+};
+/// The gradient buckets data-parallel fit() sums for a model (`m.parameter_info()`) at FitOptions::bucket_bytes.
+/// The buckets of a model's trainable span: consecutive whole tensors of at most `bytes` together (a larger tensor is
+/// a bucket of its own), from the top of the buffer down, the order in which backward finishes them. A pure function
+/// of the model and `bytes` (0: the whole span in one bucket), so every step and every rank sums the same ranges by
+/// the same operations, whenever each starts: the result does not depend on the timing.
+inline std::vector<Bucket> plan_buckets(const std::vector<ParamInfo>& params, std::size_t bytes) {
+  std::size_t lo = SIZE_MAX, hi = 0;
+  for (const auto& t : params)
+    if (t.trainable && t.size) lo = std::min(lo, t.offset), hi = std::max(hi, t.offset + t.size);
+  if (hi == 0) return {};
+  std::vector<std::size_t> starts;  // where tensors start inside the span, from the top down, ending with lo
+  if (bytes)
+    for (const auto& t : params)
+      if (t.offset > lo && t.offset < hi) starts.push_back(t.offset);
+  std::sort(starts.begin(), starts.end(), std::greater<>());
+  starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+  starts.push_back(lo);
+  std::vector<Bucket> out;
+  std::size_t top = hi, bottom = hi;  // the open bucket [bottom, top)
+  for (std::size_t at : starts) {
+    if (bottom < top && (top - at) * sizeof(float) > bytes) {
+      out.push_back({bottom, top});
+      top = bottom;
+    }
+    bottom = at;
+  }
+  out.push_back({bottom, top});
+  return out;
+}
 
 namespace detail {
 
@@ -185,39 +245,6 @@ inline std::string rank_list(const std::vector<Report>& all) {
 /// Host staging for a backend whose buffers are not host memory.
 template <class B>
 inline constexpr bool host_memory = std::is_same_v<typename B::Buffer, HostBuffer>;
-
-/// A bucket of the gradient buffer: the floats [lo, hi), summed over the ranks by one operation.
-struct Bucket {
-  std::size_t lo = 0, hi = 0;
-};
-/// The buckets of a model's trainable span: consecutive whole tensors of at most `bytes` together (a larger tensor is
-/// a bucket of its own), from the top of the buffer down, the order in which backward finishes them. A pure function
-/// of the model and `bytes` (0: the whole span in one bucket), so every step and every rank sums the same ranges by
-/// the same operations, whenever each starts: the result does not depend on the timing.
-inline std::vector<Bucket> plan_buckets(const std::vector<ParamInfo>& params, std::size_t bytes) {
-  std::size_t lo = SIZE_MAX, hi = 0;
-  for (const auto& t : params)
-    if (t.trainable && t.size) lo = std::min(lo, t.offset), hi = std::max(hi, t.offset + t.size);
-  if (hi == 0) return {};
-  std::vector<std::size_t> starts;  // where tensors start inside the span, from the top down, ending with lo
-  if (bytes)
-    for (const auto& t : params)
-      if (t.offset > lo && t.offset < hi) starts.push_back(t.offset);
-  std::sort(starts.begin(), starts.end(), std::greater<>());
-  starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
-  starts.push_back(lo);
-  std::vector<Bucket> out;
-  std::size_t top = hi, bottom = hi;  // the open bucket [bottom, top)
-  for (std::size_t at : starts) {
-    if (bottom < top && (top - at) * sizeof(float) > bytes) {
-      out.push_back({bottom, top});
-      top = bottom;
-    }
-    bottom = at;
-  }
-  out.push_back({bottom, top});
-  return out;
-}
 
 /// The step hook fit() attaches to a model: exchanges, the bucketed gradient sums, the in-batch gather.
 template <class B>
